@@ -1,0 +1,312 @@
+//! `harness lab up | status | down | smoke`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use crate::exit;
+use crate::lab::state::LabState;
+use crate::lab::{Endpoints, Installation, Lab, LabSpec, RedisPersistence, smoke};
+use crate::signals;
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start the services on free loopback ports and wait until they are ready.
+    Up(UpArgs),
+    /// Show the processes and endpoints of the lab that `up` started.
+    Status(DirArgs),
+    /// Stop the lab that `up` started and delete its data.
+    Down(DownArgs),
+    /// Start a temporary lab, do a produce/consume round trip through the proxies on
+    /// Redis and Kafka, print the endpoints, stop it.
+    Smoke(SmokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// The lab's data directory [default: .lab/run]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Kafka nodes: 1 (one combined node) or 3 (three voters, replication 3, min ISR 2); 0: none.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub brokers: u8,
+    /// Redis persistence: none, everysec or always.
+    #[arg(long, default_value = "none")]
+    pub redis_persistence: RedisPersistence,
+    /// Do not start Redis.
+    #[arg(long)]
+    pub no_redis: bool,
+    /// JVM heap per Kafka broker, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub broker_heap_mb: u32,
+    /// Seconds each service may take to become ready.
+    #[arg(long, default_value_t = 90)]
+    pub ready_timeout: u64,
+    /// Stay in the foreground and stop everything on Ctrl-C or SIGTERM (no state file).
+    #[arg(long)]
+    pub foreground: bool,
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The lab's data directory [default: .lab/run]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep data directories and logs (for a post-mortem).
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Seconds each service gets to exit after SIGTERM before SIGKILL.
+    #[arg(long, default_value_t = 15)]
+    pub grace: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// Kafka nodes for the round trip: 1 or 3.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub brokers: u8,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(command: LabCommand) -> anyhow::Result<u8> {
+    match command {
+        LabCommand::Up(args) => up(args).await,
+        LabCommand::Status(args) => status(args),
+        LabCommand::Down(args) => down(args),
+        LabCommand::Smoke(args) => smoke(args).await,
+    }
+}
+
+/// `--dir`, or `run/` inside the installation (`.lab/run`).
+fn lab_dir(dir: Option<PathBuf>) -> anyhow::Result<(PathBuf, bool)> {
+    match dir {
+        Some(dir) => Ok((dir, false)),
+        None => Ok((Installation::discover()?.home.join("run"), true)),
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<u8> {
+    let stop = signals::shutdown().context("installing signal handlers")?;
+    let spec = LabSpec {
+        redis: (!args.no_redis).then_some(args.redis_persistence),
+        brokers: args.brokers,
+        broker_heap_mb: args.broker_heap_mb,
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        ..LabSpec::default()
+    };
+    let spec = if args.foreground {
+        spec
+    } else {
+        let (dir, owned) = lab_dir(args.dir.dir)?;
+        prepare_dir(&dir, owned)?;
+        LabSpec {
+            dir: Some(dir),
+            ..spec
+        }
+    };
+    tokio::pin!(stop);
+    let lab = tokio::select! {
+        lab = Lab::start(spec) => lab?,
+        signal = &mut stop => {
+            // The start future is dropped: every process it started is reaped with it.
+            eprintln!("harness lab up: interrupted during start-up; everything started was stopped");
+            return Ok(signal.exit_code());
+        }
+    };
+    if args.foreground {
+        print_endpoints(
+            lab.endpoints(),
+            args.dir.json,
+            lab.dir().map(|d| d.display().to_string()),
+        );
+        if !args.dir.json {
+            println!("lab is up; Ctrl-C stops it");
+        }
+        stop.await;
+        tokio::task::spawn_blocking(move || lab.shutdown(Duration::from_secs(10))).await?;
+        eprintln!("harness lab: stopped");
+        return Ok(exit::PASS);
+    }
+    let state = lab.detach()?;
+    print_endpoints(
+        &state.endpoints,
+        args.dir.json,
+        Some(state.dir.display().to_string()),
+    );
+    if !args.dir.json {
+        println!("lab is up; `harness lab status` shows it, `harness lab down` stops it");
+    }
+    Ok(exit::PASS)
+}
+
+/// Refuses to start over a running lab; clears the leftovers of a stopped one.
+fn prepare_dir(dir: &std::path::Path, owned: bool) -> anyhow::Result<()> {
+    if let Some(state) = LabState::read(dir)? {
+        let alive = state.alive();
+        if !alive.is_empty() {
+            let pids: Vec<String> = alive
+                .iter()
+                .map(|p| format!("{} ({})", p.service, p.pid))
+                .collect();
+            bail!(
+                "a lab is already up in {} ({}); run `harness lab down` first",
+                dir.display(),
+                pids.join(", ")
+            );
+        }
+    }
+    let empty = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true);
+    if !empty {
+        if !owned && LabState::read(dir)?.is_none() {
+            bail!(
+                "{} is not empty and holds no lab; choose another --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn status(args: DirArgs) -> anyhow::Result<u8> {
+    let (dir, _) = lab_dir(args.dir)?;
+    let Some(state) = LabState::read(&dir)? else {
+        if args.json {
+            println!("{}", serde_json::json!({ "dir": dir, "up": false }));
+        } else {
+            println!("no lab is up in {}", dir.display());
+        }
+        return Ok(exit::FAIL);
+    };
+    let processes: Vec<_> = state.processes.iter().map(|p| (p, p.is_alive())).collect();
+    let all_alive = processes.iter().all(|(_, alive)| *alive);
+    if args.json {
+        let list: Vec<_> = processes
+            .iter()
+            .map(|(p, alive)| serde_json::json!({"service": p.service, "pid": p.pid, "alive": alive, "log": p.log}))
+            .collect();
+        let doc = serde_json::json!({
+            "dir": state.dir, "up": all_alive, "processes": list, "endpoints": state.endpoints
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("lab in {}", state.dir.display());
+        for (p, alive) in &processes {
+            let what = if *alive { "running" } else { "NOT RUNNING" };
+            println!(
+                "  {:<10} pid {:<8} {:<12} {}",
+                p.service,
+                p.pid,
+                what,
+                p.log.display()
+            );
+        }
+        print_endpoints(&state.endpoints, false, None);
+    }
+    Ok(if all_alive { exit::PASS } else { exit::FAIL })
+}
+
+fn down(args: DownArgs) -> anyhow::Result<u8> {
+    let (dir, _) = lab_dir(args.dir)?;
+    let Some(state) = LabState::read(&dir)? else {
+        println!("no lab is up in {}", dir.display());
+        return Ok(exit::PASS);
+    };
+    let stopped = state.down(args.keep_data, Duration::from_secs(args.grace))?;
+    for s in &stopped {
+        println!("  {:<10} pid {:<8} {}", s.service, s.pid, s.how);
+    }
+    if args.keep_data {
+        println!("lab stopped; data and logs kept in {}", dir.display());
+    } else {
+        println!("lab stopped and removed");
+    }
+    Ok(exit::PASS)
+}
+
+async fn smoke(args: SmokeArgs) -> anyhow::Result<u8> {
+    let stop = signals::shutdown().context("installing signal handlers")?;
+    tokio::pin!(stop);
+    let spec = LabSpec {
+        brokers: args.brokers,
+        ..LabSpec::default()
+    };
+    let started = std::time::Instant::now();
+    let work = async {
+        let lab = Lab::start(spec).await?;
+        let up_after = started.elapsed();
+        let report = smoke::run(&lab).await;
+        anyhow::Ok((lab, up_after, report))
+    };
+    let (lab, up_after, report) = tokio::select! {
+        result = work => result?,
+        signal = &mut stop => {
+            eprintln!("harness lab smoke: interrupted; everything started was stopped");
+            return Ok(signal.exit_code());
+        }
+    };
+    let report = report?;
+    if args.json {
+        let doc = serde_json::json!({
+            "endpoints": lab.endpoints(), "lab_ready_s": up_after.as_secs_f64(), "round_trips": report
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("lab ready in {:.1} s", up_after.as_secs_f64());
+        print_endpoints(lab.endpoints(), false, None);
+        if let Some(ms) = report.redis_round_trip_ms {
+            println!("redis: XADD -> XREADGROUP -> XACK through the proxy in {ms:.1} ms");
+        }
+        if let Some(ms) = report.kafka_round_trip_ms {
+            println!("kafka: produce (acks=all) -> consume through the proxies in {ms:.1} ms");
+        }
+    }
+    tokio::task::spawn_blocking(move || lab.shutdown(Duration::from_secs(10))).await?;
+    if !args.json {
+        println!("lab stopped");
+    }
+    Ok(exit::PASS)
+}
+
+fn print_endpoints(endpoints: &Endpoints, json: bool, dir: Option<String>) {
+    if json {
+        // One line, so scripts can read it with a single `read`.
+        println!("{}", serde_json::to_string(endpoints).unwrap_or_default());
+        return;
+    }
+    if let Some(dir) = dir {
+        println!("data and logs    {dir}");
+    }
+    if let Some(api) = endpoints.toxiproxy {
+        println!("toxiproxy API    http://{api}");
+    }
+    if let Some(redis) = &endpoints.redis {
+        println!(
+            "redis            {} (proxied)   {} (direct)",
+            redis.proxied_url(),
+            redis.direct_url()
+        );
+    }
+    if let Some(kafka) = &endpoints.kafka {
+        println!("kafka bootstrap  {} (proxied)", kafka.bootstrap_proxied);
+        println!("                 {} (direct)", kafka.bootstrap_direct);
+    }
+    for p in &endpoints.proxies {
+        println!("proxy {:<10} {} -> {}", p.name, p.listen, p.upstream);
+    }
+}

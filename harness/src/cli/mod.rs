@@ -1,0 +1,32 @@
+//! Command-line interface: the argument types (clap) and one function per subcommand.
+//! Each returns the process exit code (see [`crate::exit`]); errors become exit 2.
+
+pub mod lab;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harness",
+    version,
+    about = "Load, faults and correctness checks for event-driven systems on Redis Streams and Kafka",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, inspect and stop the local services (Redis, Kafka, Toxiproxy).
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
+}
+
+/// Runs a parsed command line; `Ok` carries the exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Lab(command) => lab::run(command).await,
+    }
+}

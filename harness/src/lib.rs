@@ -1,0 +1,29 @@
+//! The harness: drives an event-driven system on Redis Streams or Kafka, injects
+//! faults, and measures what was lost, duplicated, reordered or late.
+//!
+//! Modules:
+//! - [`lab`]: the local services (redis-server, Kafka KRaft JVMs, toxiproxy-server) on
+//!   loopback, or an external lab built from addresses; process faults; the state file
+//!   behind `harness lab up / status / down`.
+//! - [`chaos`]: fault injection; [`chaos::toxiproxy`] is the async Toxiproxy client.
+//! - [`cli`]: the subcommands' implementations; `main.rs` only parses and maps exit codes.
+//! - [`signals`]: Ctrl-C and SIGTERM as a future, so every phase can stop in order.
+
+pub mod chaos;
+pub mod cli;
+pub mod lab;
+pub mod signals;
+
+/// Exit codes shared by every subcommand (DESIGN.md, "Exit codes").
+pub mod exit {
+    /// Everything passed.
+    pub const PASS: u8 = 0;
+    /// A threshold, anomaly or regression failed (or: the lab is not up, for `status`).
+    pub const FAIL: u8 = 1;
+    /// Usage or harness error.
+    pub const ERROR: u8 = 2;
+    /// Inconclusive.
+    pub const INCONCLUSIVE: u8 = 3;
+    /// Stopped by SIGINT (128 + 2), after cleaning up.
+    pub const INTERRUPTED: u8 = 130;
+}
