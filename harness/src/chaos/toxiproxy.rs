@@ -28,6 +28,18 @@ pub enum ToxiproxyError {
         status: u16,
         message: String,
     },
+    /// Toxiproxy keeps a toxic's type and stream on update and answers 200 regardless;
+    /// asking for another type or stream is reported instead of silently ignored.
+    #[error(
+        "toxiproxy: toxic `{toxic}` on `{proxy}` is {actual}; an update cannot make it \
+         {wanted} (remove it and add a new one)"
+    )]
+    Immutable {
+        proxy: String,
+        toxic: String,
+        actual: String,
+        wanted: String,
+    },
 }
 
 /// A proxy as Toxiproxy reports it.
@@ -95,7 +107,8 @@ pub enum ToxicKind {
     SlowClose { delay: u64 },
     /// Stops all data; closes the connection after `timeout` ms (0: never).
     Timeout { timeout: u64 },
-    /// Resets the connection (TCP RST) after `timeout` ms.
+    /// Resets the connection (TCP RST) `timeout` ms after the first data passes in the
+    /// toxic's direction (an idle connection is never reset).
     ResetPeer { timeout: u64 },
     /// Slices data into packets of `average_size` ± `size_variation` bytes, `delay` µs apart.
     Slicer {
@@ -105,6 +118,21 @@ pub enum ToxicKind {
     },
     /// Closes the connection after `bytes` bytes have passed.
     LimitData { bytes: u64 },
+}
+
+impl ToxicKind {
+    /// Toxiproxy's name for the type (`latency`, `reset_peer`, ...).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ToxicKind::Latency { .. } => "latency",
+            ToxicKind::Bandwidth { .. } => "bandwidth",
+            ToxicKind::SlowClose { .. } => "slow_close",
+            ToxicKind::Timeout { .. } => "timeout",
+            ToxicKind::ResetPeer { .. } => "reset_peer",
+            ToxicKind::Slicer { .. } => "slicer",
+            ToxicKind::LimitData { .. } => "limit_data",
+        }
+    }
 }
 
 /// A toxic on a proxy.
@@ -259,13 +287,22 @@ impl Toxiproxy {
         &self.base
     }
 
+    /// `base/seg1/seg2...`, each segment percent-encoded (names may hold any character).
+    fn url(&self, segments: &[&str]) -> String {
+        let mut url = reqwest::Url::parse(&self.base).expect("base URL is valid by construction");
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.clear().extend(segments);
+        }
+        url.into()
+    }
+
     async fn send<T: for<'de> Deserialize<'de>>(
         &self,
         method: reqwest::Method,
-        path: &str,
+        segments: &[&str],
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<Option<T>, ToxiproxyError> {
-        let url = format!("{}{path}", self.base);
+        let url = self.url(segments);
         let name = method_name(&method);
         let mut request = self.http.request(method, &url);
         if let Some(body) = body {
@@ -298,26 +335,34 @@ impl Toxiproxy {
         response.json::<T>().await.map(Some).map_err(http)
     }
 
-    async fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, ToxiproxyError> {
-        self.send::<T>(reqwest::Method::GET, path, None::<&()>)
-            .await?
-            .ok_or_else(|| self.empty(path))
+    async fn get<T: for<'de> Deserialize<'de>>(&self, path: &[&str]) -> Result<T, ToxiproxyError> {
+        let answer = self
+            .send::<T>(reqwest::Method::GET, path, None::<&()>)
+            .await?;
+        answer.ok_or_else(|| self.empty("GET", path))
     }
 
     async fn post<T: for<'de> Deserialize<'de>>(
         &self,
-        path: &str,
+        path: &[&str],
         body: &(impl Serialize + ?Sized),
     ) -> Result<T, ToxiproxyError> {
-        self.send::<T>(reqwest::Method::POST, path, Some(body))
-            .await?
-            .ok_or_else(|| self.empty(path))
+        let answer = self
+            .send::<T>(reqwest::Method::POST, path, Some(body))
+            .await?;
+        answer.ok_or_else(|| self.empty("POST", path))
     }
 
-    fn empty(&self, path: &str) -> ToxiproxyError {
+    async fn delete(&self, path: &[&str]) -> Result<(), ToxiproxyError> {
+        self.send::<serde_json::Value>(reqwest::Method::DELETE, path, None::<&()>)
+            .await
+            .map(drop)
+    }
+
+    fn empty(&self, method: &'static str, path: &[&str]) -> ToxiproxyError {
         ToxiproxyError::Status {
-            method: "GET",
-            url: format!("{}{path}", self.base),
+            method,
+            url: self.url(path),
             status: 204,
             message: "expected a body, got none".into(),
         }
@@ -325,14 +370,24 @@ impl Toxiproxy {
 
     /// The server's version string (also the readiness probe).
     pub async fn version(&self) -> Result<String, ToxiproxyError> {
-        let url = format!("{}/version", self.base);
+        let url = self.url(&["version"]);
         let http = |source| ToxiproxyError::Http {
             method: "GET",
             url: url.clone(),
             source,
         };
         let response = self.http.get(&url).send().await.map_err(http)?;
+        let status = response.status();
         let text = response.text().await.map_err(http)?;
+        if !status.is_success() {
+            let status = status.as_u16();
+            return Err(ToxiproxyError::Status {
+                method: "GET",
+                url,
+                status,
+                message: text,
+            });
+        }
         // 2.x answers {"version": "..."}; older servers a bare string.
         Ok(serde_json::from_str::<Version>(&text)
             .map(|v| v.version)
@@ -341,26 +396,26 @@ impl Toxiproxy {
 
     /// Removes every toxic from every proxy and enables them all.
     pub async fn reset(&self) -> Result<(), ToxiproxyError> {
-        self.send::<serde_json::Value>(reqwest::Method::POST, "/reset", None::<&()>)
+        self.send::<serde_json::Value>(reqwest::Method::POST, &["reset"], None::<&()>)
             .await
             .map(drop)
     }
 
     pub async fn proxies(&self) -> Result<BTreeMap<String, Proxy>, ToxiproxyError> {
-        self.get("/proxies").await
+        self.get(&["proxies"]).await
     }
 
     pub async fn proxy(&self, name: &str) -> Result<Proxy, ToxiproxyError> {
-        self.get(&format!("/proxies/{name}")).await
+        self.get(&["proxies", name]).await
     }
 
     pub async fn create_proxy(&self, config: &ProxyConfig) -> Result<Proxy, ToxiproxyError> {
-        self.post("/proxies", config).await
+        self.post(&["proxies"], config).await
     }
 
     /// Creates or replaces proxies in one call (Toxiproxy's `/populate`).
     pub async fn populate(&self, configs: &[ProxyConfig]) -> Result<Vec<Proxy>, ToxiproxyError> {
-        let populated: Populated = self.post("/populate", configs).await?;
+        let populated: Populated = self.post(&["populate"], configs).await?;
         Ok(populated.proxies)
     }
 
@@ -369,51 +424,54 @@ impl Toxiproxy {
         name: &str,
         update: &ProxyUpdate,
     ) -> Result<Proxy, ToxiproxyError> {
-        self.post(&format!("/proxies/{name}"), update).await
+        self.post(&["proxies", name], update).await
     }
 
     /// Disabling a proxy closes its connections and refuses new ones (a `down` fault).
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<Proxy, ToxiproxyError> {
-        self.update_proxy(
-            name,
-            &ProxyUpdate {
-                enabled: Some(enabled),
-                ..ProxyUpdate::default()
-            },
-        )
-        .await
+        let update = ProxyUpdate {
+            enabled: Some(enabled),
+            ..ProxyUpdate::default()
+        };
+        self.update_proxy(name, &update).await
     }
 
     pub async fn delete_proxy(&self, name: &str) -> Result<(), ToxiproxyError> {
-        let path = format!("/proxies/{name}");
-        self.send::<serde_json::Value>(reqwest::Method::DELETE, &path, None::<&()>)
-            .await
-            .map(drop)
+        self.delete(&["proxies", name]).await
     }
 
     pub async fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>, ToxiproxyError> {
-        self.get(&format!("/proxies/{proxy}/toxics")).await
+        self.get(&["proxies", proxy, "toxics"]).await
     }
 
     pub async fn toxic(&self, proxy: &str, toxic: &str) -> Result<Toxic, ToxiproxyError> {
-        self.get(&format!("/proxies/{proxy}/toxics/{toxic}")).await
+        self.get(&["proxies", proxy, "toxics", toxic]).await
     }
 
     pub async fn add_toxic(&self, proxy: &str, toxic: &Toxic) -> Result<Toxic, ToxiproxyError> {
-        self.post(&format!("/proxies/{proxy}/toxics"), toxic).await
+        self.post(&["proxies", proxy, "toxics"], toxic).await
     }
 
-    /// Replaces a toxic's attributes and toxicity (its name, type and stream stay).
+    /// Replaces a toxic's attributes and toxicity. Its type and stream cannot change:
+    /// asking for another is a [`ToxiproxyError::Immutable`] error.
     pub async fn update_toxic(&self, proxy: &str, toxic: &Toxic) -> Result<Toxic, ToxiproxyError> {
-        self.post(&format!("/proxies/{proxy}/toxics/{}", toxic.name), toxic)
-            .await
+        let updated: Toxic = self
+            .post(&["proxies", proxy, "toxics", &toxic.name], toxic)
+            .await?;
+        let shape = |t: &Toxic| format!("a {} toxic on {:?}", t.kind.type_name(), t.stream);
+        if updated.stream != toxic.stream || updated.kind.type_name() != toxic.kind.type_name() {
+            return Err(ToxiproxyError::Immutable {
+                proxy: proxy.to_string(),
+                toxic: toxic.name.clone(),
+                actual: shape(&updated),
+                wanted: shape(toxic),
+            });
+        }
+        Ok(updated)
     }
 
     pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ToxiproxyError> {
-        let path = format!("/proxies/{proxy}/toxics/{toxic}");
-        self.send::<serde_json::Value>(reqwest::Method::DELETE, &path, None::<&()>)
-            .await
-            .map(drop)
+        self.delete(&["proxies", proxy, "toxics", toxic]).await
     }
 }
 

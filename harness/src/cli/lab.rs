@@ -22,6 +22,19 @@ pub enum LabCommand {
     /// Start a temporary lab, do a produce/consume round trip through the proxies on
     /// Redis and Kafka, print the endpoints, stop it.
     Smoke(SmokeArgs),
+    /// Check services the harness did not start (compose.yaml, a real cluster),
+    /// described by an endpoints file in the shape `lab up --json` prints.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Endpoints JSON (e.g. lab/compose-endpoints.json).
+    #[arg(long)]
+    pub endpoints: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +100,7 @@ pub async fn run(command: LabCommand) -> anyhow::Result<u8> {
         LabCommand::Status(args) => status(args),
         LabCommand::Down(args) => down(args),
         LabCommand::Smoke(args) => smoke(args).await,
+        LabCommand::Check(args) => check(args).await,
     }
 }
 
@@ -281,6 +295,30 @@ async fn smoke(args: SmokeArgs) -> anyhow::Result<u8> {
         println!("lab stopped");
     }
     Ok(exit::PASS)
+}
+
+async fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(&args.endpoints)
+        .with_context(|| format!("reading {}", args.endpoints.display()))?;
+    let endpoints = Endpoints::from_json(&text)
+        .with_context(|| format!("{}: not an endpoints file", args.endpoints.display()))?;
+    let lab = Lab::external(endpoints);
+    let probes = crate::lab::probe(lab.endpoints()).await;
+    let ok = probes.iter().all(|p| p.error.is_none());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "probes": probes}))?
+        );
+    } else {
+        for p in &probes {
+            match &p.error {
+                None => println!("ok    {}", p.what),
+                Some(e) => println!("FAIL  {}: {e}", p.what),
+            }
+        }
+    }
+    Ok(if ok { exit::PASS } else { exit::FAIL })
 }
 
 fn print_endpoints(endpoints: &Endpoints, json: bool, dir: Option<String>) {

@@ -44,36 +44,35 @@ impl Installation {
         })
     }
 
-    /// An installation at `home`, checked for every component.
+    /// An installation at `home` (the components are checked by [`require`](Self::require)).
     pub fn at(home: PathBuf) -> Result<Self, LabError> {
-        let installation = Installation { home };
-        installation.check()?;
-        Ok(installation)
-    }
-
-    fn check(&self) -> Result<(), LabError> {
-        let required = [
-            ("redis-server", self.redis_server()),
-            ("redis-cli", self.bin("redis-cli")),
-            ("toxiproxy-server", self.toxiproxy_server()),
-            ("kcat", self.kcat()),
-            ("kafka jars", self.kafka_libs()),
-        ];
-        for (component, path) in required {
-            if !path.exists() {
-                return Err(LabError::NotInstalled {
-                    component: component.into(),
-                    path,
-                });
-            }
-        }
-        if self.kafka_version().is_none() {
+        if !home.is_dir() {
             return Err(LabError::NotInstalled {
-                component: "kafka jars".into(),
-                path: self.home.join("kafka/VERSION"),
+                component: "the lab".into(),
+                path: home,
             });
         }
-        Ok(())
+        Ok(Installation { home })
+    }
+
+    /// Checks that what a lab with these parts needs is installed: Toxiproxy always,
+    /// redis-server with Redis, the Kafka jars with Kafka.
+    pub fn require(&self, redis: bool, kafka: bool) -> Result<(), LabError> {
+        let mut required = vec![("toxiproxy-server", self.toxiproxy_server())];
+        if redis {
+            required.push(("redis-server", self.redis_server()));
+        }
+        if kafka {
+            required.push(("kafka jars", self.kafka_libs()));
+            required.push(("kafka version stamp", self.home.join("kafka/VERSION")));
+        }
+        match required.into_iter().find(|(_, path)| !path.exists()) {
+            Some((component, path)) => Err(LabError::NotInstalled {
+                component: component.into(),
+                path,
+            }),
+            None => Ok(()),
+        }
     }
 
     fn bin(&self, name: &str) -> PathBuf {

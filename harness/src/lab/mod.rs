@@ -35,6 +35,7 @@ use crate::chaos::toxiproxy::{Toxiproxy, ToxiproxyError};
 pub use endpoints::{BrokerEndpoints, Endpoints, KafkaEndpoints, ProxyEndpoint, RedisEndpoints};
 pub use install::{HOME_ENV, Installation};
 pub use process::{ManagedProcess, ProcessSpec, log_tail};
+pub use ready::{MetadataBroker, Probe, kafka_brokers, probe, redis_ping};
 
 /// Everything that can go wrong starting or controlling the lab.
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +282,7 @@ impl Lab {
             Some(home) => Installation::at(home.clone())?,
             None => Installation::discover()?,
         };
+        installation.require(spec.redis.is_some(), spec.brokers > 0)?;
         let root = match &spec.dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| LabError::io(dir, e))?;

@@ -221,3 +221,86 @@ pub async fn kafka_brokers(
     .await
     .map_err(|e| format!("metadata task: {e}"))?
 }
+
+/// The outcome of one check of [`probe`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Probe {
+    /// What was checked, e.g. `kafka metadata (proxied)`.
+    pub what: String,
+    /// `None` when it answered as expected; otherwise why not.
+    pub error: Option<String>,
+}
+
+/// Checks every endpoint once (no retries): Toxiproxy and its proxies, Redis direct and
+/// proxied, Kafka metadata on both bootstraps listing every broker at the advertised
+/// ports. For an external lab, before a run relies on it.
+pub async fn probe(endpoints: &Endpoints) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    let mut push = |what: &str, result: Result<(), String>| {
+        probes.push(Probe {
+            what: what.to_string(),
+            error: result.err(),
+        });
+    };
+    if let Some(api) = endpoints.toxiproxy {
+        let client = Toxiproxy::new(api);
+        let result = async {
+            client.version().await.map_err(|e| e.to_string())?;
+            let proxies = client.proxies().await.map_err(|e| e.to_string())?;
+            match endpoints
+                .proxies
+                .iter()
+                .find(|p| !proxies.contains_key(&p.name))
+            {
+                Some(p) => Err(format!("proxy `{}` does not exist", p.name)),
+                None => Ok(()),
+            }
+        }
+        .await;
+        push("toxiproxy API and proxies", result);
+    }
+    if let Some(redis) = &endpoints.redis {
+        push("redis PING (direct)", redis_ping(redis.direct).await);
+        push("redis PING (proxied)", redis_ping(redis.proxied).await);
+    }
+    if let Some(kafka) = &endpoints.kafka {
+        let expect = |port: fn(&super::BrokerEndpoints) -> u16| {
+            let mut v: Vec<(i32, u16)> = kafka
+                .brokers
+                .iter()
+                .map(|b| (b.node_id as i32, port(b)))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        for (what, bootstrap, expected) in [
+            (
+                "kafka metadata (direct)",
+                &kafka.bootstrap_direct,
+                expect(|b| b.direct.port()),
+            ),
+            (
+                "kafka metadata (proxied)",
+                &kafka.bootstrap_proxied,
+                expect(|b| b.proxied.port()),
+            ),
+        ] {
+            let result = kafka_brokers(bootstrap, PROBE_TIMEOUT)
+                .await
+                .and_then(|brokers| {
+                    let mut seen: Vec<(i32, u16)> =
+                        brokers.iter().map(|b| (b.id, b.port)).collect();
+                    seen.sort_unstable();
+                    if seen == expected {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "brokers (id, port) {seen:?}, expected {expected:?}"
+                        ))
+                    }
+                });
+            push(what, result);
+        }
+    }
+    probes
+}

@@ -31,9 +31,10 @@ pub struct StateProcess {
     pub service: String,
     /// Also the process group id: each service leads its own group.
     pub pid: u32,
-    /// A string in the process's command line (the lab directory): a pid reused by an
-    /// unrelated process since `up` is never signalled.
-    pub marker: String,
+    /// The process's start time (clock ticks after boot, /proc/PID/stat field 22): a pid
+    /// reused by an unrelated process since `up` is never signalled. (The command line
+    /// cannot serve: redis-server rewrites its own.)
+    pub start_ticks: u64,
     pub log: PathBuf,
 }
 
@@ -65,10 +66,11 @@ impl LabState {
                 .iter()
                 .filter_map(|(id, p)| {
                     let p = lock(p);
+                    let pid = p.pid()?;
                     Some(StateProcess {
                         service: id.to_string(),
-                        pid: p.pid()?,
-                        marker: dir.display().to_string(),
+                        pid,
+                        start_ticks: proc_stat(pid)?.start_ticks,
                         log: p.spec().log.clone(),
                     })
                 })
@@ -181,19 +183,54 @@ impl LabState {
 impl StateProcess {
     /// Running (not a zombie) and still the process `up` started.
     pub fn is_alive(&self) -> bool {
-        let proc = PathBuf::from(format!("/proc/{}", self.pid));
-        let Ok(stat) = std::fs::read_to_string(proc.join("stat")) else {
-            return false;
+        proc_stat(self.pid)
+            .is_some_and(|stat| stat.start_ticks == self.start_ticks && !stat.is_zombie())
+    }
+}
+
+/// The two fields of /proc/PID/stat the state file needs.
+#[derive(Debug, Clone, Copy)]
+struct ProcStat {
+    state: char,
+    start_ticks: u64,
+}
+
+impl ProcStat {
+    fn is_zombie(self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "pid (comm) ": field 3 (state) onwards; comm may contain spaces and ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process_from_proc() {
+        let stat = proc_stat(std::process::id()).expect("own stat");
+        assert!(!stat.is_zombie());
+        let me = StateProcess {
+            service: "test".into(),
+            pid: std::process::id(),
+            start_ticks: stat.start_ticks,
+            log: PathBuf::new(),
         };
-        // The state letter follows the command name in parentheses.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if matches!(state, Some('Z') | Some('X') | None) {
-            return false;
-        }
-        std::fs::read(proc.join("cmdline"))
-            .map(|cmd| String::from_utf8_lossy(&cmd).contains(&self.marker))
-            .unwrap_or(false)
+        assert!(me.is_alive());
+        let reused = StateProcess {
+            start_ticks: stat.start_ticks + 1,
+            ..me
+        };
+        assert!(!reused.is_alive(), "same pid, other start time: not ours");
     }
 }

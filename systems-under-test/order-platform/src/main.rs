@@ -25,6 +25,8 @@ enum Backend {
     Kafka,
 }
 
+// The names are the delivery modes' own: at-most-once, at-least-once, exactly-once.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Guarantee {
     AtMostOnce,

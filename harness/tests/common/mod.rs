@@ -1,0 +1,44 @@
+//! Helpers shared by the integration tests: starting a lab (failing loudly, naming the
+//! install step, when the services are missing), unique names, and waiting on
+//! conditions with a deadline instead of sleeping.
+
+#![allow(dead_code)]
+
+pub mod kafka;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use harness::lab::{Lab, LabSpec};
+
+/// Starts a lab or fails the test with the reason (e.g. "run `lab/install`").
+pub async fn start_lab(spec: LabSpec) -> Lab {
+    match Lab::start(spec).await {
+        Ok(lab) => lab,
+        Err(e) => panic!("could not start the lab (is it installed? `lab/install`): {e}"),
+    }
+}
+
+/// A name no other test (or earlier run) uses: `prefix-<uuid>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Polls `probe` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
