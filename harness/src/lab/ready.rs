@@ -51,19 +51,7 @@ pub(crate) async fn all(
             poll("kafka (through the proxies)", process, timeout, || {
                 let bootstrap = bootstrap.clone();
                 let expected = expected.clone();
-                async move {
-                    let brokers = kafka_brokers(&bootstrap, PROBE_TIMEOUT).await?;
-                    let mut seen: Vec<(i32, u16)> =
-                        brokers.iter().map(|b| (b.id, b.port)).collect();
-                    seen.sort_unstable();
-                    if seen == expected {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "metadata lists (id, port) {seen:?}, expected {expected:?}"
-                        ))
-                    }
-                }
+                async move { brokers_at(&bootstrap, &expected).await }
             })
             .await?;
         }
@@ -160,6 +148,20 @@ where
             });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Ok when metadata from `bootstrap` lists exactly `expected` (node id, port), sorted.
+async fn brokers_at(bootstrap: &str, expected: &[(i32, u16)]) -> Result<(), String> {
+    let brokers = kafka_brokers(bootstrap, PROBE_TIMEOUT).await?;
+    let mut seen: Vec<(i32, u16)> = brokers.iter().map(|b| (b.id, b.port)).collect();
+    seen.sort_unstable();
+    if seen == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "metadata from {bootstrap} lists brokers (id, port) {seen:?}, expected {expected:?}"
+        ))
     }
 }
 
@@ -285,20 +287,7 @@ pub async fn probe(endpoints: &Endpoints) -> Vec<Probe> {
                 expect(|b| b.proxied.port()),
             ),
         ] {
-            let result = kafka_brokers(bootstrap, PROBE_TIMEOUT)
-                .await
-                .and_then(|brokers| {
-                    let mut seen: Vec<(i32, u16)> =
-                        brokers.iter().map(|b| (b.id, b.port)).collect();
-                    seen.sort_unstable();
-                    if seen == expected {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "brokers (id, port) {seen:?}, expected {expected:?}"
-                        ))
-                    }
-                });
+            let result = brokers_at(bootstrap, &expected).await;
             push(what, result);
         }
     }
