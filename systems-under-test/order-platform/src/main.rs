@@ -1,61 +1,53 @@
-//! `order-platform SERVICE --backend redis|kafka --guarantee ...`: one process per
-//! service instance of the reference system under test.
-//!
-//! The command line is fixed here so that the harness and the lab can be written
-//! against it; the services themselves are the subject of the order-platform issue.
+//! `order-platform SERVICE --backend redis|kafka --guarantee ...`: parse, run one service
+//! instance until SIGTERM or SIGINT, shut down gracefully.
 
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Service {
-    Order,
-    Inventory,
-    Payment,
-    Shipping,
-    Notification,
-    Analytics,
-    PaymentGateway,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Backend {
-    Redis,
-    Kafka,
-}
-
-// The names are the delivery modes' own: at-most-once, at-least-once, exactly-once.
-#[allow(clippy::enum_variant_names)]
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Guarantee {
-    AtMostOnce,
-    AtLeastOnce,
-    ExactlyOnce,
-}
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "order-platform",
-    version,
-    about = "Reference order platform (system under test)"
-)]
-struct Args {
-    service: Service,
-    #[arg(long, value_enum)]
-    backend: Backend,
-    #[arg(long, value_enum, default_value = "at-least-once")]
-    guarantee: Guarantee,
-    /// Instance number within the service's consumer group.
-    #[arg(long, default_value_t = 0)]
-    instance: u32,
-}
+use clap::Parser;
+use order_platform::config::Args;
+use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    eprintln!(
-        "order-platform: the {:?} service ({:?}, {:?}, instance {}) is not built yet",
-        args.service, args.backend, args.guarantee, args.instance
-    );
-    ExitCode::from(2)
+    if let Err(e) = args.validate() {
+        eprintln!("order-platform: {e}");
+        return ExitCode::from(2);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("order-platform: starting the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let service = args.service.name();
+    let instance = args.instance;
+    let result = runtime.block_on(async move {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        });
+        order_platform::services::run(args, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("order-platform {service}#{instance}: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

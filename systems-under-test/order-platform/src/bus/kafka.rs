@@ -1,0 +1,461 @@
+//! Kafka: one topic per logical topic (`{namespace}.{topic}`, created with `partitions`
+//! partitions), one consumer group per service using the KIP-848 consumer protocol
+//! (incremental, cooperative rebalancing) with the server-side `range` assignor, which
+//! keeps partition numbers co-located across topics so a partition is a state shard.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::kafka_state::Counters;
+use super::{BusConfig, BusError, Commit, CommitOutcome, Delivery, Guarantee, Outgoing};
+
+fn kafka_err(op: &'static str, target: impl Into<String>) -> impl FnOnce(KafkaError) -> BusError {
+    let target = target.into();
+    move |source| BusError::Kafka { op, target, source }
+}
+
+fn base_config(config: &BusConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.kafka_bootstrap)
+        .set("client.id", config.member())
+        .set("socket.connection.setup.timeout.ms", "5000")
+        .set("log_level", "4");
+    client
+}
+
+/// Creates the topics (and this service's changelog) that do not exist yet.
+async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusError> {
+    let admin: AdminClient<DefaultClientContext> =
+        base_config(config).create().map_err(kafka_err("admin client", &config.kafka_bootstrap))?;
+    let names: Vec<String> = config
+        .topics
+        .iter()
+        .map(|t| config.physical(t))
+        .chain(extra.iter().cloned())
+        .collect();
+    let new: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, config.partitions, TopicReplication::Fixed(config.replication)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(config.request_timeout));
+    let results = admin
+        .create_topics(&new, &options)
+        .await
+        .map_err(kafka_err("create topics", names.join(",")))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(BusError::Other(format!("kafka create topic {topic}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn producer_config(config: &BusConfig) -> ClientConfig {
+    let mut client = base_config(config);
+    client
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", (config.request_timeout.as_millis() * 6).to_string())
+        .set("request.timeout.ms", config.request_timeout.as_millis().to_string());
+    client
+}
+
+/// Partition assignments and revocations seen by the rebalance callback, handled by the
+/// consumer before it hands out the next deliveries.
+#[derive(Debug, Default)]
+struct RebalanceLog {
+    assigned: Vec<i32>,
+    revoked: Vec<i32>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RebalanceContext {
+    log: Arc<Mutex<RebalanceLog>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Ok(mut log) = self.log.lock() else { return };
+        match rebalance {
+            Rebalance::Assign(tpl) => log.assigned.extend(tpl.elements().iter().map(|e| e.partition())),
+            Rebalance::Revoke(tpl) => log.revoked.extend(tpl.elements().iter().map(|e| e.partition())),
+            Rebalance::Error(_) => {}
+        }
+    }
+}
+
+/// One instance's membership of its service's consumer group, with the producer its
+/// outputs go through (transactional in exactly-once).
+pub struct KafkaConsumer {
+    config: BusConfig,
+    consumer: StreamConsumer<RebalanceContext>,
+    producer: FutureProducer,
+    context: RebalanceContext,
+    /// (logical, physical) per consumed topic.
+    topics: Vec<(String, String)>,
+    changelog: String,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumer")
+            .field("group", &self.config.group())
+            .field("member", &self.config.member())
+            .field("topics", &self.topics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaConsumer {
+    pub async fn connect(config: &BusConfig, topics: &[&str]) -> Result<Self, BusError> {
+        let changelog = config.physical(&format!("{}-changelog", config.service));
+        ensure_topics(config, std::slice::from_ref(&changelog)).await?;
+        let group = config.group();
+        let context = RebalanceContext::default();
+        let mut client = base_config(config);
+        client
+            .set("group.id", &group)
+            .set("group.protocol", "consumer")
+            .set("group.remote.assignor", "range")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        match config.guarantee {
+            // Offsets are stored after processing and committed in the background.
+            Guarantee::AtLeastOnce => client
+                .set("enable.auto.commit", "true")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.commit.interval.ms", "500"),
+            // Committed before processing (at-most-once) or inside the transaction.
+            Guarantee::AtMostOnce | Guarantee::ExactlyOnce => client.set("enable.auto.commit", "false"),
+        };
+        let consumer: StreamConsumer<RebalanceContext> = client
+            .create_with_context(context.clone())
+            .map_err(kafka_err("consumer", &group))?;
+        let physical: Vec<(String, String)> =
+            topics.iter().map(|t| (t.to_string(), config.physical(t))).collect();
+        let names: Vec<&str> = physical.iter().map(|(_, p)| p.as_str()).collect();
+        consumer.subscribe(&names).map_err(kafka_err("subscribe", names.join(",")))?;
+
+        let mut producer_client = producer_config(config);
+        if config.guarantee == Guarantee::ExactlyOnce {
+            // One transactional id per instance: a restarted instance fences its zombie.
+            producer_client
+                .set("transactional.id", format!("{}.{}", group, config.member()))
+                .set("transaction.timeout.ms", "30000");
+        }
+        let producer: FutureProducer =
+            producer_client.create().map_err(kafka_err("producer", &group))?;
+        if config.guarantee == Guarantee::ExactlyOnce {
+            let p = producer.clone();
+            let timeout = config.request_timeout * 3;
+            blocking(move || p.init_transactions(timeout)).await.map_err(kafka_err("init_transactions", &group))?;
+        }
+        Ok(KafkaConsumer {
+            config: config.clone(),
+            consumer,
+            producer,
+            context,
+            topics: physical,
+            changelog,
+            counters: Counters::default(),
+        })
+    }
+
+    fn logical(&self, physical: &str) -> String {
+        self.topics
+            .iter()
+            .find(|(_, p)| p == physical)
+            .map(|(l, _)| l.clone())
+            .unwrap_or_else(|| physical.to_string())
+    }
+
+    fn delivery(&self, message: &BorrowedMessage<'_>) -> Delivery {
+        Delivery {
+            topic: self.logical(message.topic()),
+            partition: message.partition(),
+            position: message.offset().to_string(),
+            key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            deliveries: 1,
+        }
+    }
+
+    pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        self.handle_rebalances().await?;
+        let mut out = Vec::new();
+        let mut offsets = TopicPartitionList::new();
+        let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => None,
+            Ok(result) => Some(result.map_err(kafka_err("poll", self.config.group()))?),
+        };
+        if let Some(message) = first {
+            out.push(self.delivery(&message));
+            record_next(&mut offsets, &message);
+            while out.len() < max {
+                let Some(next) = self.consumer.recv().now_or_never() else { break };
+                let message = next.map_err(kafka_err("poll", self.config.group()))?;
+                out.push(self.delivery(&message));
+                record_next(&mut offsets, &message);
+            }
+        }
+        // A rebalance during recv() may have moved partitions: restore before processing.
+        self.handle_rebalances().await?;
+        if self.config.guarantee == Guarantee::AtMostOnce && offsets.count() > 0 {
+            self.consumer
+                .commit(&offsets, CommitMode::Sync)
+                .map_err(kafka_err("commit (before processing)", self.config.group()))?;
+        }
+        Ok(out)
+    }
+
+    async fn handle_rebalances(&mut self) -> Result<(), BusError> {
+        let (assigned, revoked) = match self.context.log.lock() {
+            Ok(mut log) => (std::mem::take(&mut log.assigned), std::mem::take(&mut log.revoked)),
+            Err(_) => return Ok(()),
+        };
+        for partition in revoked {
+            self.counters.drop_partition(partition);
+        }
+        for partition in assigned {
+            let mut counters = std::mem::take(&mut self.counters);
+            let client = base_config(&self.config);
+            let changelog = self.changelog.clone();
+            let timeout = self.config.request_timeout * 6;
+            let (counters, result) = blocking(move || {
+                let result = counters.restore(&client, &changelog, partition, timeout);
+                (counters, result)
+            })
+            .await;
+            self.counters = counters;
+            let restored = result?;
+            tracing::info!(partition, restored, changelog = %self.changelog, "partition assigned; state restored");
+        }
+        Ok(())
+    }
+
+    pub fn counter(&self, partition: i32, key: &str, field: &str) -> i64 {
+        self.counters.get(partition, key, field)
+    }
+
+    pub async fn commit(&mut self, delivery: &Delivery, commit: Commit) -> Result<CommitOutcome, BusError> {
+        let Some(values) = self.counters.preview(delivery.partition, &commit.changes) else {
+            return Ok(CommitOutcome::Conflict);
+        };
+        let result = match self.config.guarantee {
+            Guarantee::ExactlyOnce => self.commit_transaction(delivery, &commit, &values).await,
+            Guarantee::AtLeastOnce | Guarantee::AtMostOnce => {
+                self.commit_in_steps(delivery, &commit, &values).await
+            }
+        };
+        match result {
+            Ok(()) => {
+                for (key, field, value) in values {
+                    self.counters.set(delivery.partition, key, field, value);
+                }
+                Ok(CommitOutcome::Committed)
+            }
+            Err(e) => {
+                self.abandon(std::slice::from_ref(delivery)).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn records<'a>(
+        &'a self,
+        delivery: &Delivery,
+        commit: &'a Commit,
+        values: &'a [(String, String, i64)],
+    ) -> Vec<(String, Option<i32>, String, Vec<u8>)> {
+        let mut records: Vec<(String, Option<i32>, String, Vec<u8>)> = commit
+            .outputs
+            .iter()
+            .map(|o| (self.config.physical(&o.topic), None, o.key.clone(), o.payload.clone()))
+            .collect();
+        for (key, field, value) in values {
+            records.push((
+                self.changelog.clone(),
+                Some(delivery.partition),
+                Counters::record_key(key, field),
+                value.to_string().into_bytes(),
+            ));
+        }
+        records
+    }
+
+    async fn send_all(&self, records: Vec<(String, Option<i32>, String, Vec<u8>)>) -> Result<(), BusError> {
+        let mut pending = Vec::with_capacity(records.len());
+        for (topic, partition, key, payload) in &records {
+            let mut record = FutureRecord::to(topic).key(key).payload(payload);
+            if let Some(p) = partition {
+                record = record.partition(*p);
+            }
+            let future = self
+                .producer
+                .send_result(record)
+                .map_err(|(e, _)| kafka_err("produce", topic.clone())(e))?;
+            pending.push((topic.clone(), future));
+        }
+        for (topic, future) in pending {
+            match future.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(kafka_err("produce", topic)(e)),
+                Err(_) => return Err(BusError::Other(format!("kafka produce to {topic}: delivery dropped"))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit_in_steps(
+        &mut self,
+        delivery: &Delivery,
+        commit: &Commit,
+        values: &[(String, String, i64)],
+    ) -> Result<(), BusError> {
+        let records = self.records(delivery, commit, values);
+        self.send_all(records).await?;
+        if self.config.guarantee == Guarantee::AtLeastOnce {
+            let topic = self.config.physical(&delivery.topic);
+            let next = offset(delivery)? + 1;
+            self.consumer
+                .store_offset(&topic, delivery.partition, next)
+                .map_err(kafka_err("store offset", topic))?;
+        }
+        Ok(())
+    }
+
+    async fn commit_transaction(
+        &mut self,
+        delivery: &Delivery,
+        commit: &Commit,
+        values: &[(String, String, i64)],
+    ) -> Result<(), BusError> {
+        let group = self.config.group();
+        let timeout = self.config.request_timeout;
+        self.producer.begin_transaction().map_err(kafka_err("begin_transaction", &group))?;
+        let result = async {
+            let records = self.records(delivery, commit, values);
+            self.send_all(records).await?;
+            let mut offsets = TopicPartitionList::new();
+            let topic = self.config.physical(&delivery.topic);
+            offsets
+                .add_partition_offset(&topic, delivery.partition, Offset::Offset(offset(delivery)? + 1))
+                .map_err(kafka_err("offsets", &topic))?;
+            let metadata = self
+                .consumer
+                .group_metadata()
+                .ok_or_else(|| BusError::Other(format!("kafka {group}: no group metadata")))?;
+            let producer = self.producer.clone();
+            blocking(move || {
+                producer.send_offsets_to_transaction(&offsets, &metadata, timeout)?;
+                producer.commit_transaction(timeout)
+            })
+            .await
+            .map_err(kafka_err("commit_transaction", &group))
+        }
+        .await;
+        if result.is_err() {
+            let producer = self.producer.clone();
+            let aborted = blocking(move || producer.abort_transaction(timeout)).await;
+            if let Err(e) = aborted {
+                tracing::warn!(error = %e, "abort_transaction failed");
+            }
+        }
+        result
+    }
+
+    /// Seeks each partition back to the earliest of `remaining`, so they come again.
+    pub async fn abandon(&mut self, remaining: &[Delivery]) {
+        let mut earliest: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for d in remaining {
+            if let Ok(o) = offset(d) {
+                let slot = earliest.entry((self.config.physical(&d.topic), d.partition)).or_insert(o);
+                *slot = (*slot).min(o);
+            }
+        }
+        for ((topic, partition), o) in earliest {
+            if let Err(e) = self.consumer.seek(&topic, partition, Offset::Offset(o), Timeout::After(self.config.request_timeout)) {
+                tracing::warn!(%topic, partition, offset = o, error = %e, "seek back failed");
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        // Leave the group now so the partitions move at once, not after a session timeout.
+        let consumer = self.consumer;
+        let _ = blocking(move || {
+            consumer.unsubscribe();
+            drop(consumer);
+        })
+        .await;
+    }
+}
+
+fn offset(delivery: &Delivery) -> Result<i64, BusError> {
+    delivery
+        .position
+        .parse()
+        .map_err(|_| BusError::Other(format!("not a Kafka offset: {}", delivery.position)))
+}
+
+fn record_next(offsets: &mut TopicPartitionList, message: &BorrowedMessage<'_>) {
+    let _ = offsets.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1));
+}
+
+/// Runs a blocking librdkafka call off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Publishes with acks=all and idempotence, waiting for the broker's acknowledgement.
+#[derive(Clone)]
+pub struct KafkaProducer {
+    config: BusConfig,
+    producer: FutureProducer,
+}
+
+impl std::fmt::Debug for KafkaProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProducer").field("bootstrap", &self.config.kafka_bootstrap).finish_non_exhaustive()
+    }
+}
+
+impl KafkaProducer {
+    pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
+        ensure_topics(config, &[]).await?;
+        let producer = producer_config(config).create().map_err(kafka_err("producer", config.member()))?;
+        Ok(KafkaProducer { config: config.clone(), producer })
+    }
+
+    pub async fn publish(&self, message: Outgoing) -> Result<String, BusError> {
+        let topic = self.config.physical(&message.topic);
+        let record = FutureRecord::to(&topic).key(&message.key).payload(&message.payload);
+        match self.producer.send(record, Timeout::After(self.config.request_timeout * 6)).await {
+            Ok(delivery) => Ok(format!("{}:{}", delivery.partition, delivery.offset)),
+            Err((e, _)) => Err(kafka_err("produce", topic)(e)),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The event bus: one interface over Redis Streams and Kafka, where each delivery mode's
+//! acknowledgement logic lives. Services decide *what* to emit; the bus decides *when*
+//! the input counts as done relative to the outputs and state changes:
+//!
+//! | mode | Redis Streams | Kafka |
+//! | --- | --- | --- |
+//! | at-most-once | `XREADGROUP ... NOACK` (never pending) | commit offsets before processing |
+//! | at-least-once | state, `XADD` outputs, then `XACK`; a dead consumer's pending entries are `XAUTOCLAIM`ed | state, produce (acked), then commit offsets |
+//! | exactly-once | one Lua script: processed-id check, state, `XADD`, `XACK` | a transaction: outputs, changelog, `send_offsets_to_transaction` |
+//!
+//! State that must change with the outputs is expressed as counter [`Change`]s. On Redis
+//! they are hash fields changed by Lua (atomic with the rest in exactly-once); on Kafka
+//! they live in memory per partition and are written to a changelog topic, from which a
+//! new owner of the partition restores them after a rebalance (as Kafka Streams does).
+//!
+//! Modules: `redis_streams`, `kafka` (+ `kafka_state` for the changelog).
+
+mod kafka;
+mod kafka_state;
+mod reader;
+mod redis_streams;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use kafka::{KafkaConsumer, KafkaProducer};
+pub use reader::Reader;
+pub use redis_streams::{RedisConsumer, RedisProducer};
+
+/// Which broker carries the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    Redis,
+    Kafka,
+}
+
+/// How inputs are acknowledged relative to outputs (see the module table).
+// The names are the delivery modes' own: at-most-once, at-least-once, exactly-once.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    AtMostOnce,
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+impl Guarantee {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guarantee::AtMostOnce => "at-most-once",
+            Guarantee::AtLeastOnce => "at-least-once",
+            Guarantee::ExactlyOnce => "exactly-once",
+        }
+    }
+}
+
+/// Where the bus connects and how it names things.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    pub backend: Backend,
+    pub guarantee: Guarantee,
+    /// Prefix of every stream/topic/group, so several deployments (or tests) can share
+    /// one broker: streams are `{namespace}:{topic}`, Kafka topics `{namespace}.{topic}`.
+    pub namespace: String,
+    /// The service (and so the consumer group) this process belongs to.
+    pub service: String,
+    pub instance: u32,
+    pub redis_url: String,
+    pub kafka_bootstrap: String,
+    /// Kafka partitions per topic (topics are created with this count if missing).
+    pub partitions: i32,
+    /// Kafka replication factor for created topics (-1: the broker's default).
+    pub replication: i32,
+    /// Redis: a pending entry idle this long belongs to a dead consumer and is claimed.
+    pub claim_idle: Duration,
+    /// Upper bound on every broker request, so a fault can delay but never hang a service.
+    pub request_timeout: Duration,
+    /// Logical topics to create (Kafka, with `partitions` each) if they do not exist yet:
+    /// everything this process consumes or publishes.
+    pub topics: Vec<String>,
+}
+
+impl BusConfig {
+    /// The stream (Redis) or topic (Kafka) name of a logical topic.
+    pub fn physical(&self, topic: &str) -> String {
+        physical_name(self.backend, &self.namespace, topic)
+    }
+
+    /// The consumer group of this service.
+    pub fn group(&self) -> String {
+        match self.backend {
+            Backend::Redis => self.service.clone(),
+            Backend::Kafka => format!("{}.{}", self.namespace, self.service),
+        }
+    }
+
+    /// This instance's consumer name / transactional id suffix.
+    pub fn member(&self) -> String {
+        format!("{}-{}", self.service, self.instance)
+    }
+}
+
+/// `{namespace}:{topic}` on Redis, `{namespace}.{topic}` on Kafka.
+pub fn physical_name(backend: Backend, namespace: &str, topic: &str) -> String {
+    match backend {
+        Backend::Redis => format!("{namespace}:{topic}"),
+        Backend::Kafka => format!("{namespace}.{topic}"),
+    }
+}
+
+/// One message handed to a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Logical topic (`orders`, `payments`, ...).
+    pub topic: String,
+    /// Kafka partition (the state shard); 0 on Redis.
+    pub partition: i32,
+    /// Kafka offset or Redis entry id, as text (for dead letters and logs).
+    pub position: String,
+    /// The message key (the order id) when the backend carries one.
+    pub key: Option<String>,
+    /// Raw bytes: a service decodes them, and undecodable bytes are poison.
+    pub payload: Vec<u8>,
+    /// How many times this message has been delivered (Redis counts across consumers;
+    /// Kafka: 1, with local retries counted by the service).
+    pub deliveries: u32,
+}
+
+/// A message to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub topic: String,
+    /// Partition key (the order id): all events of one order stay in order.
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// A change to a counter that must happen together with the outputs: `field` of `key`
+/// moves by `delta`, and the commit fails with [`CommitOutcome::Conflict`] if that would
+/// take it below `floor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: String,
+    pub field: String,
+    pub delta: i64,
+    pub floor: Option<i64>,
+}
+
+/// What finishing one delivery does: publish `outputs`, apply `changes`, and mark the
+/// input done, in the order (or atomically) the guarantee prescribes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Commit {
+    pub outputs: Vec<Outgoing>,
+    pub changes: Vec<Change>,
+    /// Idempotency id of the input (its event id): exactly-once skips inputs already done.
+    pub input_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Done.
+    Committed,
+    /// A change's floor would have been crossed (another instance got there first, on
+    /// Redis): nothing was applied, the input is still pending; decide again.
+    Conflict,
+    /// Exactly-once: this input was already processed; it was acknowledged, nothing else.
+    Duplicate,
+}
+
+/// Errors from either backend, naming the stream/topic and operation.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("redis {op} on {target}: {source}")]
+    Redis {
+        op: &'static str,
+        target: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("kafka {op} on {target}: {source}")]
+    Kafka {
+        op: &'static str,
+        target: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("{op} on {target} timed out after {after:?}")]
+    Timeout { op: &'static str, target: String, after: Duration },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Consumes for one service instance (one member of the service's group).
+#[derive(Debug)]
+pub enum Consumer {
+    Redis(RedisConsumer),
+    Kafka(Box<KafkaConsumer>),
+}
+
+impl Consumer {
+    /// Joins the service's group on `topics` (creating streams/topics and groups as needed).
+    pub async fn connect(config: &BusConfig, topics: &[&str]) -> Result<Self, BusError> {
+        Ok(match config.backend {
+            Backend::Redis => Consumer::Redis(RedisConsumer::connect(config, topics).await?),
+            Backend::Kafka => Consumer::Kafka(Box::new(KafkaConsumer::connect(config, topics).await?)),
+        })
+    }
+
+    /// Up to `max` deliveries, waiting at most `wait` for the first.
+    pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        match self {
+            Consumer::Redis(c) => c.poll(max, wait).await,
+            Consumer::Kafka(c) => c.poll(max, wait).await,
+        }
+    }
+
+    /// The current value of a counter as this instance sees it (for decisions).
+    pub async fn counter(&mut self, partition: i32, key: &str, field: &str) -> Result<i64, BusError> {
+        match self {
+            Consumer::Redis(c) => c.counter(key, field).await,
+            Consumer::Kafka(c) => Ok(c.counter(partition, key, field)),
+        }
+    }
+
+    /// Finishes one delivery (see [`Commit`]).
+    pub async fn commit(&mut self, delivery: &Delivery, commit: Commit) -> Result<CommitOutcome, BusError> {
+        match self {
+            Consumer::Redis(c) => c.commit(delivery, commit).await,
+            Consumer::Kafka(c) => c.commit(delivery, commit).await,
+        }
+    }
+
+    /// Gives back deliveries of the current batch that will not be committed (after an
+    /// error): they are delivered again by the next polls.
+    pub async fn abandon(&mut self, remaining: &[Delivery]) {
+        match self {
+            Consumer::Redis(c) => c.abandon(),
+            Consumer::Kafka(c) => c.abandon(remaining).await,
+        }
+    }
+
+    /// Leaves the group cleanly (graceful shutdown): pending work is handed over at once.
+    pub async fn close(self) {
+        match self {
+            Consumer::Redis(c) => c.close().await,
+            Consumer::Kafka(c) => c.close().await,
+        }
+    }
+}
+
+/// Publishes outside any consumed input (the order service's `POST /orders`).
+#[derive(Debug, Clone)]
+pub enum Producer {
+    Redis(RedisProducer),
+    Kafka(KafkaProducer),
+}
+
+impl Producer {
+    pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
+        Ok(match config.backend {
+            Backend::Redis => Producer::Redis(RedisProducer::connect(config).await?),
+            Backend::Kafka => Producer::Kafka(KafkaProducer::connect(config).await?),
+        })
+    }
+
+    /// Publishes and waits for the broker's acknowledgement; returns the position
+    /// (Redis entry id or `partition:offset`).
+    pub async fn publish(&self, message: Outgoing) -> Result<String, BusError> {
+        match self {
+            Producer::Redis(p) => p.publish(message).await,
+            Producer::Kafka(p) => p.publish(message).await,
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Redis Streams: one stream per logical topic (`{namespace}:{topic}`), one consumer
+//! group per service, one consumer per instance. Entries carry two fields, `key` and
+//! `payload`.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
+    StreamReadOptions, StreamReadReply,
+};
+use redis::{AsyncCommands, Script, Value};
+
+use super::{BusConfig, BusError, Change, Commit, CommitOutcome, Delivery, Guarantee, Outgoing};
+
+const APPLY_CHANGES: &str = include_str!("lua/apply_changes.lua");
+const EXACTLY_ONCE: &str = include_str!("lua/exactly_once.lua");
+
+fn redis_err(op: &'static str, target: &str) -> impl FnOnce(redis::RedisError) -> BusError {
+    let target = target.to_string();
+    move |source| BusError::Redis { op, target, source }
+}
+
+/// A connection that reconnects by itself after a fault, with bounded waits.
+async fn connect(config: &BusConfig, response_timeout: Duration) -> Result<ConnectionManager, BusError> {
+    let client = redis::Client::open(config.redis_url.as_str())
+        .map_err(redis_err("open", &config.redis_url))?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.request_timeout))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_with_config(client, manager_config)
+        .await
+        .map_err(redis_err("connect", &config.redis_url))
+}
+
+/// The hash holding a service's counters for `key`.
+fn state_key(config: &BusConfig, key: &str) -> String {
+    format!("{}:state:{}:{key}", config.namespace, config.service)
+}
+
+/// One instance's membership of its service's consumer group.
+pub struct RedisConsumer {
+    config: BusConfig,
+    /// Blocking reads get their own connection: a `BLOCK` stalls a connection's pipeline.
+    reader: ConnectionManager,
+    conn: ConnectionManager,
+    /// (logical, physical) per consumed topic.
+    streams: Vec<(String, String)>,
+    group: String,
+    consumer: String,
+    /// Re-read our own pending entries (after a restart, a conflict or an error) before
+    /// asking for new ones.
+    recover_own: bool,
+    last_claim: Instant,
+    apply_changes: Script,
+    exactly_once: Script,
+}
+
+impl std::fmt::Debug for RedisConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConsumer")
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("streams", &self.streams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConsumer {
+    pub async fn connect(config: &BusConfig, topics: &[&str]) -> Result<Self, BusError> {
+        // Reads block for at most the poll wait, which stays below this.
+        let reader = connect(config, config.request_timeout + Duration::from_secs(2)).await?;
+        let mut conn = connect(config, config.request_timeout).await?;
+        let group = config.group();
+        let streams: Vec<(String, String)> =
+            topics.iter().map(|t| (t.to_string(), config.physical(t))).collect();
+        for (_, stream) in &streams {
+            // From the beginning: entries published before this group existed count too.
+            let created: redis::RedisResult<()> =
+                conn.xgroup_create_mkstream(stream, &group, "0").await;
+            if let Err(e) = created {
+                if e.code() != Some("BUSYGROUP") {
+                    return Err(redis_err("XGROUP CREATE", stream)(e));
+                }
+            }
+        }
+        Ok(RedisConsumer {
+            consumer: config.member(),
+            config: config.clone(),
+            reader,
+            conn,
+            streams,
+            group,
+            recover_own: true,
+            last_claim: Instant::now(),
+            apply_changes: Script::new(APPLY_CHANGES),
+            exactly_once: Script::new(EXACTLY_ONCE),
+        })
+    }
+
+    fn logical(&self, physical: &str) -> String {
+        self.streams
+            .iter()
+            .find(|(_, p)| p == physical)
+            .map(|(l, _)| l.clone())
+            .unwrap_or_else(|| physical.to_string())
+    }
+
+    fn delivery(&self, stream: &str, entry: &StreamId, deliveries: u32) -> Delivery {
+        let bytes = |field: &str| match entry.map.get(field) {
+            Some(Value::BulkString(b)) => Some(b.clone()),
+            Some(Value::SimpleString(s)) => Some(s.clone().into_bytes()),
+            _ => None,
+        };
+        Delivery {
+            topic: self.logical(stream),
+            partition: 0,
+            position: entry.id.clone(),
+            key: bytes("key").map(|k| String::from_utf8_lossy(&k).into_owned()),
+            // An entry without a payload field is delivered empty: poison, not a crash.
+            payload: bytes("payload").unwrap_or_default(),
+            deliveries,
+        }
+    }
+
+    pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let processing = self.config.guarantee != Guarantee::AtMostOnce;
+        if processing && self.recover_own {
+            let own = self.read(max, None, "0").await?;
+            if !own.is_empty() {
+                return self.with_delivery_counts(own).await;
+            }
+            self.recover_own = false;
+        }
+        if processing && self.last_claim.elapsed() >= self.config.claim_idle / 2 {
+            self.last_claim = Instant::now();
+            let claimed = self.claim(max).await?;
+            if !claimed.is_empty() {
+                return self.with_delivery_counts(claimed).await;
+            }
+        }
+        let wait = wait.min(self.config.request_timeout);
+        self.read(max, Some(wait), ">").await
+    }
+
+    /// XREADGROUP on every stream; `id` is `>` (new) or `0` (our own pending).
+    async fn read(&mut self, max: usize, block: Option<Duration>, id: &str) -> Result<Vec<Delivery>, BusError> {
+        let mut options = StreamReadOptions::default().group(&self.group, &self.consumer).count(max);
+        if let Some(block) = block {
+            options = options.block(block.as_millis().max(1) as usize);
+        }
+        if self.config.guarantee == Guarantee::AtMostOnce {
+            options = options.noack();
+        }
+        let keys: Vec<&str> = self.streams.iter().map(|(_, p)| p.as_str()).collect();
+        let ids = vec![id; keys.len()];
+        let reply: Option<StreamReadReply> = self
+            .reader
+            .xread_options(&keys, &ids, &options)
+            .await
+            .map_err(redis_err("XREADGROUP", &keys.join(",")))?;
+        let mut out = Vec::new();
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in &stream.ids {
+                out.push(self.delivery(&stream.key, entry, 1));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes over entries another (dead) consumer left pending for longer than `claim_idle`.
+    async fn claim(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let mut out = Vec::new();
+        let idle = self.config.claim_idle.as_millis() as usize;
+        for (_, stream) in self.streams.clone() {
+            let options = StreamAutoClaimOptions::default().count(max);
+            let reply: StreamAutoClaimReply = self
+                .conn
+                .xautoclaim_options(&stream, &self.group, &self.consumer, idle, "0-0", options)
+                .await
+                .map_err(redis_err("XAUTOCLAIM", &stream))?;
+            for entry in &reply.claimed {
+                out.push(self.delivery(&stream, entry, 1));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fills in how often each re-read entry has been delivered (XPENDING).
+    async fn with_delivery_counts(&mut self, mut deliveries: Vec<Delivery>) -> Result<Vec<Delivery>, BusError> {
+        for d in &mut deliveries {
+            let stream = self.config.physical(&d.topic);
+            let reply: StreamPendingCountReply = self
+                .conn
+                .xpending_count(&stream, &self.group, &d.position, &d.position, 1)
+                .await
+                .map_err(redis_err("XPENDING", &stream))?;
+            if let Some(p) = reply.ids.first() {
+                d.deliveries = u32::try_from(p.times_delivered).unwrap_or(u32::MAX);
+            }
+        }
+        Ok(deliveries)
+    }
+
+    pub async fn counter(&mut self, key: &str, field: &str) -> Result<i64, BusError> {
+        let hash = state_key(&self.config, key);
+        let value: Option<i64> =
+            self.conn.hget(&hash, field).await.map_err(redis_err("HGET", &hash))?;
+        Ok(value.unwrap_or(0))
+    }
+
+    pub async fn commit(&mut self, delivery: &Delivery, commit: Commit) -> Result<CommitOutcome, BusError> {
+        let outcome = match self.config.guarantee {
+            Guarantee::ExactlyOnce => self.commit_atomically(delivery, &commit).await,
+            // At-least-once: state, outputs, then the ack; a crash in between redelivers.
+            // At-most-once: the entry was never pending (NOACK); state and outputs only.
+            Guarantee::AtLeastOnce | Guarantee::AtMostOnce => self.commit_in_steps(delivery, &commit).await,
+        };
+        if !matches!(outcome, Ok(CommitOutcome::Committed | CommitOutcome::Duplicate)) {
+            self.recover_own = true;
+        }
+        outcome
+    }
+
+    async fn commit_in_steps(&mut self, delivery: &Delivery, commit: &Commit) -> Result<CommitOutcome, BusError> {
+        if !commit.changes.is_empty() && !self.apply(&commit.changes).await? {
+            return Ok(CommitOutcome::Conflict);
+        }
+        if !commit.outputs.is_empty() {
+            let mut pipe = redis::pipe();
+            for out in &commit.outputs {
+                let stream = self.config.physical(&out.topic);
+                pipe.xadd(stream, "*", &[("key", out.key.as_bytes()), ("payload", &out.payload)]);
+            }
+            let _: Vec<String> =
+                pipe.query_async(&mut self.conn).await.map_err(redis_err("XADD", "outputs"))?;
+        }
+        if self.config.guarantee == Guarantee::AtLeastOnce {
+            let stream = self.config.physical(&delivery.topic);
+            let _: i64 = self
+                .conn
+                .xack(&stream, &self.group, &[&delivery.position])
+                .await
+                .map_err(redis_err("XACK", &stream))?;
+        }
+        Ok(CommitOutcome::Committed)
+    }
+
+    async fn apply(&mut self, changes: &[Change]) -> Result<bool, BusError> {
+        let mut invocation = self.apply_changes.prepare_invoke();
+        for c in changes {
+            invocation.key(state_key(&self.config, &c.key));
+            invocation.arg(&c.field).arg(c.delta).arg(floor_arg(c));
+        }
+        let applied: i64 = invocation
+            .invoke_async(&mut self.conn)
+            .await
+            .map_err(redis_err("EVALSHA apply_changes", "state"))?;
+        Ok(applied == 1)
+    }
+
+    async fn commit_atomically(&mut self, delivery: &Delivery, commit: &Commit) -> Result<CommitOutcome, BusError> {
+        let input = self.config.physical(&delivery.topic);
+        let processed = format!("{}:processed:{}", self.config.namespace, self.config.service);
+        let mut invocation = self.exactly_once.prepare_invoke();
+        invocation.key(&processed).key(&input);
+        for c in &commit.changes {
+            invocation.key(state_key(&self.config, &c.key));
+        }
+        for out in &commit.outputs {
+            invocation.key(self.config.physical(&out.topic));
+        }
+        invocation
+            .arg(&self.group)
+            .arg(&delivery.position)
+            .arg(commit.input_id.as_deref().unwrap_or(""))
+            .arg(commit.changes.len())
+            .arg(commit.outputs.len());
+        for c in &commit.changes {
+            invocation.arg(&c.field).arg(c.delta).arg(floor_arg(c));
+        }
+        for out in &commit.outputs {
+            invocation.arg(&out.key).arg(&out.payload);
+        }
+        let result: i64 = invocation
+            .invoke_async(&mut self.conn)
+            .await
+            .map_err(redis_err("EVALSHA exactly_once", &input))?;
+        Ok(match result {
+            1 => CommitOutcome::Committed,
+            2 => CommitOutcome::Duplicate,
+            _ => CommitOutcome::Conflict,
+        })
+    }
+
+    /// Uncommitted deliveries stay in our pending list: read them again first.
+    pub fn abandon(&mut self) {
+        self.recover_own = true;
+    }
+
+    /// Nothing to hand over on Redis: our pending entries are claimed by the others
+    /// after `claim_idle` (deleting the consumer would drop them).
+    pub async fn close(self) {}
+}
+
+fn floor_arg(change: &Change) -> String {
+    change.floor.map(|f| f.to_string()).unwrap_or_default()
+}
+
+/// Publishes with XADD through a self-reconnecting connection.
+#[derive(Clone)]
+pub struct RedisProducer {
+    config: BusConfig,
+    conn: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisProducer").field("url", &self.config.redis_url).finish_non_exhaustive()
+    }
+}
+
+impl RedisProducer {
+    pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
+        Ok(RedisProducer { config: config.clone(), conn: connect(config, config.request_timeout).await? })
+    }
+
+    pub async fn publish(&self, message: Outgoing) -> Result<String, BusError> {
+        let stream = self.config.physical(&message.topic);
+        let mut conn = self.conn.clone();
+        conn.xadd(&stream, "*", &[("key", message.key.as_bytes()), ("payload", &message.payload)])
+            .await
+            .map_err(redis_err("XADD", &stream))
+    }
+}

@@ -1,0 +1,150 @@
+//! The command line of `order-platform`: one process per service instance.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::bus::{Backend, BusConfig, Guarantee};
+
+/// The services of the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceKind {
+    Order,
+    Inventory,
+    Payment,
+    Shipping,
+    Notification,
+    Analytics,
+    PaymentGateway,
+}
+
+impl ServiceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Order => "order",
+            ServiceKind::Inventory => "inventory",
+            ServiceKind::Payment => "payment",
+            ServiceKind::Shipping => "shipping",
+            ServiceKind::Notification => "notification",
+            ServiceKind::Analytics => "analytics",
+            ServiceKind::PaymentGateway => "payment-gateway",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "order-platform", version, about = "Reference order platform (the system under test)")]
+pub struct Args {
+    /// Which service this process runs.
+    #[arg(value_enum)]
+    pub service: ServiceKind,
+    #[arg(long, value_enum, default_value = "redis")]
+    pub backend: Backend,
+    #[arg(long, value_enum, default_value = "at-least-once")]
+    pub guarantee: Guarantee,
+    /// Instance number within the service's consumer group.
+    #[arg(long, default_value_t = 0)]
+    pub instance: u32,
+    /// Prefix of every stream, topic and group (one deployment per namespace).
+    #[arg(long, default_value = "op")]
+    pub namespace: String,
+    #[arg(long, default_value = "redis://127.0.0.1:6379/")]
+    pub redis_url: String,
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub kafka_bootstrap: String,
+    /// Kafka partitions per topic.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// Kafka replication factor for created topics; -1: the broker's default.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub replication: i32,
+    /// HTTP listen address (/health, /metrics and the service's API); port 0: any free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub http: SocketAddr,
+    /// Payment: the gateway's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8480")]
+    pub gateway_url: String,
+    /// Number of SKUs in the catalog (sku-0 ..).
+    #[arg(long, default_value_t = 50)]
+    pub skus: u32,
+    /// Units of each SKU at start (per shard on Kafka).
+    #[arg(long, default_value_t = 1000)]
+    pub initial_stock: i64,
+    #[arg(long, default_value_t = 20)]
+    pub low_stock_threshold: i64,
+    /// Gateway: share of orders declined.
+    #[arg(long, default_value_t = 0.02)]
+    pub decline_ratio: f64,
+    /// Gateway: share of requests failing with 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_ratio: f64,
+    /// Gateway: added latency per charge, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Seed for every random choice (jitter, gateway errors).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Processing attempts before an input is dead-lettered.
+    #[arg(long, default_value_t = 8)]
+    pub max_attempts: u32,
+    /// Redis: claim a dead consumer's pending entries after this idle time (ms).
+    #[arg(long, default_value_t = 5000)]
+    pub claim_idle_ms: u64,
+    /// Upper bound on broker and gateway requests (ms).
+    #[arg(long, default_value_t = 5000)]
+    pub request_timeout_ms: u64,
+    /// Payment: consecutive gateway failures that open the circuit breaker.
+    #[arg(long, default_value_t = 5)]
+    pub breaker_failures: u32,
+    /// Payment: how long the breaker stays open (ms) before a half-open probe.
+    #[arg(long, default_value_t = 2000)]
+    pub breaker_open_ms: u64,
+    /// Order: snapshot the event-sourced aggregate every N events.
+    #[arg(long, default_value_t = 4)]
+    pub snapshot_every: usize,
+}
+
+impl Args {
+    pub fn bus(&self, topics: Vec<String>) -> BusConfig {
+        BusConfig {
+            backend: self.backend,
+            guarantee: self.guarantee,
+            namespace: self.namespace.clone(),
+            service: self.service.name().to_string(),
+            instance: self.instance,
+            redis_url: self.redis_url.clone(),
+            kafka_bootstrap: self.kafka_bootstrap.clone(),
+            partitions: self.partitions,
+            replication: self.replication,
+            claim_idle: Duration::from_millis(self.claim_idle_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            topics,
+        }
+    }
+
+    /// Rejects values that parse but make no sense, with the flag's name.
+    pub fn validate(&self) -> Result<(), String> {
+        let ratio = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("--{name} {v}: must be between 0 and 1")) }
+        };
+        ratio("decline-ratio", self.decline_ratio)?;
+        ratio("error-ratio", self.error_ratio)?;
+        if self.partitions < 1 {
+            return Err(format!("--partitions {}: at least 1", self.partitions));
+        }
+        if self.skus == 0 || self.initial_stock < 0 {
+            return Err("--skus must be at least 1 and --initial-stock not negative".into());
+        }
+        if !self.http.ip().is_loopback() {
+            return Err(format!("--http {}: the platform binds loopback addresses only", self.http));
+        }
+        if self.max_attempts == 0 || self.breaker_failures == 0 {
+            return Err("--max-attempts and --breaker-failures must be at least 1".into());
+        }
+        if self.namespace.is_empty() || !self.namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(format!("--namespace {:?}: letters, digits, '-' and '_' only", self.namespace));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! Resilience primitives for the order platform's services: pure, deterministic, I/O-free.
+//!
+//! None of these types reads a clock or owns a source of randomness: time comes in as
+//! [`std::time::Instant`] or [`std::time::Duration`], randomness from a caller-seeded RNG, so
+//! a run with the same seed and the same inputs behaves the same way, and tests need no sleeps.
+//!
+//! | module | what it provides | used by |
+//! | --- | --- | --- |
+//! | [`retry`] | [`Backoff`] (exponential, capped, jittered), [`retry()`](retry::retry) loop | every consumer, the payment gateway client |
+//! | [`breaker`] | [`CircuitBreaker`] with a [`Transition`] log and counters | payment, around the gateway |
+//! | [`poison`] | [`PoisonPolicy`] verdicts, [`AttemptTracker`] failure counts | every consumer (the tracker on Kafka) |
+//! | [`dlq`] | the [`DeadLetter`] JSON record and [`dlq_topic`] naming | every consumer |
+//!
+//! A consumer's failure path reads: [`PoisonPolicy::classify`] before processing → on error
+//! [`PoisonPolicy::after_failure`] → [`Verdict::Retry`] waits [`Backoff::delay`], while
+//! [`Verdict::DeadLetter`] publishes a [`DeadLetter`] to [`dlq_topic`] and acknowledges the
+//! original.
+
+pub mod breaker;
+pub mod dlq;
+pub mod poison;
+pub mod retry;
+
+pub use breaker::{
+    BreakerConfig, BreakerStats, CircuitBreaker, FailureRatio, Permit, Rejected, State, Transition,
+};
+pub use dlq::{
+    DeadLetter, DeadLetterReason, DlqError, OriginalPayload, Position, ReasonKind, dlq_topic,
+    sniff_event_id,
+};
+pub use poison::{AttemptTracker, PoisonPolicy, Reason, Verdict};
+pub use retry::{Backoff, BackoffError, Jitter, RetryError, Retryable, retry, retry_with_sleep};

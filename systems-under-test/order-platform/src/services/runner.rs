@@ -1,0 +1,319 @@
+//! The consume loop every consuming service shares: poll, decode, decide, commit —
+//! with poison messages and exhausted retries routed to the service's dead-letter
+//! topic, conflicts decided again, and failures retried with backoff. Output envelopes
+//! get ids derived from the input's id (uuid v5), so a redelivered input produces the
+//! same event ids again: a duplicate shows up as the same id twice, not as a new event.
+
+use std::time::{Duration, Instant};
+
+use events::{Envelope, Event, Source};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::bus::{BusConfig, BusError, Change, Commit, CommitOutcome, Consumer, Delivery, Outgoing};
+use crate::http::Health;
+use crate::metrics::Metrics;
+use crate::resilience::{
+    AttemptTracker, Backoff, DeadLetter, DeadLetterReason, Jitter,
+    OriginalPayload, Position, ReasonKind, dlq_topic,
+};
+
+/// What a service decided for one input.
+#[derive(Debug, Default)]
+pub struct Decision {
+    pub events: Vec<Event>,
+    pub changes: Vec<Change>,
+}
+
+impl Decision {
+    pub fn none() -> Self {
+        Decision::default()
+    }
+
+    pub fn emit(events: impl IntoIterator<Item = Event>) -> Self {
+        Decision { events: events.into_iter().collect(), changes: Vec::new() }
+    }
+}
+
+/// Why an input could not be processed now.
+#[derive(Debug)]
+pub enum Failure {
+    /// Might work later (a dependency is down): retried with backoff, dead-lettered
+    /// after the poison policy's attempts.
+    Retry(String),
+    /// Will never work (invalid content): dead-lettered at once.
+    Poison(String),
+}
+
+/// Reads counters of the shard the current input belongs to.
+#[derive(Debug)]
+pub struct StateView<'c> {
+    consumer: &'c mut Consumer,
+    partition: i32,
+}
+
+impl StateView<'_> {
+    pub async fn counter(&mut self, key: &str, field: &str) -> Result<i64, BusError> {
+        self.consumer.counter(self.partition, key, field).await
+    }
+
+    /// The shard (Kafka partition; 0 on Redis) of the input being handled.
+    pub fn shard(&self) -> i32 {
+        self.partition
+    }
+}
+
+/// A consuming service: which topics it reads and what it does with each event.
+#[allow(async_fn_in_trait)]
+pub trait Handler {
+    /// Logical topics to consume.
+    fn topics(&self) -> Vec<&'static str>;
+
+    /// Decides what to emit (and which counters to change) for one input. Called again
+    /// with fresh state if the commit conflicts.
+    async fn handle(&mut self, input: &Envelope, event: &Event, state: &mut StateView<'_>) -> Result<Decision, Failure>;
+}
+
+/// Settings of the loop.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub bus: BusConfig,
+    /// Attempts before an input that keeps failing is dead-lettered.
+    pub max_attempts: u32,
+    pub batch: usize,
+    pub poll_wait: Duration,
+    pub seed: u64,
+}
+
+/// Runs `handler` until `shutdown` turns true, then leaves the group cleanly.
+pub async fn run<H: Handler>(
+    config: RunnerConfig,
+    mut handler: H,
+    metrics: Metrics,
+    health: Health,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), BusError> {
+    let topics = handler.topics();
+    let mut consumer = loop {
+        match Consumer::connect(&config.bus, &topics).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot join the group yet; retrying");
+                if sleep_or_stop(Duration::from_secs(1), &mut shutdown).await {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    health.set(true);
+    let source = Source { service: config.bus.service.clone(), instance: config.bus.instance };
+    let mut attempts = AttemptTracker::new(std::num::NonZeroUsize::MIN.saturating_add(9_999));
+    let backoff = Backoff {
+        base: Duration::from_millis(50),
+        max: Duration::from_secs(2),
+        multiplier: 2.0,
+        jitter: Jitter::Full,
+        max_attempts: std::num::NonZeroU32::new(u32::MAX).unwrap_or(std::num::NonZeroU32::MIN),
+    };
+    let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(config.bus.instance));
+
+    while !*shutdown.borrow() {
+        let batch = tokio::select! {
+            batch = consumer.poll(config.batch, config.poll_wait) => batch,
+            _ = shutdown.changed() => break,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "poll failed");
+                metrics.outcome("error");
+                sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
+                continue;
+            }
+        };
+        for (index, delivery) in batch.iter().enumerate() {
+            let started = Instant::now();
+            let step = process(&config, &mut handler, &mut consumer, &source, delivery, &mut attempts).await;
+            metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+            match step {
+                Step::Done(outcome) => metrics.outcome(outcome),
+                Step::DeadLettered => {
+                    metrics.outcome("dead_lettered");
+                    metrics.dead_letters.inc();
+                }
+                Step::Retry(reason) | Step::Error(reason) => {
+                    let attempt = attempts.failures(&attempt_id(delivery));
+                    metrics.retries.inc();
+                    metrics.outcome("retry");
+                    tracing::info!(topic = %delivery.topic, position = %delivery.position, attempt, %reason, "will retry");
+                    consumer.abandon(&batch[index..]).await;
+                    let delay = backoff.delay(attempt, &mut rng).unwrap_or(backoff.max);
+                    sleep_or_stop(delay, &mut shutdown).await;
+                    break;
+                }
+            }
+        }
+    }
+    health.set(false);
+    consumer.close().await;
+    Ok(())
+}
+
+enum Step {
+    Done(&'static str),
+    DeadLettered,
+    Retry(String),
+    Error(String),
+}
+
+fn attempt_id(delivery: &Delivery) -> String {
+    format!("{}/{}/{}", delivery.topic, delivery.partition, delivery.position)
+}
+
+async fn process<H: Handler>(
+    config: &RunnerConfig,
+    handler: &mut H,
+    consumer: &mut Consumer,
+    source: &Source,
+    delivery: &Delivery,
+    attempts: &mut AttemptTracker,
+) -> Step {
+    let id = attempt_id(delivery);
+    let envelope = match Envelope::from_bytes(&delivery.payload) {
+        Ok(e) => e,
+        Err(e) => return dead_letter(config, consumer, source, delivery, None, &format!("undecodable envelope: {e}"), ReasonKind::Undecodable, attempts).await,
+    };
+    let event = match envelope.decode() {
+        Ok(e) => e,
+        Err(e) => return dead_letter(config, consumer, source, delivery, Some(&envelope), &format!("undecodable payload: {e}"), ReasonKind::Undecodable, attempts).await,
+    };
+    for _ in 0..20 {
+        let mut state = StateView { consumer, partition: delivery.partition };
+        let decision = match handler.handle(&envelope, &event, &mut state).await {
+            Ok(d) => d,
+            Err(Failure::Poison(reason)) => {
+                return dead_letter(config, consumer, source, delivery, Some(&envelope), &reason, ReasonKind::Rejected, attempts).await;
+            }
+            Err(Failure::Retry(reason)) => {
+                let failures = attempts.record_failure(&id).max(delivery.deliveries);
+                if failures >= config.max_attempts {
+                    let reason = format!("failed {failures} times; last: {reason}");
+                    return dead_letter(config, consumer, source, delivery, Some(&envelope), &reason, ReasonKind::TooManyAttempts, attempts).await;
+                }
+                return Step::Retry(reason);
+            }
+        };
+        let commit = match outputs(&envelope, source, decision.events) {
+            Ok(outputs) => Commit { outputs, changes: decision.changes, input_id: Some(envelope.event_id.to_string()) },
+            Err(e) => return Step::Error(format!("encoding outputs: {e}")),
+        };
+        match consumer.commit(delivery, commit).await {
+            Ok(CommitOutcome::Committed) => {
+                attempts.forget(&id);
+                return Step::Done("committed");
+            }
+            Ok(CommitOutcome::Duplicate) => {
+                attempts.forget(&id);
+                return Step::Done("duplicate");
+            }
+            Ok(CommitOutcome::Conflict) => continue,
+            Err(e) => {
+                attempts.record_failure(&id);
+                return Step::Error(e.to_string());
+            }
+        }
+    }
+    Step::Retry("state kept changing under 20 decisions".into())
+}
+
+/// Envelopes for a decision's events: same key and correlation as the input, the next
+/// sequence numbers, the input as cause, ids derived from the input's id.
+pub fn outputs(input: &Envelope, source: &Source, events: Vec<Event>) -> Result<Vec<Outgoing>, serde_json::Error> {
+    let now = OffsetDateTime::now_utc();
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let name = format!("{}#{i}", event.event_type().as_str());
+            let id = Uuid::new_v5(&input.event_id, name.as_bytes());
+            let envelope = Envelope::new(
+                &event,
+                source.clone(),
+                input.key.clone(),
+                input.seq + 1 + i as u64,
+                input.correlation_id.clone(),
+                Some(input.event_id),
+                now,
+                id,
+            );
+            Ok(Outgoing { topic: event.topic().as_str().to_string(), key: input.key.clone(), payload: envelope.to_bytes()? })
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dead_letter(
+    config: &RunnerConfig,
+    consumer: &mut Consumer,
+    source: &Source,
+    delivery: &Delivery,
+    envelope: Option<&Envelope>,
+    reason: &str,
+    kind: ReasonKind,
+    attempts: &mut AttemptTracker,
+) -> Step {
+    let id = attempt_id(delivery);
+    let failures = attempts.failures(&id).max(delivery.deliveries);
+    let now = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let original_position = match (config.bus.backend, delivery.position.parse::<i64>()) {
+        (crate::bus::Backend::Kafka, Ok(offset)) => Position::KafkaOffset { partition: delivery.partition, offset },
+        _ => Position::StreamId { id: delivery.position.clone() },
+    };
+    let record = DeadLetter {
+        schema_version: crate::resilience::dlq::DEAD_LETTER_SCHEMA_VERSION,
+        service: source.service.clone(),
+        instance: format!("{}#{}", source.service, source.instance),
+        original_topic: delivery.topic.clone(),
+        original_position,
+        original_payload: OriginalPayload::from_bytes(&delivery.payload),
+        reason: DeadLetterReason { kind, message: reason.to_string() },
+        attempts: failures,
+        first_failed_at: now.clone(),
+        dead_lettered_at: now,
+        original_event_id: envelope
+            .map(|e| e.event_id.to_string())
+            .or_else(|| crate::resilience::sniff_event_id(&delivery.payload)),
+    };
+    let payload = match record.to_json() {
+        Ok(p) => p,
+        Err(e) => return Step::Error(format!("encoding dead letter: {e}")),
+    };
+    let key = envelope.map(|e| e.key.clone()).or_else(|| delivery.key.clone()).unwrap_or_else(|| delivery.position.clone());
+    let commit = Commit {
+        outputs: vec![Outgoing { topic: dlq_topic(&config.bus.service), key, payload }],
+        changes: Vec::new(),
+        input_id: envelope.map(|e| e.event_id.to_string()),
+    };
+    match consumer.commit(delivery, commit).await {
+        Ok(_) => {
+            attempts.forget(&id);
+            tracing::warn!(topic = %delivery.topic, position = %delivery.position, %reason, "dead-lettered");
+            Step::DeadLettered
+        }
+        Err(e) => Step::Error(format!("dead-lettering: {e}")),
+    }
+}
+
+/// Sleeps, or returns true early if shutdown was requested.
+pub async fn sleep_or_stop(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+    *shutdown.borrow()
+}
