@@ -295,6 +295,9 @@ impl Lab {
                     .map_err(|e| LabError::io(&std::env::temp_dir(), e))?,
             ),
         };
+        if let Root::Temp(dir) = &root {
+            reaper::register_dir(dir.path());
+        }
         let (endpoints, processes) = services::start_all(&installation, &spec, root.path()).await?;
         Ok(Lab {
             endpoints,
@@ -422,6 +425,9 @@ impl Lab {
     pub fn shutdown(mut self, grace: Duration) {
         if let Some(local) = self.local.take() {
             shutdown_processes(&local.processes, grace);
+            if let Root::Temp(dir) = &local.root {
+                reaper::unregister_dir(dir.path());
+            }
         }
     }
 
@@ -452,8 +458,11 @@ impl Drop for Lab {
     fn drop(&mut self) {
         if let Some(local) = self.local.take() {
             // A temporary lab's data is discarded: no need to wait for clean shutdowns.
-            let grace = match local.root {
-                Root::Temp(_) => Duration::ZERO,
+            let grace = match &local.root {
+                Root::Temp(dir) => {
+                    reaper::unregister_dir(dir.path());
+                    Duration::ZERO
+                }
                 Root::Kept(_) => Duration::from_secs(5),
             };
             shutdown_processes(&local.processes, grace);

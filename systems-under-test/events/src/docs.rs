@@ -36,7 +36,7 @@ fn write_catalog(md: &mut String) -> std::fmt::Result {
     writeln!(md, "| Topic | Event types |")?;
     writeln!(md, "|---|---|")?;
     for topic in Topic::ALL {
-        let types: Vec<String> = topic.event_types().map(|t| link(t)).collect();
+        let types: Vec<String> = topic.event_types().map(link).collect();
         writeln!(md, "| `{topic}` | {} |", types.join(", "))?;
     }
     writeln!(md, "\n## Events at a glance\n")?;

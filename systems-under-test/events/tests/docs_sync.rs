@@ -29,10 +29,7 @@ fn docs_events_md_is_in_sync() {
             .lines()
             .zip(expected.lines())
             .position(|(a, e)| a != e)
-            .map_or_else(
-                || actual.lines().count().min(expected.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
         panic!(
             "docs/events.md ({}) is out of date with the event catalog (first difference at \
              line {}); regenerate it with `{}`",

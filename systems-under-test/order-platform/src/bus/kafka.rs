@@ -113,6 +113,9 @@ pub struct KafkaConsumer {
     topics: Vec<(String, String)>,
     changelog: String,
     counters: Counters,
+    /// Per partition number, how many topic-partitions of it this member holds: the
+    /// shard's state is restored when the first arrives and dropped when the last goes.
+    held: BTreeMap<i32, usize>,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -161,7 +164,10 @@ impl KafkaConsumer {
             // One transactional id per instance: a restarted instance fences its zombie.
             producer_client
                 .set("transactional.id", format!("{}.{}", group, config.member()))
-                .set("transaction.timeout.ms", "30000");
+                // A dead instance's open transaction blocks read_committed readers until it
+                // times out: keep that short.
+                .set("transaction.timeout.ms", "10000")
+                .set("message.timeout.ms", "10000");
         }
         let producer: FutureProducer =
             producer_client.create().map_err(kafka_err("producer", &group))?;
@@ -178,6 +184,7 @@ impl KafkaConsumer {
             topics: physical,
             changelog,
             counters: Counters::default(),
+            held: BTreeMap::new(),
         })
     }
 
@@ -234,9 +241,22 @@ impl KafkaConsumer {
             Err(_) => return Ok(()),
         };
         for partition in revoked {
-            self.counters.drop_partition(partition);
+            let count = self.held.entry(partition).or_default();
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.held.remove(&partition);
+                self.counters.drop_partition(partition);
+            }
         }
+        let mut fresh = Vec::new();
         for partition in assigned {
+            let count = self.held.entry(partition).or_default();
+            *count += 1;
+            if *count == 1 {
+                fresh.push(partition);
+            }
+        }
+        for partition in fresh {
             let mut counters = std::mem::take(&mut self.counters);
             let client = base_config(&self.config);
             let changelog = self.changelog.clone();
