@@ -34,7 +34,11 @@ impl ServiceKind {
 }
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "order-platform", version, about = "Reference order platform (the system under test)")]
+#[command(
+    name = "order-platform",
+    version,
+    about = "Reference order platform (the system under test)"
+)]
 pub struct Args {
     /// Which service this process runs.
     #[arg(value_enum)]
@@ -126,7 +130,11 @@ impl Args {
     /// Rejects values that parse but make no sense, with the flag's name.
     pub fn validate(&self) -> Result<(), String> {
         let ratio = |name: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("--{name} {v}: must be between 0 and 1")) }
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("--{name} {v}: must be between 0 and 1"))
+            }
         };
         ratio("decline-ratio", self.decline_ratio)?;
         ratio("error-ratio", self.error_ratio)?;
@@ -137,13 +145,24 @@ impl Args {
             return Err("--skus must be at least 1 and --initial-stock not negative".into());
         }
         if !self.http.ip().is_loopback() {
-            return Err(format!("--http {}: the platform binds loopback addresses only", self.http));
+            return Err(format!(
+                "--http {}: the platform binds loopback addresses only",
+                self.http
+            ));
         }
         if self.max_attempts == 0 || self.breaker_failures == 0 {
             return Err("--max-attempts and --breaker-failures must be at least 1".into());
         }
-        if self.namespace.is_empty() || !self.namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(format!("--namespace {:?}: letters, digits, '-' and '_' only", self.namespace));
+        if self.namespace.is_empty()
+            || !self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "--namespace {:?}: letters, digits, '-' and '_' only",
+                self.namespace
+            ));
         }
         Ok(())
     }

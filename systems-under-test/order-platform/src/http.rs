@@ -47,21 +47,47 @@ struct HealthBody<'a> {
 
 async fn health_handler(State(c): State<Common>) -> Response {
     let status = if c.health.get() { "ok" } else { "starting" };
-    let code = if c.health.get() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(HealthBody { status, service: &c.service, instance: c.instance })).into_response()
+    let code = if c.health.get() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(HealthBody {
+            status,
+            service: &c.service,
+            instance: c.instance,
+        }),
+    )
+        .into_response()
 }
 
 async fn metrics_handler(State(c): State<Common>) -> Response {
     (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         c.metrics.encode(),
     )
         .into_response()
 }
 
 /// `/health` and `/metrics` merged into a service's own routes.
-pub fn with_common(routes: Router, service: &str, instance: u32, health: Health, metrics: Metrics) -> Router {
-    let common = Common { service: service.to_string(), instance, health, metrics };
+pub fn with_common(
+    routes: Router,
+    service: &str,
+    instance: u32,
+    health: Health,
+    metrics: Metrics,
+) -> Router {
+    let common = Common {
+        service: service.to_string(),
+        instance,
+        health,
+        metrics,
+    };
     routes.merge(
         Router::new()
             .route("/health", get(health_handler))
@@ -78,7 +104,14 @@ pub struct ApiError {
 }
 
 pub fn error(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Response {
-    (status, Json(ApiError { error, detail: detail.into() })).into_response()
+    (
+        status,
+        Json(ApiError {
+            error,
+            detail: detail.into(),
+        }),
+    )
+        .into_response()
 }
 
 /// Binds `addr` (port 0: any free port), announces the bound address on stdout as one
@@ -93,7 +126,10 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    println!("{}", serde_json::json!({"service": service, "instance": instance, "http": bound.to_string()}));
+    println!(
+        "{}",
+        serde_json::json!({"service": service, "instance": instance, "http": bound.to_string()})
+    );
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

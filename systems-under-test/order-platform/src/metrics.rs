@@ -44,8 +44,14 @@ impl Metrics {
         let mut registry = Registry::with_prefix_and_labels(
             "order_platform",
             [
-                (std::borrow::Cow::Borrowed("service"), std::borrow::Cow::Owned(service.to_string())),
-                (std::borrow::Cow::Borrowed("instance"), std::borrow::Cow::Owned(instance.to_string())),
+                (
+                    std::borrow::Cow::Borrowed("service"),
+                    std::borrow::Cow::Owned(service.to_string()),
+                ),
+                (
+                    std::borrow::Cow::Borrowed("instance"),
+                    std::borrow::Cow::Owned(instance.to_string()),
+                ),
             ]
             .into_iter(),
         );
@@ -57,14 +63,46 @@ impl Metrics {
         let breaker_transitions = Family::<TransitionLabels, Counter>::default();
         let processing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let http_requests = Family::<OutcomeLabels, Counter>::default();
-        registry.register("events_processed", "Input events by outcome", processed.clone());
-        registry.register("retries", "Processing attempts that failed and will be retried", retries.clone());
-        registry.register("dead_letters", "Events routed to the dead-letter topic", dead_letters.clone());
-        registry.register("events_published", "Events published outside a consumed input", published.clone());
-        registry.register("breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", breaker_state.clone());
-        registry.register("breaker_transitions", "Circuit breaker transitions", breaker_transitions.clone());
-        registry.register("processing_seconds", "Time to process one input event", processing_seconds.clone());
-        registry.register("http_requests", "HTTP requests by outcome", http_requests.clone());
+        registry.register(
+            "events_processed",
+            "Input events by outcome",
+            processed.clone(),
+        );
+        registry.register(
+            "retries",
+            "Processing attempts that failed and will be retried",
+            retries.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Events routed to the dead-letter topic",
+            dead_letters.clone(),
+        );
+        registry.register(
+            "events_published",
+            "Events published outside a consumed input",
+            published.clone(),
+        );
+        registry.register(
+            "breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open",
+            breaker_state.clone(),
+        );
+        registry.register(
+            "breaker_transitions",
+            "Circuit breaker transitions",
+            breaker_transitions.clone(),
+        );
+        registry.register(
+            "processing_seconds",
+            "Time to process one input event",
+            processing_seconds.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by outcome",
+            http_requests.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             processed,
@@ -79,7 +117,11 @@ impl Metrics {
     }
 
     pub fn outcome(&self, outcome: &str) {
-        self.processed.get_or_create(&OutcomeLabels { outcome: outcome.to_string() }).inc();
+        self.processed
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

@@ -14,11 +14,21 @@ use order_platform::bus::{Backend, Guarantee};
 use order_platform::services::order_model::{OrderStore, OrderView};
 
 async fn two_hundred_orders(backend: Backend, guarantee: Guarantee) {
-    let options = Options { decline_ratio: 0.1, ..Options::default() };
+    let options = Options {
+        decline_ratio: 0.1,
+        ..Options::default()
+    };
     let platform = Platform::start(backend, guarantee, options).await;
     let orders = platform.place_many("o", 200).await;
-    let missing = platform.wait_terminal(&orders, Duration::from_secs(120)).await;
-    assert!(missing.is_empty(), "{backend:?} {guarantee:?}: no terminal state for {} orders, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    let missing = platform
+        .wait_terminal(&orders, Duration::from_secs(120))
+        .await;
+    assert!(
+        missing.is_empty(),
+        "{backend:?} {guarantee:?}: no terminal state for {} orders, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
 
     let events = platform.events().await;
     let terminal = terminal_orders(&events);
@@ -30,7 +40,11 @@ async fn two_hundred_orders(backend: Backend, guarantee: Guarantee) {
         assert_eq!(distinct.len(), 1, "{order}: terminal events {kinds:?}");
     }
     // Without faults no mode duplicates a step.
-    assert_eq!(duplicate_effects(&events), vec![], "{backend:?} {guarantee:?}");
+    assert_eq!(
+        duplicate_effects(&events),
+        vec![],
+        "{backend:?} {guarantee:?}"
+    );
 
     // The read model agrees with the events, and a rebuild from the log equals it.
     let mut rebuilt = OrderStore::new(3);
@@ -38,12 +52,25 @@ async fn two_hundred_orders(backend: Backend, guarantee: Guarantee) {
         rebuilt.append(e, ev);
     }
     for order in &orders {
-        let live: OrderView = serde_json::from_value(platform.get_json("order", &format!("/orders/{order}")).await)
-            .unwrap_or_else(|e| panic!("{order}: read model answer: {e}"));
+        let live: OrderView = serde_json::from_value(
+            platform
+                .get_json("order", &format!("/orders/{order}"))
+                .await,
+        )
+        .unwrap_or_else(|e| panic!("{order}: read model answer: {e}"));
         let from_log = rebuilt.get(order).expect("order in the log");
-        assert_eq!(live, from_log, "{order}: live read model vs rebuilt from the event log");
-        assert!(!(live.confirmed && live.cancelled), "{order}: confirmed and cancelled");
-        assert_eq!(live.shipped, live.confirmed, "{order}: confirmed orders ship, others do not");
+        assert_eq!(
+            live, from_log,
+            "{order}: live read model vs rebuilt from the event log"
+        );
+        assert!(
+            !(live.confirmed && live.cancelled),
+            "{order}: confirmed and cancelled"
+        );
+        assert_eq!(
+            live.shipped, live.confirmed,
+            "{order}: confirmed orders ship, others do not"
+        );
     }
 
     // Inventory: per SKU, reserved = units of confirmed orders, reserved + available = initial.
@@ -55,15 +82,28 @@ async fn two_hundred_orders(backend: Backend, guarantee: Guarantee) {
     }
     for sku in 0..platform.options.skus {
         let sku = format!("sku-{sku}");
-        let view = platform.get_json("inventory", &format!("/inventory/{sku}")).await;
+        let view = platform
+            .get_json("inventory", &format!("/inventory/{sku}"))
+            .await;
         let shards = view["shards"].as_array().expect("shards");
         for shard in shards {
-            let (available, reserved) = (shard["available"].as_i64().expect("i64"), shard["reserved"].as_i64().expect("i64"));
+            let (available, reserved) = (
+                shard["available"].as_i64().expect("i64"),
+                shard["reserved"].as_i64().expect("i64"),
+            );
             assert!(available >= 0, "{sku}: {view}");
-            assert_eq!(available + reserved, platform.options.initial_stock, "{sku}: {view}");
+            assert_eq!(
+                available + reserved,
+                platform.options.initial_stock,
+                "{sku}: {view}"
+            );
         }
         let reserved: i64 = view["reserved"].as_i64().expect("reserved");
-        assert_eq!(reserved, confirmed_units.get(&sku).copied().unwrap_or(0), "{sku}: {view}");
+        assert_eq!(
+            reserved,
+            confirmed_units.get(&sku).copied().unwrap_or(0),
+            "{sku}: {view}"
+        );
     }
 }
 

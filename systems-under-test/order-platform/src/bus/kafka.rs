@@ -10,7 +10,9 @@ use std::time::Duration;
 use futures::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -37,8 +39,9 @@ fn base_config(config: &BusConfig) -> ClientConfig {
 
 /// Creates the topics (and this service's changelog) that do not exist yet.
 async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusError> {
-    let admin: AdminClient<DefaultClientContext> =
-        base_config(config).create().map_err(kafka_err("admin client", &config.kafka_bootstrap))?;
+    let admin: AdminClient<DefaultClientContext> = base_config(config)
+        .create()
+        .map_err(kafka_err("admin client", &config.kafka_bootstrap))?;
     let names: Vec<String> = config
         .topics
         .iter()
@@ -47,7 +50,13 @@ async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusEr
         .collect();
     let new: Vec<NewTopic<'_>> = names
         .iter()
-        .map(|n| NewTopic::new(n, config.partitions, TopicReplication::Fixed(config.replication)))
+        .map(|n| {
+            NewTopic::new(
+                n,
+                config.partitions,
+                TopicReplication::Fixed(config.replication),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(config.request_timeout));
     let results = admin
@@ -58,7 +67,9 @@ async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusEr
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(BusError::Other(format!("kafka create topic {topic}: {code}")));
+                return Err(BusError::Other(format!(
+                    "kafka create topic {topic}: {code}"
+                )));
             }
         }
     }
@@ -71,8 +82,14 @@ fn producer_config(config: &BusConfig) -> ClientConfig {
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "1")
-        .set("message.timeout.ms", (config.request_timeout.as_millis() * 6).to_string())
-        .set("request.timeout.ms", config.request_timeout.as_millis().to_string());
+        .set(
+            "message.timeout.ms",
+            (config.request_timeout.as_millis() * 6).to_string(),
+        )
+        .set(
+            "request.timeout.ms",
+            config.request_timeout.as_millis().to_string(),
+        );
     client
 }
 
@@ -95,8 +112,12 @@ impl ConsumerContext for RebalanceContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Ok(mut log) = self.log.lock() else { return };
         match rebalance {
-            Rebalance::Assign(tpl) => log.assigned.extend(tpl.elements().iter().map(|e| e.partition())),
-            Rebalance::Revoke(tpl) => log.revoked.extend(tpl.elements().iter().map(|e| e.partition())),
+            Rebalance::Assign(tpl) => log
+                .assigned
+                .extend(tpl.elements().iter().map(|e| e.partition())),
+            Rebalance::Revoke(tpl) => log
+                .revoked
+                .extend(tpl.elements().iter().map(|e| e.partition())),
             Rebalance::Error(_) => {}
         }
     }
@@ -149,15 +170,21 @@ impl KafkaConsumer {
                 .set("enable.auto.offset.store", "false")
                 .set("auto.commit.interval.ms", "500"),
             // Committed before processing (at-most-once) or inside the transaction.
-            Guarantee::AtMostOnce | Guarantee::ExactlyOnce => client.set("enable.auto.commit", "false"),
+            Guarantee::AtMostOnce | Guarantee::ExactlyOnce => {
+                client.set("enable.auto.commit", "false")
+            }
         };
         let consumer: StreamConsumer<RebalanceContext> = client
             .create_with_context(context.clone())
             .map_err(kafka_err("consumer", &group))?;
-        let physical: Vec<(String, String)> =
-            topics.iter().map(|t| (t.to_string(), config.physical(t))).collect();
+        let physical: Vec<(String, String)> = topics
+            .iter()
+            .map(|t| (t.to_string(), config.physical(t)))
+            .collect();
         let names: Vec<&str> = physical.iter().map(|(_, p)| p.as_str()).collect();
-        consumer.subscribe(&names).map_err(kafka_err("subscribe", names.join(",")))?;
+        consumer
+            .subscribe(&names)
+            .map_err(kafka_err("subscribe", names.join(",")))?;
 
         let mut producer_client = producer_config(config);
         if config.guarantee == Guarantee::ExactlyOnce {
@@ -169,12 +196,15 @@ impl KafkaConsumer {
                 .set("transaction.timeout.ms", "10000")
                 .set("message.timeout.ms", "10000");
         }
-        let producer: FutureProducer =
-            producer_client.create().map_err(kafka_err("producer", &group))?;
+        let producer: FutureProducer = producer_client
+            .create()
+            .map_err(kafka_err("producer", &group))?;
         if config.guarantee == Guarantee::ExactlyOnce {
             let p = producer.clone();
             let timeout = config.request_timeout * 3;
-            blocking(move || p.init_transactions(timeout)).await.map_err(kafka_err("init_transactions", &group))?;
+            blocking(move || p.init_transactions(timeout))
+                .await
+                .map_err(kafka_err("init_transactions", &group))?;
         }
         Ok(KafkaConsumer {
             config: config.clone(),
@@ -201,7 +231,9 @@ impl KafkaConsumer {
             topic: self.logical(message.topic()),
             partition: message.partition(),
             position: message.offset().to_string(),
-            key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
             payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
             deliveries: 1,
         }
@@ -219,7 +251,9 @@ impl KafkaConsumer {
             out.push(self.delivery(&message));
             record_next(&mut offsets, &message);
             while out.len() < max {
-                let Some(next) = self.consumer.recv().now_or_never() else { break };
+                let Some(next) = self.consumer.recv().now_or_never() else {
+                    break;
+                };
                 let message = next.map_err(kafka_err("poll", self.config.group()))?;
                 out.push(self.delivery(&message));
                 record_next(&mut offsets, &message);
@@ -237,7 +271,10 @@ impl KafkaConsumer {
 
     async fn handle_rebalances(&mut self) -> Result<(), BusError> {
         let (assigned, revoked) = match self.context.log.lock() {
-            Ok(mut log) => (std::mem::take(&mut log.assigned), std::mem::take(&mut log.revoked)),
+            Ok(mut log) => (
+                std::mem::take(&mut log.assigned),
+                std::mem::take(&mut log.revoked),
+            ),
             Err(_) => return Ok(()),
         };
         for partition in revoked {
@@ -277,7 +314,11 @@ impl KafkaConsumer {
         self.counters.get(partition, key, field)
     }
 
-    pub async fn commit(&mut self, delivery: &Delivery, commit: Commit) -> Result<CommitOutcome, BusError> {
+    pub async fn commit(
+        &mut self,
+        delivery: &Delivery,
+        commit: Commit,
+    ) -> Result<CommitOutcome, BusError> {
         let Some(values) = self.counters.preview(delivery.partition, &commit.changes) else {
             return Ok(CommitOutcome::Conflict);
         };
@@ -310,7 +351,14 @@ impl KafkaConsumer {
         let mut records: Vec<(String, Option<i32>, String, Vec<u8>)> = commit
             .outputs
             .iter()
-            .map(|o| (self.config.physical(&o.topic), None, o.key.clone(), o.payload.clone()))
+            .map(|o| {
+                (
+                    self.config.physical(&o.topic),
+                    None,
+                    o.key.clone(),
+                    o.payload.clone(),
+                )
+            })
             .collect();
         for (key, field, value) in values {
             records.push((
@@ -323,7 +371,10 @@ impl KafkaConsumer {
         records
     }
 
-    async fn send_all(&self, records: Vec<(String, Option<i32>, String, Vec<u8>)>) -> Result<(), BusError> {
+    async fn send_all(
+        &self,
+        records: Vec<(String, Option<i32>, String, Vec<u8>)>,
+    ) -> Result<(), BusError> {
         let mut pending = Vec::with_capacity(records.len());
         for (topic, partition, key, payload) in &records {
             let mut record = FutureRecord::to(topic).key(key).payload(payload);
@@ -340,7 +391,11 @@ impl KafkaConsumer {
             match future.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => return Err(kafka_err("produce", topic)(e)),
-                Err(_) => return Err(BusError::Other(format!("kafka produce to {topic}: delivery dropped"))),
+                Err(_) => {
+                    return Err(BusError::Other(format!(
+                        "kafka produce to {topic}: delivery dropped"
+                    )));
+                }
             }
         }
         Ok(())
@@ -372,14 +427,20 @@ impl KafkaConsumer {
     ) -> Result<(), BusError> {
         let group = self.config.group();
         let timeout = self.config.request_timeout;
-        self.producer.begin_transaction().map_err(kafka_err("begin_transaction", &group))?;
+        self.producer
+            .begin_transaction()
+            .map_err(kafka_err("begin_transaction", &group))?;
         let result = async {
             let records = self.records(delivery, commit, values);
             self.send_all(records).await?;
             let mut offsets = TopicPartitionList::new();
             let topic = self.config.physical(&delivery.topic);
             offsets
-                .add_partition_offset(&topic, delivery.partition, Offset::Offset(offset(delivery)? + 1))
+                .add_partition_offset(
+                    &topic,
+                    delivery.partition,
+                    Offset::Offset(offset(delivery)? + 1),
+                )
                 .map_err(kafka_err("offsets", &topic))?;
             let metadata = self
                 .consumer
@@ -409,12 +470,19 @@ impl KafkaConsumer {
         let mut earliest: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for d in remaining {
             if let Ok(o) = offset(d) {
-                let slot = earliest.entry((self.config.physical(&d.topic), d.partition)).or_insert(o);
+                let slot = earliest
+                    .entry((self.config.physical(&d.topic), d.partition))
+                    .or_insert(o);
                 *slot = (*slot).min(o);
             }
         }
         for ((topic, partition), o) in earliest {
-            if let Err(e) = self.consumer.seek(&topic, partition, Offset::Offset(o), Timeout::After(self.config.request_timeout)) {
+            if let Err(e) = self.consumer.seek(
+                &topic,
+                partition,
+                Offset::Offset(o),
+                Timeout::After(self.config.request_timeout),
+            ) {
                 tracing::warn!(%topic, partition, offset = o, error = %e, "seek back failed");
             }
         }
@@ -439,7 +507,11 @@ fn offset(delivery: &Delivery) -> Result<i64, BusError> {
 }
 
 fn record_next(offsets: &mut TopicPartitionList, message: &BorrowedMessage<'_>) {
-    let _ = offsets.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1));
+    let _ = offsets.add_partition_offset(
+        message.topic(),
+        message.partition(),
+        Offset::Offset(message.offset() + 1),
+    );
 }
 
 /// Runs a blocking librdkafka call off the async threads.
@@ -459,21 +531,34 @@ pub struct KafkaProducer {
 
 impl std::fmt::Debug for KafkaProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaProducer").field("bootstrap", &self.config.kafka_bootstrap).finish_non_exhaustive()
+        f.debug_struct("KafkaProducer")
+            .field("bootstrap", &self.config.kafka_bootstrap)
+            .finish_non_exhaustive()
     }
 }
 
 impl KafkaProducer {
     pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
         ensure_topics(config, &[]).await?;
-        let producer = producer_config(config).create().map_err(kafka_err("producer", config.member()))?;
-        Ok(KafkaProducer { config: config.clone(), producer })
+        let producer = producer_config(config)
+            .create()
+            .map_err(kafka_err("producer", config.member()))?;
+        Ok(KafkaProducer {
+            config: config.clone(),
+            producer,
+        })
     }
 
     pub async fn publish(&self, message: Outgoing) -> Result<String, BusError> {
         let topic = self.config.physical(&message.topic);
-        let record = FutureRecord::to(&topic).key(&message.key).payload(&message.payload);
-        match self.producer.send(record, Timeout::After(self.config.request_timeout * 6)).await {
+        let record = FutureRecord::to(&topic)
+            .key(&message.key)
+            .payload(&message.payload);
+        match self
+            .producer
+            .send(record, Timeout::After(self.config.request_timeout * 6))
+            .await
+        {
             Ok(delivery) => Ok(format!("{}:{}", delivery.partition, delivery.offset)),
             Err((e, _)) => Err(kafka_err("produce", topic)(e)),
         }

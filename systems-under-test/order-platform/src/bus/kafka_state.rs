@@ -31,7 +31,11 @@ impl Counters {
 
     /// The values `changes` would produce, or `None` if a floor would be crossed.
     /// Changes to the same counter accumulate.
-    pub fn preview(&self, partition: i32, changes: &[Change]) -> Option<Vec<(String, String, i64)>> {
+    pub fn preview(
+        &self,
+        partition: i32,
+        changes: &[Change],
+    ) -> Option<Vec<(String, String, i64)>> {
         let mut next: Vec<(String, String, i64)> = Vec::new();
         for c in changes {
             let current = next
@@ -50,7 +54,10 @@ impl Counters {
     }
 
     pub fn set(&mut self, partition: i32, key: String, field: String, value: i64) {
-        self.shards.entry(partition).or_default().insert((key, field), value);
+        self.shards
+            .entry(partition)
+            .or_default()
+            .insert((key, field), value);
     }
 
     pub fn drop_partition(&mut self, partition: i32) {
@@ -95,7 +102,8 @@ impl Counters {
             loop {
                 // Position, not the last offset read: transaction markers take offsets too.
                 let position = consumer.position().ok().and_then(|p| {
-                    p.find_partition(changelog, partition).and_then(|e| e.offset().to_raw())
+                    p.find_partition(changelog, partition)
+                        .and_then(|e| e.offset().to_raw())
                 });
                 if position.is_some_and(|p| p >= high) {
                     break;
@@ -107,12 +115,20 @@ impl Counters {
                         after: timeout,
                     });
                 }
-                let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+                let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
                 let message = message.map_err(kafka("restore poll"))?;
-                let (Some(key), Some(value)) = (message.key(), message.payload()) else { continue };
+                let (Some(key), Some(value)) = (message.key(), message.payload()) else {
+                    continue;
+                };
                 let key = String::from_utf8_lossy(key);
-                let Some((k, f)) = key.split_once(SEP) else { continue };
-                let Ok(value) = String::from_utf8_lossy(value).parse::<i64>() else { continue };
+                let Some((k, f)) = key.split_once(SEP) else {
+                    continue;
+                };
+                let Ok(value) = String::from_utf8_lossy(value).parse::<i64>() else {
+                    continue;
+                };
                 shard.insert((k.to_string(), f.to_string()), value);
                 read += 1;
             }
@@ -127,18 +143,41 @@ mod tests {
     use super::*;
 
     fn change(key: &str, delta: i64, floor: Option<i64>) -> Change {
-        Change { key: key.into(), field: "available".into(), delta, floor }
+        Change {
+            key: key.into(),
+            field: "available".into(),
+            delta,
+            floor,
+        }
     }
 
     #[test]
     fn preview_accumulates_and_respects_floors() {
         let mut counters = Counters::default();
         counters.set(0, "sku-1".into(), "available".into(), 5);
-        let ok = counters.preview(0, &[change("sku-1", -3, Some(0)), change("sku-1", -2, Some(0))]);
+        let ok = counters.preview(
+            0,
+            &[change("sku-1", -3, Some(0)), change("sku-1", -2, Some(0))],
+        );
         assert_eq!(ok.expect("fits").last().map(|v| v.2), Some(0));
-        assert!(counters.preview(0, &[change("sku-1", -3, Some(0)), change("sku-1", -3, Some(0))]).is_none());
+        assert!(
+            counters
+                .preview(
+                    0,
+                    &[change("sku-1", -3, Some(0)), change("sku-1", -3, Some(0))]
+                )
+                .is_none()
+        );
         // Another partition is another shard.
-        assert!(counters.preview(1, &[change("sku-1", -1, Some(0))]).is_none());
-        assert_eq!(counters.get(0, "sku-1", "available"), 5, "preview changes nothing");
+        assert!(
+            counters
+                .preview(1, &[change("sku-1", -1, Some(0))])
+                .is_none()
+        );
+        assert_eq!(
+            counters.get(0, "sku-1", "available"),
+            5,
+            "preview changes nothing"
+        );
     }
 }

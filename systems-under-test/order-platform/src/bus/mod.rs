@@ -188,7 +188,11 @@ pub enum BusError {
         source: rdkafka::error::KafkaError,
     },
     #[error("{op} on {target} timed out after {after:?}")]
-    Timeout { op: &'static str, target: String, after: Duration },
+    Timeout {
+        op: &'static str,
+        target: String,
+        after: Duration,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -196,7 +200,7 @@ pub enum BusError {
 /// Consumes for one service instance (one member of the service's group).
 #[derive(Debug)]
 pub enum Consumer {
-    Redis(RedisConsumer),
+    Redis(Box<RedisConsumer>),
     Kafka(Box<KafkaConsumer>),
 }
 
@@ -204,8 +208,12 @@ impl Consumer {
     /// Joins the service's group on `topics` (creating streams/topics and groups as needed).
     pub async fn connect(config: &BusConfig, topics: &[&str]) -> Result<Self, BusError> {
         Ok(match config.backend {
-            Backend::Redis => Consumer::Redis(RedisConsumer::connect(config, topics).await?),
-            Backend::Kafka => Consumer::Kafka(Box::new(KafkaConsumer::connect(config, topics).await?)),
+            Backend::Redis => {
+                Consumer::Redis(Box::new(RedisConsumer::connect(config, topics).await?))
+            }
+            Backend::Kafka => {
+                Consumer::Kafka(Box::new(KafkaConsumer::connect(config, topics).await?))
+            }
         })
     }
 
@@ -218,7 +226,12 @@ impl Consumer {
     }
 
     /// The current value of a counter as this instance sees it (for decisions).
-    pub async fn counter(&mut self, partition: i32, key: &str, field: &str) -> Result<i64, BusError> {
+    pub async fn counter(
+        &mut self,
+        partition: i32,
+        key: &str,
+        field: &str,
+    ) -> Result<i64, BusError> {
         match self {
             Consumer::Redis(c) => c.counter(key, field).await,
             Consumer::Kafka(c) => Ok(c.counter(partition, key, field)),
@@ -226,7 +239,11 @@ impl Consumer {
     }
 
     /// Finishes one delivery (see [`Commit`]).
-    pub async fn commit(&mut self, delivery: &Delivery, commit: Commit) -> Result<CommitOutcome, BusError> {
+    pub async fn commit(
+        &mut self,
+        delivery: &Delivery,
+        commit: Commit,
+    ) -> Result<CommitOutcome, BusError> {
         match self {
             Consumer::Redis(c) => c.commit(delivery, commit).await,
             Consumer::Kafka(c) => c.commit(delivery, commit).await,

@@ -20,13 +20,21 @@ pub struct Reader {
 }
 
 enum Inner {
-    Redis { conn: ConnectionManager, streams: Vec<(String, String, String)> },
-    Kafka { consumer: StreamConsumer, topics: Vec<(String, String)> },
+    Redis {
+        conn: ConnectionManager,
+        streams: Vec<(String, String, String)>,
+    },
+    Kafka {
+        consumer: StreamConsumer,
+        topics: Vec<(String, String)>,
+    },
 }
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader").field("backend", &self.config.backend).finish_non_exhaustive()
+        f.debug_struct("Reader")
+            .field("backend", &self.config.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -34,62 +42,111 @@ impl Reader {
     pub async fn connect(config: &BusConfig, topics: &[&str]) -> Result<Self, BusError> {
         let inner = match config.backend {
             Backend::Redis => {
-                let client = redis::Client::open(config.redis_url.as_str()).map_err(|source| BusError::Redis {
-                    op: "open",
-                    target: config.redis_url.clone(),
-                    source,
+                let client = redis::Client::open(config.redis_url.as_str()).map_err(|source| {
+                    BusError::Redis {
+                        op: "open",
+                        target: config.redis_url.clone(),
+                        source,
+                    }
                 })?;
                 let manager = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(config.request_timeout))
                     .set_response_timeout(Some(config.request_timeout + Duration::from_secs(2)));
                 let conn = redis::aio::ConnectionManager::new_with_config(client, manager)
                     .await
-                    .map_err(|source| BusError::Redis { op: "connect", target: config.redis_url.clone(), source })?;
-                let streams = topics.iter().map(|t| (t.to_string(), config.physical(t), "0".to_string())).collect();
+                    .map_err(|source| BusError::Redis {
+                        op: "connect",
+                        target: config.redis_url.clone(),
+                        source,
+                    })?;
+                let streams = topics
+                    .iter()
+                    .map(|t| (t.to_string(), config.physical(t), "0".to_string()))
+                    .collect();
                 Inner::Redis { conn, streams }
             }
             Backend::Kafka => {
                 let consumer: StreamConsumer = ClientConfig::new()
                     .set("bootstrap.servers", &config.kafka_bootstrap)
-                    .set("group.id", format!("{}.reader.{}", config.namespace, uuid::Uuid::new_v4().simple()))
+                    .set(
+                        "group.id",
+                        format!(
+                            "{}.reader.{}",
+                            config.namespace,
+                            uuid::Uuid::new_v4().simple()
+                        ),
+                    )
                     .set("enable.auto.commit", "false")
                     .set("isolation.level", "read_committed")
                     .set("log_level", "4")
                     .create()
-                    .map_err(|source| BusError::Kafka { op: "reader", target: config.kafka_bootstrap.clone(), source })?;
+                    .map_err(|source| BusError::Kafka {
+                        op: "reader",
+                        target: config.kafka_bootstrap.clone(),
+                        source,
+                    })?;
                 let mut assignment = TopicPartitionList::new();
-                let physical: Vec<(String, String)> = topics.iter().map(|t| (t.to_string(), config.physical(t))).collect();
+                let physical: Vec<(String, String)> = topics
+                    .iter()
+                    .map(|t| (t.to_string(), config.physical(t)))
+                    .collect();
                 for (_, topic) in &physical {
                     for partition in 0..config.partitions {
                         assignment
                             .add_partition_offset(topic, partition, Offset::Beginning)
-                            .map_err(|source| BusError::Kafka { op: "assign", target: topic.clone(), source })?;
+                            .map_err(|source| BusError::Kafka {
+                                op: "assign",
+                                target: topic.clone(),
+                                source,
+                            })?;
                     }
                 }
                 consumer
                     .assign(&assignment)
-                    .map_err(|source| BusError::Kafka { op: "assign", target: config.kafka_bootstrap.clone(), source })?;
-                Inner::Kafka { consumer, topics: physical }
+                    .map_err(|source| BusError::Kafka {
+                        op: "assign",
+                        target: config.kafka_bootstrap.clone(),
+                        source,
+                    })?;
+                Inner::Kafka {
+                    consumer,
+                    topics: physical,
+                }
             }
         };
-        Ok(Reader { config: config.clone(), inner })
+        Ok(Reader {
+            config: config.clone(),
+            inner,
+        })
     }
 
     /// Up to `max` messages, waiting at most `wait` for the first.
-    pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BusError> {
         match &mut self.inner {
             Inner::Redis { conn, streams } => {
                 let keys: Vec<String> = streams.iter().map(|(_, p, _)| p.clone()).collect();
                 let ids: Vec<String> = streams.iter().map(|(_, _, id)| id.clone()).collect();
                 let wait = wait.min(self.config.request_timeout);
-                let options = StreamReadOptions::default().count(max).block(wait.as_millis().max(1) as usize);
+                let options = StreamReadOptions::default()
+                    .count(max)
+                    .block(wait.as_millis().max(1) as usize);
                 let reply: Option<StreamReadReply> = conn
                     .xread_options(&keys, &ids, &options)
                     .await
-                    .map_err(|source| BusError::Redis { op: "XREAD", target: keys.join(","), source })?;
+                    .map_err(|source| BusError::Redis {
+                        op: "XREAD",
+                        target: keys.join(","),
+                        source,
+                    })?;
                 let mut out = Vec::new();
                 for stream in reply.map(|r| r.keys).unwrap_or_default() {
-                    let Some(slot) = streams.iter_mut().find(|(_, p, _)| *p == stream.key) else { continue };
+                    let Some(slot) = streams.iter_mut().find(|(_, p, _)| *p == stream.key) else {
+                        continue;
+                    };
                     for entry in &stream.ids {
                         let field = |name: &str| match entry.map.get(name) {
                             Some(redis::Value::BulkString(b)) => Some(b.clone()),
@@ -112,10 +169,18 @@ impl Reader {
                 let mut out = Vec::new();
                 let first = match tokio::time::timeout(wait, consumer.recv()).await {
                     Err(_) => return Ok(out),
-                    Ok(m) => m.map_err(|source| BusError::Kafka { op: "read", target: "reader".into(), source })?,
+                    Ok(m) => m.map_err(|source| BusError::Kafka {
+                        op: "read",
+                        target: "reader".into(),
+                        source,
+                    })?,
                 };
                 let to_delivery = |m: &rdkafka::message::BorrowedMessage<'_>| Delivery {
-                    topic: topics.iter().find(|(_, p)| p == m.topic()).map(|(l, _)| l.clone()).unwrap_or_default(),
+                    topic: topics
+                        .iter()
+                        .find(|(_, p)| p == m.topic())
+                        .map(|(l, _)| l.clone())
+                        .unwrap_or_default(),
                     partition: m.partition(),
                     position: m.offset().to_string(),
                     key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
@@ -125,8 +190,14 @@ impl Reader {
                 out.push(to_delivery(&first));
                 drop(first);
                 while out.len() < max {
-                    let Some(next) = consumer.recv().now_or_never() else { break };
-                    let m = next.map_err(|source| BusError::Kafka { op: "read", target: "reader".into(), source })?;
+                    let Some(next) = consumer.recv().now_or_never() else {
+                        break;
+                    };
+                    let m = next.map_err(|source| BusError::Kafka {
+                        op: "read",
+                        target: "reader".into(),
+                        source,
+                    })?;
                     out.push(to_delivery(&m));
                 }
                 Ok(out)

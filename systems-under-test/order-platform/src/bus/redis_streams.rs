@@ -22,7 +22,10 @@ fn redis_err(op: &'static str, target: &str) -> impl FnOnce(redis::RedisError) -
 }
 
 /// A connection that reconnects by itself after a fault, with bounded waits.
-async fn connect(config: &BusConfig, response_timeout: Duration) -> Result<ConnectionManager, BusError> {
+async fn connect(
+    config: &BusConfig,
+    response_timeout: Duration,
+) -> Result<ConnectionManager, BusError> {
     let client = redis::Client::open(config.redis_url.as_str())
         .map_err(redis_err("open", &config.redis_url))?;
     let manager_config = ConnectionManagerConfig::new()
@@ -74,16 +77,18 @@ impl RedisConsumer {
         let reader = connect(config, config.request_timeout + Duration::from_secs(2)).await?;
         let mut conn = connect(config, config.request_timeout).await?;
         let group = config.group();
-        let streams: Vec<(String, String)> =
-            topics.iter().map(|t| (t.to_string(), config.physical(t))).collect();
+        let streams: Vec<(String, String)> = topics
+            .iter()
+            .map(|t| (t.to_string(), config.physical(t)))
+            .collect();
         for (_, stream) in &streams {
             // From the beginning: entries published before this group existed count too.
             let created: redis::RedisResult<()> =
                 conn.xgroup_create_mkstream(stream, &group, "0").await;
-            if let Err(e) = created {
-                if e.code() != Some("BUSYGROUP") {
-                    return Err(redis_err("XGROUP CREATE", stream)(e));
-                }
+            if let Err(e) = created
+                && e.code() != Some("BUSYGROUP")
+            {
+                return Err(redis_err("XGROUP CREATE", stream)(e));
             }
         }
         Ok(RedisConsumer {
@@ -146,8 +151,15 @@ impl RedisConsumer {
     }
 
     /// XREADGROUP on every stream; `id` is `>` (new) or `0` (our own pending).
-    async fn read(&mut self, max: usize, block: Option<Duration>, id: &str) -> Result<Vec<Delivery>, BusError> {
-        let mut options = StreamReadOptions::default().group(&self.group, &self.consumer).count(max);
+    async fn read(
+        &mut self,
+        max: usize,
+        block: Option<Duration>,
+        id: &str,
+    ) -> Result<Vec<Delivery>, BusError> {
+        let mut options = StreamReadOptions::default()
+            .group(&self.group, &self.consumer)
+            .count(max);
         if let Some(block) = block {
             options = options.block(block.as_millis().max(1) as usize);
         }
@@ -189,7 +201,10 @@ impl RedisConsumer {
     }
 
     /// Fills in how often each re-read entry has been delivered (XPENDING).
-    async fn with_delivery_counts(&mut self, mut deliveries: Vec<Delivery>) -> Result<Vec<Delivery>, BusError> {
+    async fn with_delivery_counts(
+        &mut self,
+        mut deliveries: Vec<Delivery>,
+    ) -> Result<Vec<Delivery>, BusError> {
         for d in &mut deliveries {
             let stream = self.config.physical(&d.topic);
             let reply: StreamPendingCountReply = self
@@ -206,25 +221,41 @@ impl RedisConsumer {
 
     pub async fn counter(&mut self, key: &str, field: &str) -> Result<i64, BusError> {
         let hash = state_key(&self.config, key);
-        let value: Option<i64> =
-            self.conn.hget(&hash, field).await.map_err(redis_err("HGET", &hash))?;
+        let value: Option<i64> = self
+            .conn
+            .hget(&hash, field)
+            .await
+            .map_err(redis_err("HGET", &hash))?;
         Ok(value.unwrap_or(0))
     }
 
-    pub async fn commit(&mut self, delivery: &Delivery, commit: Commit) -> Result<CommitOutcome, BusError> {
+    pub async fn commit(
+        &mut self,
+        delivery: &Delivery,
+        commit: Commit,
+    ) -> Result<CommitOutcome, BusError> {
         let outcome = match self.config.guarantee {
             Guarantee::ExactlyOnce => self.commit_atomically(delivery, &commit).await,
             // At-least-once: state, outputs, then the ack; a crash in between redelivers.
             // At-most-once: the entry was never pending (NOACK); state and outputs only.
-            Guarantee::AtLeastOnce | Guarantee::AtMostOnce => self.commit_in_steps(delivery, &commit).await,
+            Guarantee::AtLeastOnce | Guarantee::AtMostOnce => {
+                self.commit_in_steps(delivery, &commit).await
+            }
         };
-        if !matches!(outcome, Ok(CommitOutcome::Committed | CommitOutcome::Duplicate)) {
+        if !matches!(
+            outcome,
+            Ok(CommitOutcome::Committed | CommitOutcome::Duplicate)
+        ) {
             self.recover_own = true;
         }
         outcome
     }
 
-    async fn commit_in_steps(&mut self, delivery: &Delivery, commit: &Commit) -> Result<CommitOutcome, BusError> {
+    async fn commit_in_steps(
+        &mut self,
+        delivery: &Delivery,
+        commit: &Commit,
+    ) -> Result<CommitOutcome, BusError> {
         if !commit.changes.is_empty() && !self.apply(&commit.changes).await? {
             return Ok(CommitOutcome::Conflict);
         }
@@ -232,10 +263,16 @@ impl RedisConsumer {
             let mut pipe = redis::pipe();
             for out in &commit.outputs {
                 let stream = self.config.physical(&out.topic);
-                pipe.xadd(stream, "*", &[("key", out.key.as_bytes()), ("payload", &out.payload)]);
+                pipe.xadd(
+                    stream,
+                    "*",
+                    &[("key", out.key.as_bytes()), ("payload", &out.payload)],
+                );
             }
-            let _: Vec<String> =
-                pipe.query_async(&mut self.conn).await.map_err(redis_err("XADD", "outputs"))?;
+            let _: Vec<String> = pipe
+                .query_async(&mut self.conn)
+                .await
+                .map_err(redis_err("XADD", "outputs"))?;
         }
         if self.config.guarantee == Guarantee::AtLeastOnce {
             let stream = self.config.physical(&delivery.topic);
@@ -261,9 +298,16 @@ impl RedisConsumer {
         Ok(applied == 1)
     }
 
-    async fn commit_atomically(&mut self, delivery: &Delivery, commit: &Commit) -> Result<CommitOutcome, BusError> {
+    async fn commit_atomically(
+        &mut self,
+        delivery: &Delivery,
+        commit: &Commit,
+    ) -> Result<CommitOutcome, BusError> {
         let input = self.config.physical(&delivery.topic);
-        let processed = format!("{}:processed:{}", self.config.namespace, self.config.service);
+        let processed = format!(
+            "{}:processed:{}",
+            self.config.namespace, self.config.service
+        );
         let mut invocation = self.exactly_once.prepare_invoke();
         invocation.key(&processed).key(&input);
         for c in &commit.changes {
@@ -318,20 +362,32 @@ pub struct RedisProducer {
 
 impl std::fmt::Debug for RedisProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisProducer").field("url", &self.config.redis_url).finish_non_exhaustive()
+        f.debug_struct("RedisProducer")
+            .field("url", &self.config.redis_url)
+            .finish_non_exhaustive()
     }
 }
 
 impl RedisProducer {
     pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
-        Ok(RedisProducer { config: config.clone(), conn: connect(config, config.request_timeout).await? })
+        Ok(RedisProducer {
+            config: config.clone(),
+            conn: connect(config, config.request_timeout).await?,
+        })
     }
 
     pub async fn publish(&self, message: Outgoing) -> Result<String, BusError> {
         let stream = self.config.physical(&message.topic);
         let mut conn = self.conn.clone();
-        conn.xadd(&stream, "*", &[("key", message.key.as_bytes()), ("payload", &message.payload)])
-            .await
-            .map_err(redis_err("XADD", &stream))
+        conn.xadd(
+            &stream,
+            "*",
+            &[
+                ("key", message.key.as_bytes()),
+                ("payload", &message.payload),
+            ],
+        )
+        .await
+        .map_err(redis_err("XADD", &stream))
     }
 }

@@ -228,8 +228,14 @@ mod tests {
                 "instance": "payment#1",
                 "original_topic": "inventory.events",
                 "original_position": {"kind": "kafka_offset", "partition": 3, "offset": 42},
-                "original_payload": {"encoding": "utf8", "data": r#"{"event_id":"e-1","payload":{}}"#},
-                "reason": {"kind": "too_many_attempts", "message": "failed 5 times; last error: timeout"},
+                "original_payload": {
+                    "encoding": "utf8",
+                    "data": r#"{"event_id":"e-1","payload":{}}"#,
+                },
+                "reason": {
+                    "kind": "too_many_attempts",
+                    "message": "failed 5 times; last error: timeout",
+                },
                 "attempts": 5,
                 "first_failed_at": "2025-01-02T03:04:05Z",
                 "dead_lettered_at": "2025-01-02T03:04:09.5Z",

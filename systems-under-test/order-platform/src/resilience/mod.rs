@@ -4,12 +4,13 @@
 //! [`std::time::Instant`] or [`std::time::Duration`], randomness from a caller-seeded RNG, so
 //! a run with the same seed and the same inputs behaves the same way, and tests need no sleeps.
 //!
-//! | module | what it provides | used by |
-//! | --- | --- | --- |
-//! | [`retry`] | [`Backoff`] (exponential, capped, jittered), [`retry()`](retry::retry) loop | every consumer, the payment gateway client |
-//! | [`breaker`] | [`CircuitBreaker`] with a [`Transition`] log and counters | payment, around the gateway |
-//! | [`poison`] | [`PoisonPolicy`] verdicts, [`AttemptTracker`] failure counts | every consumer (the tracker on Kafka) |
-//! | [`dlq`] | the [`DeadLetter`] JSON record and [`dlq_topic`] naming | every consumer |
+//! - [`mod@retry`]: [`Backoff`] (exponential, capped, jittered) and the [`retry()`] loop —
+//!   every consumer, and the payment service's gateway client.
+//! - [`breaker`]: [`CircuitBreaker`] with a [`Transition`] log and counters — payment, around
+//!   the gateway.
+//! - [`poison`]: [`PoisonPolicy`] verdicts and [`AttemptTracker`] failure counts (the tracker
+//!   for Kafka, which does not count deliveries) — every consumer.
+//! - [`dlq`]: the [`DeadLetter`] JSON record and [`dlq_topic`] naming — every consumer.
 //!
 //! A consumer's failure path reads: [`PoisonPolicy::classify`] before processing → on error
 //! [`PoisonPolicy::after_failure`] → [`Verdict::Retry`] waits [`Backoff::delay`], while

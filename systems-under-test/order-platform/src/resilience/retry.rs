@@ -2,7 +2,8 @@
 //!
 //! [`Backoff::delay`] is a pure function of the attempt number and a caller-provided RNG, so a
 //! seeded `StdRng` gives the same schedule on every run. [`retry_with_sleep`] takes the sleep
-//! function as a parameter (tests pass one that records delays); [`retry`] uses `tokio::time::sleep`.
+//! function as a parameter (tests pass one that records delays); [`retry`] uses
+//! `tokio::time::sleep`.
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -102,7 +103,7 @@ impl Backoff {
             Jitter::Full => uniform_up_to(computed, rng),
             Jitter::Equal => {
                 let half = computed / 2;
-                // `computed - half` rather than `half` so odd nanosecond counts still reach `computed`.
+                // Bound `computed - half` (not `half`) lets odd nanosecond counts reach `computed`.
                 half + uniform_up_to(computed - half, rng)
             }
         })

@@ -21,7 +21,13 @@ pub struct Analytics {
 
 impl Analytics {
     pub fn new(every: u64, cancel_rate_alert: f64) -> Self {
-        Analytics { every: every.max(1), cancel_rate_alert, seen: 0, counts: BTreeMap::new(), cancel_alerted: false }
+        Analytics {
+            every: every.max(1),
+            cancel_rate_alert,
+            seen: 0,
+            counts: BTreeMap::new(),
+            cancel_alerted: false,
+        }
     }
 
     fn add(&mut self, name: &'static str, by: f64) {
@@ -35,10 +41,21 @@ impl Analytics {
 
 impl Handler for Analytics {
     fn topics(&self) -> Vec<&'static str> {
-        vec!["orders", "inventory", "payments", "shipping", "notifications"]
+        vec![
+            "orders",
+            "inventory",
+            "payments",
+            "shipping",
+            "notifications",
+        ]
     }
 
-    async fn handle(&mut self, _input: &Envelope, event: &Event, _state: &mut StateView<'_>) -> Result<Decision, Failure> {
+    async fn handle(
+        &mut self,
+        _input: &Envelope,
+        event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
         self.seen += 1;
         let mut events = Vec::new();
         match event {
@@ -62,7 +79,11 @@ impl Handler for Analytics {
             _ => {}
         }
         let decided = self.get("orders_confirmed") + self.get("orders_cancelled");
-        let rate = if decided > 0.0 { self.get("orders_cancelled") / decided } else { 0.0 };
+        let rate = if decided > 0.0 {
+            self.get("orders_cancelled") / decided
+        } else {
+            0.0
+        };
         if decided >= 20.0 && rate > self.cancel_rate_alert && !self.cancel_alerted {
             self.cancel_alerted = true;
             events.push(Event::AlertTriggered(AlertTriggered {
@@ -75,8 +96,12 @@ impl Handler for Analytics {
                 message: format!("{:.0}% of decided orders were cancelled", rate * 100.0),
             }));
         }
-        if self.seen % self.every == 0 {
-            for (name, unit) in [("orders_placed", "orders"), ("orders_confirmed", "orders"), ("revenue_cents", "cents")] {
+        if self.seen.is_multiple_of(self.every) {
+            for (name, unit) in [
+                ("orders_placed", "orders"),
+                ("orders_confirmed", "orders"),
+                ("revenue_cents", "cents"),
+            ] {
                 events.push(Event::MetricUpdated(MetricUpdated {
                     name: name.into(),
                     value: self.get(name),

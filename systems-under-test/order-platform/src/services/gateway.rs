@@ -112,14 +112,29 @@ async fn charge(State(g): State<Gateway>, headers: HeaderMap, body: axum::body::
         .map(str::to_string);
     let mut ledger = g.ledger.lock().await;
     if g.config.error_ratio > 0.0 && ledger.rng.random::<f64>() < g.config.error_ratio {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "injected gateway error");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "injected gateway error",
+        );
     }
     if let Some(index) = key.as_ref().and_then(|k| ledger.by_key.get(k)) {
         let charge = ledger.charges[*index].clone();
-        return (StatusCode::OK, Json(ChargeResponse { charge, replayed: true })).into_response();
+        return (
+            StatusCode::OK,
+            Json(ChargeResponse {
+                charge,
+                replayed: true,
+            }),
+        )
+            .into_response();
     }
     if declines(g.config.seed, g.config.decline_ratio, &request.order_id) {
-        return error(StatusCode::PAYMENT_REQUIRED, "declined", format!("card declined for {}", request.order_id));
+        return error(
+            StatusCode::PAYMENT_REQUIRED,
+            "declined",
+            format!("card declined for {}", request.order_id),
+        );
     }
     let charge = Charge {
         charge_id: format!("ch-{}", ledger.charges.len() + 1),
@@ -133,18 +148,39 @@ async fn charge(State(g): State<Gateway>, headers: HeaderMap, body: axum::body::
         ledger.by_key.insert(key, index);
     }
     ledger.charges.push(charge.clone());
-    (StatusCode::CREATED, Json(ChargeResponse { charge, replayed: false })).into_response()
+    (
+        StatusCode::CREATED,
+        Json(ChargeResponse {
+            charge,
+            replayed: false,
+        }),
+    )
+        .into_response()
 }
 
 async fn ledger(State(g): State<Gateway>) -> Json<LedgerResponse> {
     let ledger = g.ledger.lock().await;
-    Json(LedgerResponse { count: ledger.charges.len(), charges: ledger.charges.clone() })
+    Json(LedgerResponse {
+        count: ledger.charges.len(),
+        charges: ledger.charges.clone(),
+    })
 }
 
-async fn ledger_for(State(g): State<Gateway>, Path(order_id): Path<String>) -> Json<LedgerResponse> {
+async fn ledger_for(
+    State(g): State<Gateway>,
+    Path(order_id): Path<String>,
+) -> Json<LedgerResponse> {
     let ledger = g.ledger.lock().await;
-    let charges: Vec<Charge> = ledger.charges.iter().filter(|c| c.order_id == order_id).cloned().collect();
-    Json(LedgerResponse { count: charges.len(), charges })
+    let charges: Vec<Charge> = ledger
+        .charges
+        .iter()
+        .filter(|c| c.order_id == order_id)
+        .cloned()
+        .collect();
+    Json(LedgerResponse {
+        count: charges.len(),
+        charges,
+    })
 }
 
 /// The gateway's routes: `POST /charges`, `GET /ledger`, `GET /ledger/{order_id}`.
@@ -152,7 +188,11 @@ pub fn router(config: GatewayConfig) -> Router {
     let rng = StdRng::seed_from_u64(config.seed);
     let gateway = Gateway {
         config,
-        ledger: Arc::new(Mutex::new(Ledger { charges: Vec::new(), by_key: HashMap::new(), rng })),
+        ledger: Arc::new(Mutex::new(Ledger {
+            charges: Vec::new(),
+            by_key: HashMap::new(),
+            rng,
+        })),
         started: Instant::now(),
     };
     Router::new()
@@ -168,7 +208,9 @@ mod tests {
 
     #[test]
     fn decline_share_is_close_to_the_ratio_and_stable() {
-        let declined = (0..10_000).filter(|i| declines(7, 0.1, &format!("o-{i}"))).count();
+        let declined = (0..10_000)
+            .filter(|i| declines(7, 0.1, &format!("o-{i}")))
+            .count();
         assert!((800..1200).contains(&declined), "{declined}");
         assert_eq!(declines(7, 0.1, "o-42"), declines(7, 0.1, "o-42"));
         assert!(!declines(7, 0.0, "o-42"));

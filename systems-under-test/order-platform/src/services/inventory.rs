@@ -27,7 +27,9 @@ pub struct Catalog {
 impl Catalog {
     /// `sku-0` .. `sku-{n-1}`.
     pub fn knows(&self, sku: &str) -> bool {
-        sku.strip_prefix("sku-").and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n < self.skus)
+        sku.strip_prefix("sku-")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n < self.skus)
     }
 }
 
@@ -48,7 +50,12 @@ impl Handler for Inventory {
         vec!["orders", "payments"]
     }
 
-    async fn handle(&mut self, _input: &Envelope, event: &Event, state: &mut StateView<'_>) -> Result<Decision, Failure> {
+    async fn handle(
+        &mut self,
+        _input: &Envelope,
+        event: &Event,
+        state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
         match event {
             Event::OrderPlaced(order) => {
                 if !self.catalog.knows(&order.sku) {
@@ -106,8 +113,18 @@ impl Handler for Inventory {
                     events,
                     changes: vec![
                         // The floor keeps available >= 0 even against a concurrent instance.
-                        Change { key: key.clone(), field: AVAILABLE_DELTA.into(), delta: -quantity, floor: Some(-self.catalog.initial_stock) },
-                        Change { key, field: RESERVED.into(), delta: quantity, floor: None },
+                        Change {
+                            key: key.clone(),
+                            field: AVAILABLE_DELTA.into(),
+                            delta: -quantity,
+                            floor: Some(-self.catalog.initial_stock),
+                        },
+                        Change {
+                            key,
+                            field: RESERVED.into(),
+                            delta: quantity,
+                            floor: None,
+                        },
                     ],
                 })
             }
@@ -135,9 +152,19 @@ impl Handler for Inventory {
                         }),
                     ],
                     changes: vec![
-                        Change { key: key.clone(), field: AVAILABLE_DELTA.into(), delta: quantity, floor: None },
+                        Change {
+                            key: key.clone(),
+                            field: AVAILABLE_DELTA.into(),
+                            delta: quantity,
+                            floor: None,
+                        },
                         // Never release more than is reserved.
-                        Change { key, field: RESERVED.into(), delta: -quantity, floor: Some(0) },
+                        Change {
+                            key,
+                            field: RESERVED.into(),
+                            delta: -quantity,
+                            floor: Some(0),
+                        },
                     ],
                 })
             }
@@ -149,8 +176,14 @@ impl Handler for Inventory {
 impl Inventory {
     /// (available, reserved) of a SKU in this input's shard.
     async fn read(&self, state: &mut StateView<'_>, key: &str) -> Result<(i64, i64), Failure> {
-        let delta = state.counter(key, AVAILABLE_DELTA).await.map_err(|e| Failure::Retry(e.to_string()))?;
-        let reserved = state.counter(key, RESERVED).await.map_err(|e| Failure::Retry(e.to_string()))?;
+        let delta = state
+            .counter(key, AVAILABLE_DELTA)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        let reserved = state
+            .counter(key, RESERVED)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
         Ok((self.catalog.initial_stock + delta, reserved))
     }
 }

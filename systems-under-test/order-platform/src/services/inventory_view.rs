@@ -51,10 +51,17 @@ struct Api {
 
 async fn get_stock(State(api): State<Api>, Path(sku): Path<String>) -> Response {
     if !api.catalog.knows(&sku) {
-        return error(StatusCode::NOT_FOUND, "not_found", format!("unknown sku {sku}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("unknown sku {sku}"),
+        );
     }
     let stock = api.stock.lock().await;
-    let shards: Vec<ShardStock> = stock.range((sku.clone(), i32::MIN)..=(sku.clone(), i32::MAX)).map(|(_, s)| *s).collect();
+    let shards: Vec<ShardStock> = stock
+        .range((sku.clone(), i32::MIN)..=(sku.clone(), i32::MAX))
+        .map(|(_, s)| *s)
+        .collect();
     let view = StockView {
         available: shards.iter().map(|s| s.available).sum(),
         reserved: shards.iter().map(|s| s.reserved).sum(),
@@ -66,7 +73,9 @@ async fn get_stock(State(api): State<Api>, Path(sku): Path<String>) -> Response 
 }
 
 pub fn router(catalog: Catalog, stock: Stock) -> Router {
-    Router::new().route("/inventory/{sku}", get(get_stock)).with_state(Api { catalog, stock })
+    Router::new()
+        .route("/inventory/{sku}", get(get_stock))
+        .with_state(Api { catalog, stock })
 }
 
 /// Follows the `inventory` topic until shutdown.
@@ -91,11 +100,19 @@ pub async fn project(bus: BusConfig, stock: Stock, mut shutdown: watch::Receiver
             Ok(batch) => {
                 let mut stock = stock.lock().await;
                 for d in batch {
-                    let Ok(envelope) = Envelope::from_bytes(&d.payload) else { continue };
-                    let Ok(Event::StockUpdated(u)) = envelope.decode() else { continue };
+                    let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
+                        continue;
+                    };
+                    let Ok(Event::StockUpdated(u)) = envelope.decode() else {
+                        continue;
+                    };
                     stock.insert(
                         (u.sku, d.partition),
-                        ShardStock { shard: d.partition, available: u.available_after, reserved: u.reserved_after },
+                        ShardStock {
+                            shard: d.partition,
+                            available: u.available_after,
+                            reserved: u.reserved_after,
+                        },
                     );
                 }
             }

@@ -63,21 +63,49 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<
             server.await??;
         }
         ServiceKind::Order => {
-            let store = Arc::new(Mutex::new(order_model::OrderStore::new(args.snapshot_every)));
+            let store = Arc::new(Mutex::new(order_model::OrderStore::new(
+                args.snapshot_every,
+            )));
             let producer = crate::bus::Producer::connect(&bus).await?;
-            let source = Source { service: service.into(), instance: args.instance };
+            let source = Source {
+                service: service.into(),
+                instance: args.instance,
+            };
             let routes = order::router(producer, catalog, source, store.clone(), metrics.clone());
             let (_, server) = serve(routes, health.clone()).await?;
-            let projection = tokio::spawn(order::project(bus.clone(), store.clone(), shutdown.clone()));
-            consume(runner, order::OrderSaga { store }, metrics, health, shutdown).await?;
+            let projection =
+                tokio::spawn(order::project(bus.clone(), store.clone(), shutdown.clone()));
+            consume(
+                runner,
+                order::OrderSaga { store },
+                metrics,
+                health,
+                shutdown,
+            )
+            .await?;
             let _ = projection.await;
             server.await??;
         }
         ServiceKind::Inventory => {
             let stock = inventory_view::Stock::default();
-            let (_, server) = serve(inventory_view::router(catalog.clone(), stock.clone()), health.clone()).await?;
-            let projection = tokio::spawn(inventory_view::project(bus.clone(), stock, shutdown.clone()));
-            consume(runner, inventory::Inventory { catalog }, metrics, health, shutdown).await?;
+            let (_, server) = serve(
+                inventory_view::router(catalog.clone(), stock.clone()),
+                health.clone(),
+            )
+            .await?;
+            let projection = tokio::spawn(inventory_view::project(
+                bus.clone(),
+                stock,
+                shutdown.clone(),
+            ));
+            consume(
+                runner,
+                inventory::Inventory { catalog },
+                metrics,
+                health,
+                shutdown,
+            )
+            .await?;
             let _ = projection.await;
             server.await??;
         }
@@ -88,7 +116,8 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<
                 request_timeout: Duration::from_millis(args.request_timeout_ms.min(2000)),
                 attempts_per_delivery: 3,
                 breaker: BreakerConfig {
-                    failure_threshold: NonZeroU32::new(args.breaker_failures).unwrap_or(NonZeroU32::MIN),
+                    failure_threshold: NonZeroU32::new(args.breaker_failures)
+                        .unwrap_or(NonZeroU32::MIN),
                     open_for: Duration::from_millis(args.breaker_open_ms),
                     half_open_probes: NonZeroU32::MIN,
                     failure_ratio: None,
@@ -96,7 +125,14 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<
                 seed: args.seed,
             };
             let (_, server) = serve(Router::new(), health.clone()).await?;
-            consume(runner, payment::Payment::new(config, metrics.clone()), metrics, health, shutdown).await?;
+            consume(
+                runner,
+                payment::Payment::new(config, metrics.clone()),
+                metrics,
+                health,
+                shutdown,
+            )
+            .await?;
             server.await??;
         }
         ServiceKind::Shipping => {
@@ -106,12 +142,26 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<
         }
         ServiceKind::Notification => {
             let (_, server) = serve(Router::new(), health.clone()).await?;
-            consume(runner, notification::Notification, metrics, health, shutdown).await?;
+            consume(
+                runner,
+                notification::Notification,
+                metrics,
+                health,
+                shutdown,
+            )
+            .await?;
             server.await??;
         }
         ServiceKind::Analytics => {
             let (_, server) = serve(Router::new(), health.clone()).await?;
-            consume(runner, analytics::Analytics::new(50, 0.5), metrics, health, shutdown).await?;
+            consume(
+                runner,
+                analytics::Analytics::new(50, 0.5),
+                metrics,
+                health,
+                shutdown,
+            )
+            .await?;
             server.await??;
         }
     }

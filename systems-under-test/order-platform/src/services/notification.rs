@@ -22,7 +22,12 @@ impl Handler for Notification {
         vec!["orders", "inventory", "payments"]
     }
 
-    async fn handle(&mut self, input: &Envelope, event: &Event, _state: &mut StateView<'_>) -> Result<Decision, Failure> {
+    async fn handle(
+        &mut self,
+        input: &Envelope,
+        event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
         let (order_id, customer_id, template) = match event {
             Event::OrderConfirmed(e) => (&e.order_id, &e.customer_id, "order-confirmed"),
             Event::OrderCancelled(e) => (&e.order_id, &e.customer_id, "order-cancelled"),
@@ -31,13 +36,15 @@ impl Handler for Notification {
             Event::PaymentFailed(e) => (&e.order_id, &e.customer_id, "payment-failed"),
             _ => return Ok(Decision::none()),
         };
-        Ok(Decision::emit([Event::NotificationSent(NotificationSent {
-            notification_id: format!("n-{}", input.event_id.simple()),
-            order_id: order_id.clone(),
-            customer_id: customer_id.clone(),
-            channel: channel(customer_id),
-            trigger: event.event_type(),
-            template: template.to_string(),
-        })]))
+        Ok(Decision::emit([Event::NotificationSent(
+            NotificationSent {
+                notification_id: format!("n-{}", input.event_id.simple()),
+                order_id: order_id.clone(),
+                customer_id: customer_id.clone(),
+                channel: channel(customer_id),
+                trigger: event.event_type(),
+                template: template.to_string(),
+            },
+        )]))
     }
 }

@@ -67,12 +67,18 @@ pub struct Accepted {
 /// The id of the `OrderPlaced` for an order: derived from the order id, so a retried
 /// request publishes the same event.
 pub fn order_placed_id(order_id: &str) -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("OrderPlaced:{order_id}").as_bytes())
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("OrderPlaced:{order_id}").as_bytes(),
+    )
 }
 
 /// List price of a SKU, in cents.
 pub fn price_cents(sku: &str) -> u64 {
-    let n: u64 = sku.strip_prefix("sku-").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let n: u64 = sku
+        .strip_prefix("sku-")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     1000 + 25 * (n % 40)
 }
 
@@ -86,12 +92,20 @@ struct Api {
 }
 
 fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 async fn place(State(api): State<Api>, body: Result<Json<NewOrder>, JsonRejection>) -> Response {
     let count = |outcome: &str| {
-        api.metrics.http_requests.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+        api.metrics
+            .http_requests
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
     };
     let Json(order) = match body {
         Ok(body) => body,
@@ -108,22 +122,37 @@ async fn place(State(api): State<Api>, body: Result<Json<NewOrder>, JsonRejectio
         return invalid("customer_id: 1 to 64 letters, digits, '-' or '_'".into());
     }
     if !api.catalog.knows(&order.sku) {
-        return invalid(format!("unknown sku `{}` (the catalog has sku-0 .. sku-{})", order.sku, api.catalog.skus.saturating_sub(1)));
+        return invalid(format!(
+            "unknown sku `{}` (the catalog has sku-0 .. sku-{})",
+            order.sku,
+            api.catalog.skus.saturating_sub(1)
+        ));
     }
     if !(1..=MAX_QUANTITY).contains(&order.quantity) {
-        return invalid(format!("quantity {}: must be 1 to {MAX_QUANTITY}", order.quantity));
+        return invalid(format!(
+            "quantity {}: must be 1 to {MAX_QUANTITY}",
+            order.quantity
+        ));
     }
     let order_id = match order.order_id {
         Some(id) if valid_id(&id) => id,
         Some(_) => return invalid("order_id: 1 to 64 letters, digits, '-' or '_'".into()),
         None => format!("o-{}", Uuid::new_v4().simple()),
     };
-    let amount_cents = order.amount_cents.unwrap_or(price_cents(&order.sku) * u64::from(order.quantity));
+    let amount_cents = order
+        .amount_cents
+        .unwrap_or(price_cents(&order.sku) * u64::from(order.quantity));
     let event_id = order_placed_id(&order_id);
     let now = OffsetDateTime::now_utc();
     let envelope = match order.schema_version.unwrap_or(2) {
         1 => Envelope::new_v1_order_placed(
-            &OrderPlacedV1 { order_id: order_id.clone(), customer_id: order.customer_id, sku: order.sku, quantity: order.quantity, amount_cents },
+            &OrderPlacedV1 {
+                order_id: order_id.clone(),
+                customer_id: order.customer_id,
+                sku: order.sku,
+                quantity: order.quantity,
+                amount_cents,
+            },
             api.source.clone(),
             order_id.clone(),
             1,
@@ -150,22 +179,42 @@ async fn place(State(api): State<Api>, body: Result<Json<NewOrder>, JsonRejectio
             now,
             event_id,
         ),
-        other => return invalid(format!("schema_version {other}: OrderPlaced has versions 1 and 2")),
+        other => {
+            return invalid(format!(
+                "schema_version {other}: OrderPlaced has versions 1 and 2"
+            ));
+        }
     };
     let payload = match envelope.to_bytes() {
         Ok(p) => p,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     };
-    let message = Outgoing { topic: "orders".into(), key: order_id.clone(), payload };
+    let message = Outgoing {
+        topic: "orders".into(),
+        key: order_id.clone(),
+        payload,
+    };
     match api.producer.publish(message).await {
         Ok(position) => {
             count("accepted");
             api.metrics.published.inc();
-            (StatusCode::CREATED, Json(Accepted { order_id, event_id, position })).into_response()
+            (
+                StatusCode::CREATED,
+                Json(Accepted {
+                    order_id,
+                    event_id,
+                    position,
+                }),
+            )
+                .into_response()
         }
         Err(e) => {
             count("unavailable");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the order was not accepted: {e}"))
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("the order was not accepted: {e}"),
+            )
         }
     }
 }
@@ -173,7 +222,11 @@ async fn place(State(api): State<Api>, body: Result<Json<NewOrder>, JsonRejectio
 async fn get_order(State(api): State<Api>, Path(order_id): Path<String>) -> Response {
     match api.store.lock().await.get(&order_id) {
         Some(view) => Json(view).into_response(),
-        None => error(StatusCode::NOT_FOUND, "not_found", format!("no order {order_id} (yet)")),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no order {order_id} (yet)"),
+        ),
     }
 }
 
@@ -185,20 +238,39 @@ struct Summary {
 
 async fn list(State(api): State<Api>) -> Json<Summary> {
     let store = api.store.lock().await;
-    Json(Summary { orders: store.len(), snapshots_taken: store.snapshots_taken() })
+    Json(Summary {
+        orders: store.len(),
+        snapshots_taken: store.snapshots_taken(),
+    })
 }
 
 /// The order service's routes.
-pub fn router(producer: Producer, catalog: Catalog, source: Source, store: Arc<Mutex<OrderStore>>, metrics: Metrics) -> Router {
+pub fn router(
+    producer: Producer,
+    catalog: Catalog,
+    source: Source,
+    store: Arc<Mutex<OrderStore>>,
+    metrics: Metrics,
+) -> Router {
     Router::new()
         .route("/orders", post(place).get(list))
         .route("/orders/{order_id}", get(get_order))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Api { producer, catalog, source, store, metrics })
+        .with_state(Api {
+            producer,
+            catalog,
+            source,
+            store,
+            metrics,
+        })
 }
 
 /// Keeps the read model up to date from the event log, until shutdown.
-pub async fn project(bus: BusConfig, store: Arc<Mutex<OrderStore>>, mut shutdown: watch::Receiver<bool>) {
+pub async fn project(
+    bus: BusConfig,
+    store: Arc<Mutex<OrderStore>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let topics = ["orders", "inventory", "payments", "shipping"];
     let mut reader = loop {
         match Reader::connect(&bus, &topics).await {
@@ -220,8 +292,12 @@ pub async fn project(bus: BusConfig, store: Arc<Mutex<OrderStore>>, mut shutdown
             Ok(batch) => {
                 let mut store = store.lock().await;
                 for d in batch {
-                    let Ok(envelope) = Envelope::from_bytes(&d.payload) else { continue };
-                    let Ok(event) = envelope.decode() else { continue };
+                    let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
+                        continue;
+                    };
+                    let Ok(event) = envelope.decode() else {
+                        continue;
+                    };
                     store.append(envelope, event);
                 }
             }
@@ -244,16 +320,29 @@ impl Handler for OrderSaga {
         vec!["inventory", "payments"]
     }
 
-    async fn handle(&mut self, _input: &Envelope, event: &Event, _state: &mut StateView<'_>) -> Result<Decision, Failure> {
+    async fn handle(
+        &mut self,
+        _input: &Envelope,
+        event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
         let cancel = |order_id: &str, customer_id: &str, reason, detail: String| {
-            Event::OrderCancelled(OrderCancelled { order_id: order_id.into(), customer_id: customer_id.into(), reason, detail })
+            Event::OrderCancelled(OrderCancelled {
+                order_id: order_id.into(),
+                customer_id: customer_id.into(),
+                reason,
+                detail,
+            })
         };
         Ok(match event {
             Event::StockRejected(r) => Decision::emit([cancel(
                 &r.order_id,
                 &r.customer_id,
                 CancellationReason::StockRejected,
-                format!("{:?}: {} requested, {} available", r.reason, r.requested, r.available),
+                format!(
+                    "{:?}: {} requested, {} available",
+                    r.reason, r.requested, r.available
+                ),
             )]),
             Event::StockReleased(r) => Decision::emit([cancel(
                 &r.order_id,
@@ -266,7 +355,10 @@ impl Handler for OrderSaga {
                 // seen the order yet, try again shortly.
                 let view = self.store.lock().await.get(&p.order_id);
                 let Some((sku, quantity)) = view.and_then(|v| Some((v.sku?, v.quantity?))) else {
-                    return Err(Failure::Retry(format!("order {} not in the read model yet", p.order_id)));
+                    return Err(Failure::Retry(format!(
+                        "order {} not in the read model yet",
+                        p.order_id
+                    )));
                 };
                 Decision::emit([Event::OrderConfirmed(OrderConfirmed {
                     order_id: p.order_id.clone(),

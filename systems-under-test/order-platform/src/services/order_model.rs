@@ -127,19 +127,28 @@ pub struct OrderStore {
 
 impl OrderStore {
     pub fn new(snapshot_every: usize) -> Self {
-        OrderStore { snapshot_every: snapshot_every.max(1), orders: HashMap::new(), snapshots_taken: 0 }
+        OrderStore {
+            snapshot_every: snapshot_every.max(1),
+            orders: HashMap::new(),
+            snapshots_taken: 0,
+        }
     }
 
     /// Appends an event to its order's stream; a redelivered event (same id) is ignored.
     pub fn append(&mut self, envelope: Envelope, event: Event) {
-        let Some(order_id) = event.order_id().map(str::to_string) else { return };
+        let Some(order_id) = event.order_id().map(str::to_string) else {
+            return;
+        };
         let stream = self.orders.entry(order_id.clone()).or_default();
         if !stream.seen.insert(envelope.event_id) {
             return;
         }
         stream.tail.push((envelope, event));
         if stream.tail.len() >= self.snapshot_every {
-            let mut view = stream.snapshot.take().unwrap_or_else(|| OrderView::new(&order_id));
+            let mut view = stream
+                .snapshot
+                .take()
+                .unwrap_or_else(|| OrderView::new(&order_id));
             for (e, ev) in stream.tail.drain(..) {
                 view.apply(&e, &ev);
             }
@@ -151,7 +160,10 @@ impl OrderStore {
     /// The order rebuilt: its latest snapshot plus the events since.
     pub fn get(&self, order_id: &str) -> Option<OrderView> {
         let stream = self.orders.get(order_id)?;
-        let mut view = stream.snapshot.clone().unwrap_or_else(|| OrderView::new(order_id));
+        let mut view = stream
+            .snapshot
+            .clone()
+            .unwrap_or_else(|| OrderView::new(order_id));
         for (e, ev) in &stream.tail {
             view.apply(e, ev);
         }
@@ -181,17 +193,23 @@ mod tests {
     use events::{EventType, example};
 
     fn flow() -> Vec<(Envelope, Event)> {
-        [EventType::OrderPlaced, EventType::StockReserved, EventType::PaymentCaptured, EventType::OrderConfirmed, EventType::OrderShipped]
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let mut e = example(t);
-                e.event_id = Uuid::from_u128(i as u128 + 1);
-                e.seq = i as u64 + 1;
-                let ev = e.decode().expect("example decodes");
-                (e, ev)
-            })
-            .collect()
+        [
+            EventType::OrderPlaced,
+            EventType::StockReserved,
+            EventType::PaymentCaptured,
+            EventType::OrderConfirmed,
+            EventType::OrderShipped,
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut e = example(t);
+            e.event_id = Uuid::from_u128(i as u128 + 1);
+            e.seq = i as u64 + 1;
+            let ev = e.decode().expect("example decodes");
+            (e, ev)
+        })
+        .collect()
     }
 
     #[test]
@@ -201,11 +219,17 @@ mod tests {
             let mut plain = None;
             for (e, ev) in flow() {
                 let id = ev.order_id().expect("order event").to_string();
-                plain.get_or_insert_with(|| OrderView::new(&id)).apply(&e, &ev);
+                plain
+                    .get_or_insert_with(|| OrderView::new(&id))
+                    .apply(&e, &ev);
                 store.append(e, ev);
             }
             let plain = plain.expect("events");
-            assert_eq!(store.get(&plain.order_id), Some(plain.clone()), "snapshot every {every}");
+            assert_eq!(
+                store.get(&plain.order_id),
+                Some(plain.clone()),
+                "snapshot every {every}"
+            );
             assert_eq!(plain.status, OrderStatus::Shipped);
             assert!(plain.confirmed && plain.shipped && !plain.cancelled);
         }

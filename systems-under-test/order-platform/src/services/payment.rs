@@ -1,8 +1,9 @@
 //! `payment`: charges each reserved order at the payment gateway over HTTP, with
 //! retries (exponential backoff, full jitter) and a circuit breaker around the gateway.
-//! A decline is a `PaymentFailed` (which starts the saga's compensation); an unavailable
-//! gateway is retried, then the input is redelivered later, and dead-lettered only after
-//! the poison policy's attempts.
+//! A decline is a `PaymentFailed` (which starts the saga's compensation); a failing
+//! gateway is retried, then the input is redelivered later. Failures count towards
+//! dead-lettering only while the breaker is closed: once it is open, inputs wait for
+//! the gateway without being blamed for its outage.
 //!
 //! In exactly-once mode the charge carries an `Idempotency-Key` (`charge-{order_id}`),
 //! so a redelivered order is not charged twice: broker transactions do not cover this
@@ -63,7 +64,8 @@ impl Payment {
             .no_proxy()
             .build()
             .unwrap_or_default();
-        let attempts = std::num::NonZeroU32::new(config.attempts_per_delivery.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let attempts = std::num::NonZeroU32::new(config.attempts_per_delivery.max(1))
+            .unwrap_or(std::num::NonZeroU32::MIN);
         Payment {
             breaker: CircuitBreaker::new(config.breaker),
             backoff: Backoff {
@@ -82,10 +84,17 @@ impl Payment {
 
     fn export_breaker(&mut self) {
         for t in self.breaker.drain_transitions() {
-            tracing::info!(from = t.from.as_str(), to = t.to.as_str(), "circuit breaker");
+            tracing::info!(
+                from = t.from.as_str(),
+                to = t.to.as_str(),
+                "circuit breaker"
+            );
             self.metrics
                 .breaker_transitions
-                .get_or_create(&TransitionLabels { from: t.from.as_str().into(), to: t.to.as_str().into() })
+                .get_or_create(&TransitionLabels {
+                    from: t.from.as_str().into(),
+                    to: t.to.as_str().into(),
+                })
                 .inc();
         }
         let state = match self.breaker.state(Instant::now()) {
@@ -101,31 +110,49 @@ impl Payment {
         let mut request = self
             .http
             .post(format!("{}/charges", self.config.gateway_url))
-            .json(&ChargeRequest { order_id: order_id.to_string(), amount_cents });
+            .json(&ChargeRequest {
+                order_id: order_id.to_string(),
+                amount_cents,
+            });
         if self.config.use_idempotency_key {
             request = request.header("Idempotency-Key", format!("charge-{order_id}"));
         }
-        let response = request.send().await.map_err(|e| format!("gateway request: {e}"))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("gateway request: {e}"))?;
         let status = response.status();
         if status.is_success() {
-            return response.json::<ChargeResponse>().await.map(Charge::Captured).map_err(|e| format!("gateway answer: {e}"));
+            return response
+                .json::<ChargeResponse>()
+                .await
+                .map(Charge::Captured)
+                .map_err(|e| format!("gateway answer: {e}"));
         }
         if status == reqwest::StatusCode::PAYMENT_REQUIRED {
-            let detail = response.json::<GatewayError>().await.map(|e| e.detail).unwrap_or_default();
+            let detail = response
+                .json::<GatewayError>()
+                .await
+                .map(|e| e.detail)
+                .unwrap_or_default();
             return Ok(Charge::Declined(detail));
         }
         Err(format!("gateway answered {status}"))
     }
 
     /// Up to `attempts_per_delivery` attempts through the breaker, with backoff between.
-    async fn charge(&mut self, order_id: &str, amount_cents: u64) -> Result<(Charge, u32), Failure> {
+    async fn charge(
+        &mut self,
+        order_id: &str,
+        amount_cents: u64,
+    ) -> Result<(Charge, u32), Failure> {
         let mut last = String::new();
         for attempt in 1..=self.config.attempts_per_delivery.max(1) {
             let permit = match self.breaker.allow(Instant::now()) {
                 Ok(permit) => permit,
                 Err(rejected) => {
                     self.export_breaker();
-                    return Err(Failure::Retry(format!("circuit open: {rejected}")));
+                    return Err(Failure::Unavailable(format!("circuit open: {rejected}")));
                 }
             };
             match self.attempt(order_id, amount_cents).await {
@@ -155,10 +182,23 @@ impl Handler for Payment {
         vec!["inventory"]
     }
 
-    async fn handle(&mut self, _input: &Envelope, event: &Event, _state: &mut StateView<'_>) -> Result<Decision, Failure> {
-        let Event::StockReserved(reserved) = event else { return Ok(Decision::none()) };
-        let key = if self.config.use_idempotency_key { format!("charge-{}", reserved.order_id) } else { String::new() };
-        let (charge, attempts) = self.charge(&reserved.order_id, reserved.amount_cents).await?;
+    async fn handle(
+        &mut self,
+        _input: &Envelope,
+        event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
+        let Event::StockReserved(reserved) = event else {
+            return Ok(Decision::none());
+        };
+        let key = if self.config.use_idempotency_key {
+            format!("charge-{}", reserved.order_id)
+        } else {
+            String::new()
+        };
+        let (charge, attempts) = self
+            .charge(&reserved.order_id, reserved.amount_cents)
+            .await?;
         let event = match charge {
             Charge::Captured(response) => Event::PaymentCaptured(PaymentCaptured {
                 order_id: reserved.order_id.clone(),

@@ -13,12 +13,14 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::bus::{BusConfig, BusError, Change, Commit, CommitOutcome, Consumer, Delivery, Outgoing};
+use crate::bus::{
+    BusConfig, BusError, Change, Commit, CommitOutcome, Consumer, Delivery, Outgoing,
+};
 use crate::http::Health;
 use crate::metrics::Metrics;
 use crate::resilience::{
-    AttemptTracker, Backoff, DeadLetter, DeadLetterReason, Jitter,
-    OriginalPayload, Position, ReasonKind, dlq_topic,
+    AttemptTracker, Backoff, DeadLetter, DeadLetterReason, Jitter, OriginalPayload, Position,
+    ReasonKind, dlq_topic,
 };
 
 /// What a service decided for one input.
@@ -34,7 +36,10 @@ impl Decision {
     }
 
     pub fn emit(events: impl IntoIterator<Item = Event>) -> Self {
-        Decision { events: events.into_iter().collect(), changes: Vec::new() }
+        Decision {
+            events: events.into_iter().collect(),
+            changes: Vec::new(),
+        }
     }
 }
 
@@ -46,6 +51,9 @@ pub enum Failure {
     Retry(String),
     /// Will never work (invalid content): dead-lettered at once.
     Poison(String),
+    /// A dependency is known to be down (an open circuit breaker): not this input's
+    /// fault, so it is retried without counting towards dead-lettering.
+    Unavailable(String),
 }
 
 /// Reads counters of the shard the current input belongs to.
@@ -74,7 +82,12 @@ pub trait Handler {
 
     /// Decides what to emit (and which counters to change) for one input. Called again
     /// with fresh state if the commit conflicts.
-    async fn handle(&mut self, input: &Envelope, event: &Event, state: &mut StateView<'_>) -> Result<Decision, Failure>;
+    async fn handle(
+        &mut self,
+        input: &Envelope,
+        event: &Event,
+        state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure>;
 }
 
 /// Settings of the loop.
@@ -109,7 +122,10 @@ pub async fn run<H: Handler>(
         }
     };
     health.set(true);
-    let source = Source { service: config.bus.service.clone(), instance: config.bus.instance };
+    let source = Source {
+        service: config.bus.service.clone(),
+        instance: config.bus.instance,
+    };
     let mut attempts = AttemptTracker::new(std::num::NonZeroUsize::MIN.saturating_add(9_999));
     let backoff = Backoff {
         base: Duration::from_millis(50),
@@ -136,13 +152,30 @@ pub async fn run<H: Handler>(
         };
         for (index, delivery) in batch.iter().enumerate() {
             let started = Instant::now();
-            let step = process(&config, &mut handler, &mut consumer, &source, delivery, &mut attempts).await;
-            metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+            let step = process(
+                &config,
+                &mut handler,
+                &mut consumer,
+                &source,
+                delivery,
+                &mut attempts,
+            )
+            .await;
+            metrics
+                .processing_seconds
+                .observe(started.elapsed().as_secs_f64());
             match step {
                 Step::Done(outcome) => metrics.outcome(outcome),
                 Step::DeadLettered => {
                     metrics.outcome("dead_lettered");
                     metrics.dead_letters.inc();
+                }
+                Step::Wait(reason) => {
+                    metrics.outcome("waiting");
+                    tracing::debug!(topic = %delivery.topic, position = %delivery.position, %reason, "dependency unavailable");
+                    consumer.abandon(&batch[index..]).await;
+                    sleep_or_stop(Duration::from_millis(200), &mut shutdown).await;
+                    break;
                 }
                 Step::Retry(reason) | Step::Error(reason) => {
                     let attempt = attempts.failures(&attempt_id(delivery));
@@ -167,10 +200,15 @@ enum Step {
     DeadLettered,
     Retry(String),
     Error(String),
+    /// A dependency is down: hand the batch back and wait a little, without counting.
+    Wait(String),
 }
 
 fn attempt_id(delivery: &Delivery) -> String {
-    format!("{}/{}/{}", delivery.topic, delivery.partition, delivery.position)
+    format!(
+        "{}/{}/{}",
+        delivery.topic, delivery.partition, delivery.position
+    )
 }
 
 async fn process<H: Handler>(
@@ -184,30 +222,82 @@ async fn process<H: Handler>(
     let id = attempt_id(delivery);
     let envelope = match Envelope::from_bytes(&delivery.payload) {
         Ok(e) => e,
-        Err(e) => return dead_letter(config, consumer, source, delivery, None, &format!("undecodable envelope: {e}"), ReasonKind::Undecodable, attempts).await,
+        Err(e) => {
+            return dead_letter(
+                config,
+                consumer,
+                source,
+                delivery,
+                None,
+                &format!("undecodable envelope: {e}"),
+                ReasonKind::Undecodable,
+                attempts,
+            )
+            .await;
+        }
     };
     let event = match envelope.decode() {
         Ok(e) => e,
-        Err(e) => return dead_letter(config, consumer, source, delivery, Some(&envelope), &format!("undecodable payload: {e}"), ReasonKind::Undecodable, attempts).await,
+        Err(e) => {
+            return dead_letter(
+                config,
+                consumer,
+                source,
+                delivery,
+                Some(&envelope),
+                &format!("undecodable payload: {e}"),
+                ReasonKind::Undecodable,
+                attempts,
+            )
+            .await;
+        }
     };
     for _ in 0..20 {
-        let mut state = StateView { consumer, partition: delivery.partition };
+        let mut state = StateView {
+            consumer,
+            partition: delivery.partition,
+        };
         let decision = match handler.handle(&envelope, &event, &mut state).await {
             Ok(d) => d,
             Err(Failure::Poison(reason)) => {
-                return dead_letter(config, consumer, source, delivery, Some(&envelope), &reason, ReasonKind::Rejected, attempts).await;
+                return dead_letter(
+                    config,
+                    consumer,
+                    source,
+                    delivery,
+                    Some(&envelope),
+                    &reason,
+                    ReasonKind::Rejected,
+                    attempts,
+                )
+                .await;
             }
+            Err(Failure::Unavailable(reason)) => return Step::Wait(reason),
             Err(Failure::Retry(reason)) => {
                 let failures = attempts.record_failure(&id).max(delivery.deliveries);
                 if failures >= config.max_attempts {
                     let reason = format!("failed {failures} times; last: {reason}");
-                    return dead_letter(config, consumer, source, delivery, Some(&envelope), &reason, ReasonKind::TooManyAttempts, attempts).await;
+                    return dead_letter(
+                        config,
+                        consumer,
+                        source,
+                        delivery,
+                        Some(&envelope),
+                        &reason,
+                        ReasonKind::TooManyAttempts,
+                        attempts,
+                    )
+                    .await;
                 }
                 return Step::Retry(reason);
             }
         };
         let commit = match outputs(&envelope, source, decision.events) {
-            Ok(outputs) => Commit { outputs, changes: decision.changes, input_id: Some(envelope.event_id.to_string()) },
+            Ok(outputs) => Commit {
+                outputs,
+                changes: decision.changes,
+                input_id: Some(envelope.event_id.to_string()),
+            },
             Err(e) => return Step::Error(format!("encoding outputs: {e}")),
         };
         match consumer.commit(delivery, commit).await {
@@ -231,7 +321,11 @@ async fn process<H: Handler>(
 
 /// Envelopes for a decision's events: same key and correlation as the input, the next
 /// sequence numbers, the input as cause, ids derived from the input's id.
-pub fn outputs(input: &Envelope, source: &Source, events: Vec<Event>) -> Result<Vec<Outgoing>, serde_json::Error> {
+pub fn outputs(
+    input: &Envelope,
+    source: &Source,
+    events: Vec<Event>,
+) -> Result<Vec<Outgoing>, serde_json::Error> {
     let now = OffsetDateTime::now_utc();
     events
         .into_iter()
@@ -249,7 +343,11 @@ pub fn outputs(input: &Envelope, source: &Source, events: Vec<Event>) -> Result<
                 now,
                 id,
             );
-            Ok(Outgoing { topic: event.topic().as_str().to_string(), key: input.key.clone(), payload: envelope.to_bytes()? })
+            Ok(Outgoing {
+                topic: event.topic().as_str().to_string(),
+                key: input.key.clone(),
+                payload: envelope.to_bytes()?,
+            })
         })
         .collect()
 }
@@ -271,8 +369,13 @@ async fn dead_letter(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let original_position = match (config.bus.backend, delivery.position.parse::<i64>()) {
-        (crate::bus::Backend::Kafka, Ok(offset)) => Position::KafkaOffset { partition: delivery.partition, offset },
-        _ => Position::StreamId { id: delivery.position.clone() },
+        (crate::bus::Backend::Kafka, Ok(offset)) => Position::KafkaOffset {
+            partition: delivery.partition,
+            offset,
+        },
+        _ => Position::StreamId {
+            id: delivery.position.clone(),
+        },
     };
     let record = DeadLetter {
         schema_version: crate::resilience::dlq::DEAD_LETTER_SCHEMA_VERSION,
@@ -281,7 +384,10 @@ async fn dead_letter(
         original_topic: delivery.topic.clone(),
         original_position,
         original_payload: OriginalPayload::from_bytes(&delivery.payload),
-        reason: DeadLetterReason { kind, message: reason.to_string() },
+        reason: DeadLetterReason {
+            kind,
+            message: reason.to_string(),
+        },
         attempts: failures,
         first_failed_at: now.clone(),
         dead_lettered_at: now,
@@ -293,9 +399,16 @@ async fn dead_letter(
         Ok(p) => p,
         Err(e) => return Step::Error(format!("encoding dead letter: {e}")),
     };
-    let key = envelope.map(|e| e.key.clone()).or_else(|| delivery.key.clone()).unwrap_or_else(|| delivery.position.clone());
+    let key = envelope
+        .map(|e| e.key.clone())
+        .or_else(|| delivery.key.clone())
+        .unwrap_or_else(|| delivery.position.clone());
     let commit = Commit {
-        outputs: vec![Outgoing { topic: dlq_topic(&config.bus.service), key, payload }],
+        outputs: vec![Outgoing {
+            topic: dlq_topic(&config.bus.service),
+            key,
+            payload,
+        }],
         changes: Vec::new(),
         input_id: envelope.map(|e| e.event_id.to_string()),
     };

@@ -14,8 +14,15 @@ impl Handler for Shipping {
         vec!["orders"]
     }
 
-    async fn handle(&mut self, input: &Envelope, event: &Event, _state: &mut StateView<'_>) -> Result<Decision, Failure> {
-        let Event::OrderConfirmed(order) = event else { return Ok(Decision::none()) };
+    async fn handle(
+        &mut self,
+        input: &Envelope,
+        event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
+        let Event::OrderConfirmed(order) = event else {
+            return Ok(Decision::none());
+        };
         // Derived from the input, so a redelivery ships under the same shipment id.
         let shipment_id = format!("sh-{}", input.event_id.simple());
         let carrier = CARRIERS[(input.event_id.as_u128() % 3) as usize].to_string();

@@ -24,7 +24,12 @@ static LAB: OnceCell<Lab> = OnceCell::const_new();
 /// The lab shared by the tests of this binary (Redis and one Kafka broker).
 pub async fn lab() -> &'static Lab {
     LAB.get_or_init(|| async {
-        match Lab::start(LabSpec { brokers: 1, ..LabSpec::default() }).await {
+        match Lab::start(LabSpec {
+            brokers: 1,
+            ..LabSpec::default()
+        })
+        .await
+        {
             Ok(lab) => lab,
             Err(e) => panic!("could not start the lab (is it installed? `lab/install`): {e}"),
         }
@@ -95,13 +100,21 @@ impl Platform {
             options,
             services: Vec::new(),
             lab,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).no_proxy().build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .no_proxy()
+                .build()
+                .expect("http client"),
         };
         let gateway = platform.spawn("payment-gateway", 0, &[]);
         // Payment reaches the gateway through a proxy, like any external dependency.
         let proxy = platform
             .toxiproxy()
-            .create_proxy(&ProxyConfig::new(&platform.gateway_proxy, "127.0.0.1:0".parse().expect("addr"), gateway))
+            .create_proxy(&ProxyConfig::new(
+                &platform.gateway_proxy,
+                "127.0.0.1:0".parse().expect("addr"),
+                gateway,
+            ))
             .await
             .expect("gateway proxy");
         let gateway_url = format!("http://{}", proxy.listen);
@@ -136,11 +149,31 @@ impl Platform {
         let mut child = Command::new(binary())
             .arg(name)
             .args(["--backend", backend, "--guarantee", self.guarantee.as_str()])
-            .args(["--instance", &instance.to_string(), "--namespace", &self.namespace])
+            .args([
+                "--instance",
+                &instance.to_string(),
+                "--namespace",
+                &self.namespace,
+            ])
             .args(["--redis-url", &redis, "--kafka-bootstrap", &kafka])
-            .args(["--partitions", &o.partitions.to_string(), "--skus", &o.skus.to_string()])
-            .args(["--initial-stock", &o.initial_stock.to_string(), "--decline-ratio", &o.decline_ratio.to_string()])
-            .args(["--claim-idle-ms", &o.claim_idle_ms.to_string(), "--breaker-open-ms", &o.breaker_open_ms.to_string()])
+            .args([
+                "--partitions",
+                &o.partitions.to_string(),
+                "--skus",
+                &o.skus.to_string(),
+            ])
+            .args([
+                "--initial-stock",
+                &o.initial_stock.to_string(),
+                "--decline-ratio",
+                &o.decline_ratio.to_string(),
+            ])
+            .args([
+                "--claim-idle-ms",
+                &o.claim_idle_ms.to_string(),
+                "--breaker-open-ms",
+                &o.breaker_open_ms.to_string(),
+            ])
             .args(extra)
             .env("RUST_LOG", "warn,order_platform=info")
             .stdin(Stdio::null())
@@ -155,15 +188,27 @@ impl Platform {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("service announced its address");
-        let doc: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{name}: {line:?}: {e}"));
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("service announced its address");
+        let doc: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{name}: {line:?}: {e}"));
         let http: SocketAddr = doc["http"].as_str().expect("http").parse().expect("addr");
-        self.services.push(Service { name: name.to_string(), instance, child, http });
+        self.services.push(Service {
+            name: name.to_string(),
+            instance,
+            child,
+            http,
+        });
         http
     }
 
     pub fn http(&self, name: &str, instance: u32) -> SocketAddr {
-        self.services.iter().find(|s| s.name == name && s.instance == instance).map(|s| s.http).expect("service")
+        self.services
+            .iter()
+            .find(|s| s.name == name && s.instance == instance)
+            .map(|s| s.http)
+            .expect("service")
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -174,11 +219,22 @@ impl Platform {
         let deadline = Instant::now() + Duration::from_secs(60);
         for s in &self.services {
             loop {
-                let ok = self.http.get(format!("http://{}/health", s.http)).send().await.map(|r| r.status().is_success()).unwrap_or(false);
+                let ok = self
+                    .http
+                    .get(format!("http://{}/health", s.http))
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
                 if ok {
                     break;
                 }
-                assert!(Instant::now() < deadline, "{}#{} never became healthy", s.name, s.instance);
+                assert!(
+                    Instant::now() < deadline,
+                    "{}#{} never became healthy",
+                    s.name,
+                    s.instance
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -186,7 +242,11 @@ impl Platform {
 
     /// SIGKILL one service instance.
     pub fn kill(&mut self, name: &str, instance: u32) {
-        let s = self.services.iter_mut().find(|s| s.name == name && s.instance == instance).expect("service");
+        let s = self
+            .services
+            .iter_mut()
+            .find(|s| s.name == name && s.instance == instance)
+            .expect("service");
         let _ = s.child.kill();
         let _ = s.child.wait();
     }
@@ -206,7 +266,11 @@ impl Platform {
         if response.status() == reqwest::StatusCode::CREATED {
             Ok(order_id.to_string())
         } else {
-            Err(format!("{}: {}", response.status(), response.text().await.unwrap_or_default()))
+            Err(format!(
+                "{}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            ))
         }
     }
 
@@ -215,7 +279,9 @@ impl Platform {
         let mut ids = Vec::new();
         for i in 0..n {
             let id = format!("{prefix}-{i}");
-            self.place(&id, (i as u32) % self.options.skus, 1 + (i as u32 % 3)).await.expect("order accepted");
+            self.place(&id, (i as u32) % self.options.skus, 1 + (i as u32 % 3))
+                .await
+                .expect("order accepted");
             ids.push(id);
         }
         ids
@@ -242,11 +308,16 @@ impl Platform {
 
     /// Every envelope on `topics` so far (read directly, unfaulted).
     pub async fn read_all(&self, topics: &[&str]) -> Vec<(String, Vec<u8>)> {
-        let mut reader = Reader::connect(&self.reader_config(), topics).await.expect("reader");
+        let mut reader = Reader::connect(&self.reader_config(), topics)
+            .await
+            .expect("reader");
         let mut out = Vec::new();
         let mut idle = 0;
         while idle < 3 {
-            let batch = reader.next_batch(1000, Duration::from_millis(500)).await.expect("read");
+            let batch = reader
+                .next_batch(1000, Duration::from_millis(500))
+                .await
+                .expect("read");
             if batch.is_empty() {
                 idle += 1;
             } else {
@@ -276,7 +347,11 @@ impl Platform {
         let deadline = Instant::now() + timeout;
         loop {
             let terminal = terminal_orders(&self.events().await);
-            let missing: Vec<String> = orders.iter().filter(|o| !terminal.contains_key(*o)).cloned().collect();
+            let missing: Vec<String> = orders
+                .iter()
+                .filter(|o| !terminal.contains_key(*o))
+                .cloned()
+                .collect();
             if missing.is_empty() || Instant::now() >= deadline {
                 return missing;
             }
@@ -286,12 +361,26 @@ impl Platform {
 
     pub async fn get_json(&self, service: &str, path: &str) -> serde_json::Value {
         let url = format!("http://{}{path}", self.http(service, 0));
-        self.http.get(&url).send().await.expect("GET").json().await.expect("JSON")
+        self.http
+            .get(&url)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON")
     }
 
     pub async fn metrics(&self, service: &str, instance: u32) -> String {
         let url = format!("http://{}/metrics", self.http(service, instance));
-        self.http.get(&url).send().await.expect("GET /metrics").text().await.expect("text")
+        self.http
+            .get(&url)
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("text")
     }
 }
 
@@ -315,10 +404,12 @@ impl Drop for Platform {
 pub fn terminal_orders(events: &[(Envelope, Event)]) -> HashMap<String, Vec<EventType>> {
     let mut out: HashMap<String, Vec<EventType>> = HashMap::new();
     for (_, event) in events {
-        if event.event_type().is_terminal_for_order() {
-            if let Some(id) = event.order_id() {
-                out.entry(id.to_string()).or_default().push(event.event_type());
-            }
+        if event.event_type().is_terminal_for_order()
+            && let Some(id) = event.order_id()
+        {
+            out.entry(id.to_string())
+                .or_default()
+                .push(event.event_type());
         }
     }
     out
@@ -335,15 +426,24 @@ pub fn id_counts(events: &[(Envelope, Event)]) -> BTreeMap<uuid::Uuid, usize> {
 
 /// (order id, event type) pairs with more than one distinct event id: one step applied twice.
 pub fn duplicate_effects(events: &[(Envelope, Event)]) -> Vec<(String, EventType)> {
-    let mut ids: BTreeMap<(String, EventType), std::collections::BTreeSet<uuid::Uuid>> = BTreeMap::new();
+    let mut ids: BTreeMap<(String, EventType), std::collections::BTreeSet<uuid::Uuid>> =
+        BTreeMap::new();
     for (e, ev) in events {
         // StockUpdated and LowStockAlert legitimately repeat for one order (reserve, release).
-        if matches!(ev.event_type(), EventType::StockUpdated | EventType::LowStockAlert) {
+        if matches!(
+            ev.event_type(),
+            EventType::StockUpdated | EventType::LowStockAlert
+        ) {
             continue;
         }
         if let Some(order) = ev.order_id() {
-            ids.entry((order.to_string(), ev.event_type())).or_default().insert(e.event_id);
+            ids.entry((order.to_string(), ev.event_type()))
+                .or_default()
+                .insert(e.event_id);
         }
     }
-    ids.into_iter().filter(|(_, set)| set.len() > 1).map(|(k, _)| k).collect()
+    ids.into_iter()
+        .filter(|(_, set)| set.len() > 1)
+        .map(|(k, _)| k)
+        .collect()
 }
