@@ -137,6 +137,27 @@ pub struct KafkaConsumer {
     /// Per partition number, how many topic-partitions of it this member holds: the
     /// shard's state is restored when the first arrives and dropped when the last goes.
     held: BTreeMap<i32, usize>,
+    /// The batch committed but not yet flushed.
+    staged: Staged,
+}
+
+/// What [`KafkaConsumer::commit`] staged since the last flush.
+#[derive(Default)]
+struct Staged {
+    deliveries: Vec<(String, rdkafka::producer::DeliveryFuture)>,
+    /// Next offset to consume per (topic, partition): what gets committed.
+    next: BTreeMap<(String, i32), i64>,
+    /// Earliest staged offset per (topic, partition): where to seek back on failure.
+    earliest: BTreeMap<(String, i32), i64>,
+    /// Counter values before the batch changed them (partition, key, field, old).
+    undo: Vec<(i32, String, String, i64)>,
+    in_transaction: bool,
+}
+
+impl Staged {
+    fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.next.is_empty() && !self.in_transaction
+    }
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -215,6 +236,7 @@ impl KafkaConsumer {
             changelog,
             counters: Counters::default(),
             held: BTreeMap::new(),
+            staged: Staged::default(),
         })
     }
 
@@ -314,6 +336,10 @@ impl KafkaConsumer {
         self.counters.get(partition, key, field)
     }
 
+    /// Stages one delivery's outputs, changelog records and offset: records are enqueued
+    /// now (inside the open transaction in exactly-once), counters change now (later
+    /// inputs of the batch decide on them, with an undo log), and [`flush`](Self::flush)
+    /// makes the batch durable.
     pub async fn commit(
         &mut self,
         delivery: &Delivery,
@@ -322,31 +348,143 @@ impl KafkaConsumer {
         let Some(values) = self.counters.preview(delivery.partition, &commit.changes) else {
             return Ok(CommitOutcome::Conflict);
         };
-        let result = match self.config.guarantee {
-            Guarantee::ExactlyOnce => self.commit_transaction(delivery, &commit, &values).await,
-            Guarantee::AtLeastOnce | Guarantee::AtMostOnce => {
-                self.commit_in_steps(delivery, &commit, &values).await
+        if self.config.guarantee == Guarantee::ExactlyOnce && !self.staged.in_transaction {
+            self.producer
+                .begin_transaction()
+                .map_err(kafka_err("begin_transaction", self.config.group()))?;
+            self.staged.in_transaction = true;
+        }
+        let topic = self.config.physical(&delivery.topic);
+        let position = offset(delivery)?;
+        let slot = self
+            .staged
+            .earliest
+            .entry((topic.clone(), delivery.partition))
+            .or_insert(position);
+        *slot = (*slot).min(position);
+        let next = self
+            .staged
+            .next
+            .entry((topic, delivery.partition))
+            .or_insert(position + 1);
+        *next = (*next).max(position + 1);
+        for (topic, partition, key, payload) in self.records(delivery, &commit, &values) {
+            let mut record = FutureRecord::to(&topic).key(&key).payload(&payload);
+            if let Some(p) = partition {
+                record = record.partition(p);
             }
-        };
-        match result {
-            Ok(()) => {
-                for (key, field, value) in values {
-                    self.counters.set(delivery.partition, key, field, value);
+            let future = self
+                .producer
+                .send_result(record)
+                .map_err(|(e, _)| kafka_err("produce", topic.clone())(e))?;
+            self.staged.deliveries.push((topic, future));
+        }
+        for (key, field, value) in values {
+            let old = self.counters.get(delivery.partition, &key, &field);
+            self.staged
+                .undo
+                .push((delivery.partition, key.clone(), field.clone(), old));
+            self.counters.set(delivery.partition, key, field, value);
+        }
+        Ok(CommitOutcome::Committed)
+    }
+
+    /// Makes the staged batch durable, in the mode's order: every record acknowledged,
+    /// then the offsets stored (at-least-once) or sent to the transaction and committed
+    /// (exactly-once). On failure the batch is undone and will be consumed again.
+    pub async fn flush(&mut self) -> Result<(), BusError> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let result = self.flush_inner().await;
+        match &result {
+            Ok(()) => self.staged = Staged::default(),
+            Err(_) => self.undo_staged().await,
+        }
+        result
+    }
+
+    async fn flush_inner(&mut self) -> Result<(), BusError> {
+        for (topic, future) in std::mem::take(&mut self.staged.deliveries) {
+            match future.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(kafka_err("produce", topic)(e)),
+                Err(_) => {
+                    return Err(BusError::Other(format!(
+                        "kafka produce to {topic}: delivery dropped"
+                    )));
                 }
-                Ok(CommitOutcome::Committed)
             }
-            Err(e) => {
-                self.abandon(std::slice::from_ref(delivery)).await;
-                Err(e)
+        }
+        let group = self.config.group();
+        match self.config.guarantee {
+            Guarantee::AtMostOnce => Ok(()),
+            Guarantee::AtLeastOnce => {
+                for ((topic, partition), next) in &self.staged.next {
+                    self.consumer
+                        .store_offset(topic, *partition, *next)
+                        .map_err(kafka_err("store offset", topic.clone()))?;
+                }
+                Ok(())
+            }
+            Guarantee::ExactlyOnce => {
+                let mut offsets = TopicPartitionList::new();
+                for ((topic, partition), next) in &self.staged.next {
+                    offsets
+                        .add_partition_offset(topic, *partition, Offset::Offset(*next))
+                        .map_err(kafka_err("offsets", topic.clone()))?;
+                }
+                let metadata = self
+                    .consumer
+                    .group_metadata()
+                    .ok_or_else(|| BusError::Other(format!("kafka {group}: no group metadata")))?;
+                let producer = self.producer.clone();
+                let timeout = self.config.request_timeout;
+                blocking(move || {
+                    producer.send_offsets_to_transaction(&offsets, &metadata, timeout)?;
+                    producer.commit_transaction(timeout)
+                })
+                .await
+                .map_err(kafka_err("commit_transaction", &group))?;
+                self.staged.in_transaction = false;
+                Ok(())
             }
         }
     }
 
-    fn records<'a>(
-        &'a self,
+    /// Aborts the open transaction, reverts counters and seeks back to the batch's start.
+    async fn undo_staged(&mut self) {
+        let staged = std::mem::take(&mut self.staged);
+        if staged.in_transaction {
+            let producer = self.producer.clone();
+            let timeout = self.config.request_timeout;
+            if let Err(e) = blocking(move || producer.abort_transaction(timeout)).await {
+                tracing::warn!(error = %e, "abort_transaction failed");
+            }
+        }
+        for (partition, key, field, old) in staged.undo.into_iter().rev() {
+            self.counters.set(partition, key, field, old);
+        }
+        for ((topic, partition), o) in staged.earliest {
+            self.seek(&topic, partition, o);
+        }
+    }
+
+    fn seek(&self, topic: &str, partition: i32, o: i64) {
+        let timeout = Timeout::After(self.config.request_timeout);
+        if let Err(e) = self
+            .consumer
+            .seek(topic, partition, Offset::Offset(o), timeout)
+        {
+            tracing::warn!(%topic, partition, offset = o, error = %e, "seek back failed");
+        }
+    }
+
+    fn records(
+        &self,
         delivery: &Delivery,
-        commit: &'a Commit,
-        values: &'a [(String, String, i64)],
+        commit: &Commit,
+        values: &[(String, String, i64)],
     ) -> Vec<(String, Option<i32>, String, Vec<u8>)> {
         let mut records: Vec<(String, Option<i32>, String, Vec<u8>)> = commit
             .outputs
@@ -371,102 +509,10 @@ impl KafkaConsumer {
         records
     }
 
-    async fn send_all(
-        &self,
-        records: Vec<(String, Option<i32>, String, Vec<u8>)>,
-    ) -> Result<(), BusError> {
-        let mut pending = Vec::with_capacity(records.len());
-        for (topic, partition, key, payload) in &records {
-            let mut record = FutureRecord::to(topic).key(key).payload(payload);
-            if let Some(p) = partition {
-                record = record.partition(*p);
-            }
-            let future = self
-                .producer
-                .send_result(record)
-                .map_err(|(e, _)| kafka_err("produce", topic.clone())(e))?;
-            pending.push((topic.clone(), future));
-        }
-        for (topic, future) in pending {
-            match future.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(kafka_err("produce", topic)(e)),
-                Err(_) => {
-                    return Err(BusError::Other(format!(
-                        "kafka produce to {topic}: delivery dropped"
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn commit_in_steps(
-        &mut self,
-        delivery: &Delivery,
-        commit: &Commit,
-        values: &[(String, String, i64)],
-    ) -> Result<(), BusError> {
-        let records = self.records(delivery, commit, values);
-        self.send_all(records).await?;
-        if self.config.guarantee == Guarantee::AtLeastOnce {
-            let topic = self.config.physical(&delivery.topic);
-            let next = offset(delivery)? + 1;
-            self.consumer
-                .store_offset(&topic, delivery.partition, next)
-                .map_err(kafka_err("store offset", topic))?;
-        }
-        Ok(())
-    }
-
-    async fn commit_transaction(
-        &mut self,
-        delivery: &Delivery,
-        commit: &Commit,
-        values: &[(String, String, i64)],
-    ) -> Result<(), BusError> {
-        let group = self.config.group();
-        let timeout = self.config.request_timeout;
-        self.producer
-            .begin_transaction()
-            .map_err(kafka_err("begin_transaction", &group))?;
-        let result = async {
-            let records = self.records(delivery, commit, values);
-            self.send_all(records).await?;
-            let mut offsets = TopicPartitionList::new();
-            let topic = self.config.physical(&delivery.topic);
-            offsets
-                .add_partition_offset(
-                    &topic,
-                    delivery.partition,
-                    Offset::Offset(offset(delivery)? + 1),
-                )
-                .map_err(kafka_err("offsets", &topic))?;
-            let metadata = self
-                .consumer
-                .group_metadata()
-                .ok_or_else(|| BusError::Other(format!("kafka {group}: no group metadata")))?;
-            let producer = self.producer.clone();
-            blocking(move || {
-                producer.send_offsets_to_transaction(&offsets, &metadata, timeout)?;
-                producer.commit_transaction(timeout)
-            })
-            .await
-            .map_err(kafka_err("commit_transaction", &group))
-        }
-        .await;
-        if result.is_err() {
-            let producer = self.producer.clone();
-            let aborted = blocking(move || producer.abort_transaction(timeout)).await;
-            if let Err(e) = aborted {
-                tracing::warn!(error = %e, "abort_transaction failed");
-            }
-        }
-        result
-    }
-
-    /// Seeks each partition back to the earliest of `remaining`, so they come again.
+    /// Gives back the staged batch (undone) and `remaining`: each partition is sought
+    /// back to the earliest of them, so they come again.
     pub async fn abandon(&mut self, remaining: &[Delivery]) {
+        self.undo_staged().await;
         let mut earliest: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for d in remaining {
             if let Ok(o) = offset(d) {
@@ -477,14 +523,7 @@ impl KafkaConsumer {
             }
         }
         for ((topic, partition), o) in earliest {
-            if let Err(e) = self.consumer.seek(
-                &topic,
-                partition,
-                Offset::Offset(o),
-                Timeout::After(self.config.request_timeout),
-            ) {
-                tracing::warn!(%topic, partition, offset = o, error = %e, "seek back failed");
-            }
+            self.seek(&topic, partition, o);
         }
     }
 

@@ -238,7 +238,8 @@ impl Consumer {
         }
     }
 
-    /// Finishes one delivery (see [`Commit`]).
+    /// Finishes one delivery (see [`Commit`]). Depending on backend and mode the work is
+    /// done now or staged until [`flush`](Self::flush).
     pub async fn commit(
         &mut self,
         delivery: &Delivery,
@@ -247,6 +248,16 @@ impl Consumer {
         match self {
             Consumer::Redis(c) => c.commit(delivery, commit).await,
             Consumer::Kafka(c) => c.commit(delivery, commit).await,
+        }
+    }
+
+    /// Makes everything committed since the last flush durable (see [`Commit`]): a batch
+    /// is flushed once, after its last delivery. On error the staged batch is undone and
+    /// will be delivered again.
+    pub async fn flush(&mut self) -> Result<(), BusError> {
+        match self {
+            Consumer::Redis(c) => c.flush().await,
+            Consumer::Kafka(c) => c.flush().await,
         }
     }
 

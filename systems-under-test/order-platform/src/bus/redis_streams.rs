@@ -57,6 +57,9 @@ pub struct RedisConsumer {
     /// asking for new ones.
     recover_own: bool,
     last_claim: Instant,
+    /// Outputs and acks of the current batch, written by `flush`.
+    staged_outputs: Vec<Outgoing>,
+    staged_acks: Vec<(String, String)>,
     apply_changes: Script,
     exactly_once: Script,
 }
@@ -100,6 +103,8 @@ impl RedisConsumer {
             group,
             recover_own: true,
             last_claim: Instant::now(),
+            staged_outputs: Vec::new(),
+            staged_acks: Vec::new(),
             apply_changes: Script::new(APPLY_CHANGES),
             exactly_once: Script::new(EXACTLY_ONCE),
         })
@@ -251,6 +256,9 @@ impl RedisConsumer {
         outcome
     }
 
+    /// At-least-once and at-most-once: the state change is applied now (later inputs of
+    /// the batch decide on it); outputs and the ack are staged and written by
+    /// [`flush`](Self::flush) in one pipeline, outputs first.
     async fn commit_in_steps(
         &mut self,
         delivery: &Delivery,
@@ -259,30 +267,40 @@ impl RedisConsumer {
         if !commit.changes.is_empty() && !self.apply(&commit.changes).await? {
             return Ok(CommitOutcome::Conflict);
         }
-        if !commit.outputs.is_empty() {
-            let mut pipe = redis::pipe();
-            for out in &commit.outputs {
-                let stream = self.config.physical(&out.topic);
-                pipe.xadd(
-                    stream,
-                    "*",
-                    &[("key", out.key.as_bytes()), ("payload", &out.payload)],
-                );
-            }
-            let _: Vec<String> = pipe
-                .query_async(&mut self.conn)
-                .await
-                .map_err(redis_err("XADD", "outputs"))?;
-        }
+        self.staged_outputs.extend(commit.outputs.iter().cloned());
         if self.config.guarantee == Guarantee::AtLeastOnce {
             let stream = self.config.physical(&delivery.topic);
-            let _: i64 = self
-                .conn
-                .xack(&stream, &self.group, &[&delivery.position])
-                .await
-                .map_err(redis_err("XACK", &stream))?;
+            self.staged_acks.push((stream, delivery.position.clone()));
         }
         Ok(CommitOutcome::Committed)
+    }
+
+    /// Writes what [`commit`](Self::commit) staged: every output (`XADD`), then every
+    /// ack (`XACK`), in one pipeline. A crash before the acks redelivers the batch.
+    pub async fn flush(&mut self) -> Result<(), BusError> {
+        if self.staged_outputs.is_empty() && self.staged_acks.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for out in &self.staged_outputs {
+            let stream = self.config.physical(&out.topic);
+            pipe.xadd(
+                stream,
+                "*",
+                &[("key", out.key.as_bytes()), ("payload", &out.payload)],
+            )
+            .ignore();
+        }
+        for (stream, id) in &self.staged_acks {
+            pipe.xack(stream, &self.group, &[id]).ignore();
+        }
+        let result: redis::RedisResult<()> = pipe.query_async(&mut self.conn).await;
+        self.staged_outputs.clear();
+        self.staged_acks.clear();
+        if result.is_err() {
+            self.recover_own = true;
+        }
+        result.map_err(redis_err("XADD+XACK", "staged batch"))
     }
 
     async fn apply(&mut self, changes: &[Change]) -> Result<bool, BusError> {
@@ -341,6 +359,8 @@ impl RedisConsumer {
 
     /// Uncommitted deliveries stay in our pending list: read them again first.
     pub fn abandon(&mut self) {
+        self.staged_outputs.clear();
+        self.staged_acks.clear();
         self.recover_own = true;
     }
 

@@ -173,7 +173,7 @@ pub async fn run<H: Handler>(
                 Step::Wait(reason) => {
                     metrics.outcome("waiting");
                     tracing::debug!(topic = %delivery.topic, position = %delivery.position, %reason, "dependency unavailable");
-                    consumer.abandon(&batch[index..]).await;
+                    give_back(&mut consumer, &batch, index, &metrics).await;
                     sleep_or_stop(Duration::from_millis(200), &mut shutdown).await;
                     break;
                 }
@@ -182,17 +182,37 @@ pub async fn run<H: Handler>(
                     metrics.retries.inc();
                     metrics.outcome("retry");
                     tracing::info!(topic = %delivery.topic, position = %delivery.position, attempt, %reason, "will retry");
-                    consumer.abandon(&batch[index..]).await;
+                    give_back(&mut consumer, &batch, index, &metrics).await;
                     let delay = backoff.delay(attempt, &mut rng).unwrap_or(backoff.max);
                     sleep_or_stop(delay, &mut shutdown).await;
                     break;
                 }
             }
         }
+        // The whole batch went through: make it durable (a no-op if it was given back).
+        if let Err(e) = consumer.flush().await {
+            tracing::warn!(error = %e, "flushing the batch failed; it will be consumed again");
+            metrics.outcome("error");
+            consumer.abandon(&batch).await;
+            sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
+        }
     }
     health.set(false);
     consumer.close().await;
     Ok(())
+}
+
+/// Makes the deliveries before `index` durable and gives back the rest; if the flush
+/// fails, the whole batch is given back.
+async fn give_back(consumer: &mut Consumer, batch: &[Delivery], index: usize, metrics: &Metrics) {
+    match consumer.flush().await {
+        Ok(()) => consumer.abandon(&batch[index..]).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "flushing before a retry failed; the batch comes again");
+            metrics.outcome("error");
+            consumer.abandon(batch).await;
+        }
+    }
 }
 
 enum Step {
