@@ -1,5 +1,6 @@
 //! The anomalies the checker names. One enum, each variant documented with an example,
 //! and a report that carries counts *and* sample ids so a person can go and look.
+//! The exact counting rules are in [`crate::detect`].
 
 use std::collections::BTreeMap;
 
@@ -13,9 +14,11 @@ pub enum Anomaly {
     /// event. Example: `POST /orders` answered 201 for order `o-17`, but neither
     /// `OrderConfirmed` nor `OrderCancelled` for `o-17` was ever observed.
     Lost,
-    /// The same `event_id` observed more than once by a consumer that should have seen
-    /// it once. Example: `StockReserved` `e-9` read twice by the payment group after a
-    /// rebalance.
+    /// The same `event_id` in more than one log entry, so a consumer that should have
+    /// seen it once sees it again. Example: inventory crashed after publishing
+    /// `StockReserved` `e-9` but before acknowledging its input; the redelivered input
+    /// republished `e-9` at a new offset. Counted per extra entry; the tap reading one
+    /// entry twice does not count.
     DuplicateDelivery,
     /// One logical step applied twice: two events of the same type for one order with
     /// different ids, or two gateway charges. Example: two `PaymentCaptured` for `o-17`.
@@ -24,11 +27,13 @@ pub enum Anomaly {
     /// its cause. Example: `OrderShipped` (seq 4) for `o-17` observed before
     /// `OrderConfirmed` (seq 3).
     OrderingViolation,
-    /// Acknowledged by the producer but never seen by the tap within the drain timeout.
-    /// Example: the broker acked offset 812 of partition 2, the tap never read it.
+    /// Acknowledged by the producer but never seen by the tap within the drain timeout:
+    /// an acknowledged order whose `OrderPlaced` was never observed. Example: the broker
+    /// acked `o-17`'s `OrderPlaced` at offset 812 of partition 2, the tap never read it.
     Unobserved,
-    /// Observed but never produced (corrupted or foreign). Example: an `OrderPlaced`
-    /// whose `event_id` no producer recorded.
+    /// Observed but never produced (corrupted or foreign): an observed `OrderPlaced`
+    /// whose order id the load generator never scheduled. Example: `OrderPlaced` `e-4`
+    /// for `o-999` when the generator only sent `o-0` to `o-500`.
     Phantom,
     /// A business invariant broken. Example: stock of `sku-3` below zero, or order
     /// `o-17` both confirmed and cancelled.
@@ -102,12 +107,32 @@ impl AnomalyReport {
         }
     }
 
+    /// Records `n` occurrences of `anomaly` involving `id`, keeping `id` in the sample
+    /// once (for example an event id read three times: two extra deliveries, one id).
+    pub fn record_many(&mut self, anomaly: Anomaly, id: impl Into<String>, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let finding = self.findings.entry(anomaly).or_default();
+        finding.count += n;
+        if finding.sample.len() < Self::SAMPLE {
+            finding.sample.push(id.into());
+        }
+    }
+
     pub fn count(&self, anomaly: Anomaly) -> u64 {
         self.findings.get(&anomaly).map_or(0, |f| f.count)
     }
 
     pub fn is_clean(&self) -> bool {
         self.findings.values().all(|f| f.count == 0)
+    }
+
+    /// The sample of ids kept for `anomaly` (empty when none were found).
+    pub fn sample(&self, anomaly: Anomaly) -> &[String] {
+        self.findings
+            .get(&anomaly)
+            .map_or(&[], |f| f.sample.as_slice())
     }
 }
 

@@ -1,10 +1,61 @@
 //! Pure analysis of what a run observed. No clock, no file, no socket, no async:
 //! values in, values out, so every rule here is tested on literal histories.
 //!
+//! The pipeline, each step a plain function:
+//!
+//! ```text
+//! history.jsonl ──History::from_jsonl──► History ──analyze──► Analysis ──evaluate(thresholds)──► Vec<ThresholdResult>
+//!                                                                  └──────────── verdict(meta, analysis, results) ──► Verdict
+//! ```
+//!
+//! ```
+//! use check::{AnalysisOptions, Decision, History, analyze, evaluate, parse_threshold, verdict};
+//!
+//! let history = History::from_jsonl(r#"{"kind":"send","order_id":"o-1","intended_us":0,"sent_us":10,"acked_us":900,"outcome":"acked","error":null}"#).unwrap();
+//! let analysis = analyze(&history, &AnalysisOptions::default());
+//! assert_eq!(analysis.anomalies.count(check::Anomaly::Lost), 1);
+//! let results = evaluate(&analysis, &[parse_threshold("lost", "== 0").unwrap()]);
+//! let verdict = verdict(history.meta.as_ref(), &analysis, &results);
+//! assert_eq!(verdict.decision, Decision::Fail);
+//! ```
+//!
 //! Modules:
+//! - [`history`]: the recorded history, its JSONL format (documented there) and reader.
 //! - [`anomaly`]: the named anomalies a verdict counts (lost, duplicate_delivery, ...),
 //!   each with a count and a sample of ids.
+//! - [`detect`]: the rules that find anomalies, with their exact counting.
+//! - [`measure`]: counts, latency, throughput timeline, lag, shortfall, service counters.
+//! - [`faults`]: per fault window: anomalies, p99, time to recover and to drain.
+//! - [`stats`]: HdrHistogram percentiles.
+//! - [`analysis`]: [`analyze`], tying the above into one serializable [`Analysis`].
+//! - [`threshold`]: the threshold grammar, its parser and [`evaluate`].
+//! - [`verdict`](mod@verdict): each guarantee's expectations and the [`verdict()`] function.
+//! - `index` (private): orders and first observations, shared by the rules.
 
+pub mod analysis;
 pub mod anomaly;
+pub mod detect;
+pub mod faults;
+pub mod history;
+mod index;
+pub mod measure;
+pub mod stats;
+pub mod threshold;
+pub mod verdict;
 
+pub use analysis::{Analysis, AnalysisOptions, analyze};
 pub use anomaly::{Anomaly, AnomalyReport, Finding};
+pub use detect::AnomalyDetails;
+pub use faults::FaultWindowStats;
+pub use history::{
+    Backend, Charge, FaultKind, FaultRecord, Guarantee, History, HistoryError, LagSample, Meta,
+    MetricSample, Observation, SendOutcome, SendRecord, StockLine,
+};
+pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
+pub use measure::{Counts, LagPoint, LagReport, Latency, Phases, Second, Shortfall, Throughput};
+pub use stats::{Pct, Percentiles};
+pub use threshold::{
+    Metric, Op, Part, Quantity, Threshold, ThresholdError, ThresholdResult, ThresholdStatus, Unit,
+    evaluate, parse_threshold,
+};
+pub use verdict::{Decision, Expectation, ExpectationStatus, Verdict, expectations_for, verdict};

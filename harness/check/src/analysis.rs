@@ -1,0 +1,90 @@
+//! [`analyze`]: a history in, one serializable [`Analysis`] out. Reports render it,
+//! thresholds read it, the verdict judges it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::anomaly::AnomalyReport;
+use crate::detect::{AnomalyDetails, detect, report};
+use crate::faults::{Band, FaultWindowStats, fault_windows};
+use crate::history::History;
+use crate::index::Index;
+use crate::measure::{self, Counts, LagReport, Latency, Phases, Shortfall, Throughput};
+
+/// The knobs of an analysis. [`Default`] gives the documented values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisOptions {
+    /// A send leaving more than this after its intended time is late (default 10 ms).
+    pub late_after_us: u64,
+    /// An effect observed up to this long before its cause is not an ordering
+    /// violation (default 0). The tap reads topics concurrently; a harness whose tap
+    /// can lag on one topic behind another sets this to that bound.
+    pub causality_slack_us: u64,
+    /// Recovery band factor over the steady p99 (default 1.5).
+    pub recovery_factor: f64,
+    /// Recovery band margin over the steady p99 (default 50 ms); the band's upper edge
+    /// is the larger of the two.
+    pub recovery_margin_us: u64,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            late_after_us: 10_000,
+            causality_slack_us: 0,
+            recovery_factor: 1.5,
+            recovery_margin_us: 50_000,
+        }
+    }
+}
+
+/// Everything the checker found and measured in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// The phase boundaries used (from `meta`, or derived without it).
+    pub phases: Phases,
+    pub counts: Counts,
+    pub anomalies: AnomalyReport,
+    pub anomaly_details: AnomalyDetails,
+    pub latency: Latency,
+    pub throughput: Throughput,
+    pub lag: LagReport,
+    pub faults: Vec<FaultWindowStats>,
+    pub shortfall: Shortfall,
+    /// Scraped service counters, `"service.name"` → last value summed over instances
+    /// (retries, dead letters, breaker transitions...).
+    pub services: BTreeMap<String, f64>,
+}
+
+/// Analyses a recorded history. Pure and deterministic: the same history and options
+/// always give the same analysis.
+pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
+    let index = Index::new(history);
+    let phases = Phases::of(history);
+    let (occurrences, anomaly_details) = detect(history, &index, options.causality_slack_us);
+    let throughput = measure::throughput(history, &index, &phases);
+    let faults = fault_windows(
+        history,
+        &index,
+        &phases,
+        &occurrences,
+        &throughput.timeline,
+        Band {
+            factor: options.recovery_factor,
+            margin_us: options.recovery_margin_us,
+        },
+    );
+    Analysis {
+        phases,
+        counts: measure::counts(history, &index, &phases, options.late_after_us),
+        anomalies: report(&occurrences),
+        anomaly_details,
+        latency: measure::latency(&index, &phases),
+        throughput,
+        lag: measure::lag(history, &phases),
+        faults,
+        shortfall: measure::shortfall(history, &phases, options.late_after_us),
+        services: measure::services(history),
+    }
+}

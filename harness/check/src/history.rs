@@ -1,0 +1,411 @@
+//! # The history format (`history.jsonl`)
+//!
+//! Everything a run recorded, one JSON object per line, each tagged by `"kind"`. The
+//! harness writes it while the run goes on; `harness check` re-analyses it. The checker
+//! needs nothing else: every verdict can be recomputed from this file alone.
+//!
+//! **Times** are microseconds (`u64`) since the run started, all read from one monotonic
+//! clock on one host, so times from different recorders (load generator, tap, lag
+//! sampler, fault executor) are comparable. Field names ending in `_us` are such times.
+//!
+//! **Strictness.** Blank lines are skipped. Every other line must be a JSON object with a
+//! known `"kind"` and exactly the fields listed for it: an unknown kind, an unknown field
+//! or a missing required field is an error naming the line (1-based) and, for JSON syntax
+//! errors, the column. Fields marked *optional* may be omitted or `null`. At most one
+//! `meta` line. Lines of different kinds may be interleaved in any order; the order of
+//! lines of one kind is kept.
+//!
+//! | kind | one line per | fields |
+//! | --- | --- | --- |
+//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete` |
+//! | `send` | order the load generator scheduled | `order_id`, `intended_us`, `sent_us` (optional), `acked_us` (optional), `outcome` (`acked` \| `rejected` \| `error` \| `dropped`), `error` (optional) |
+//! | `observe` | message the tap read | `event_id`, `event_type`, `key`, `seq`, `causation_id` (optional), `produced_us` (optional), `observed_us`, `topic`, `partition`, `position` |
+//! | `fault` | injected fault | `id`, `fault` (`latency` \| `bandwidth` \| `timeout` \| `reset_peer` \| `slicer` \| `limit_data` \| `down` \| `kill` \| `pause` \| `restart`), `target`, `start_us`, `end_us` |
+//! | `lag` | sample (1 Hz per consumer group) | `t_us`, `group`, `lag`, `pending` (optional) |
+//! | `charge` | charge in the payment gateway's final ledger | `order_id`, `charge_id` |
+//! | `stock` | SKU and shard, final inventory | `sku`, `shard`, `available`, `reserved`, `initial` |
+//! | `metric` | scraped sample of a service counter | `t_us`, `service`, `instance`, `name`, `value` |
+//!
+//! Notes on the fields:
+//!
+//! - `meta.complete` is `false` when the run was interrupted (Ctrl-C): the drain may not
+//!   have finished, so the verdict is at best `inconclusive`.
+//! - `send.intended_us` is the open-loop schedule's intended send time. Latency is
+//!   measured from it, not from `sent_us`, so a generator that falls behind does not hide
+//!   the delay (no coordinated omission). `acked` means the system acknowledged the
+//!   order (HTTP 2xx or broker ack): from then on it is obligated to finish it.
+//!   `dropped` means the generator fell behind and never sent it (`sent_us` is `null`).
+//! - `observe` records one read of one message; the same `event_id` may appear on
+//!   several lines (a duplicate in the log, or the tap re-reading one entry: see
+//!   [`crate::detect`]). `key` is the order id for order-flow events. `seq` is the
+//!   per-key sequence number from the envelope. `position` is the backend's position of
+//!   the entry in its partition (Kafka offset, Redis stream id) as text. Redis streams
+//!   have one partition, `0`.
+//! - `fault.fault` is the fault's kind. It is not called `kind` because `"kind"` already
+//!   says what the line is (a JSON object should not repeat a key).
+//! - `lag.pending` is Redis's pending-entries count (`XINFO GROUPS`); Kafka has none.
+//! - `stock.available` and `stock.reserved` are signed so that a broken store (below
+//!   zero) can be recorded and reported rather than rejected.
+//!
+//! Example:
+//!
+//! ```text
+//! {"kind":"meta","experiment":"quickstart","seed":42,"backend":"redis","guarantee":"at-least-once","warmup_end_us":5000000,"load_end_us":35000000,"drain_end_us":40000000,"complete":true}
+//! {"kind":"send","order_id":"o-17","intended_us":5000000,"sent_us":5000120,"acked_us":5003400,"outcome":"acked","error":null}
+//! {"kind":"observe","event_id":"6f1c…","event_type":"OrderPlaced","key":"o-17","seq":1,"causation_id":null,"produced_us":5003100,"observed_us":5004000,"topic":"orders","partition":0,"position":"1700000000000-0"}
+//! {"kind":"fault","id":"f1","fault":"latency","target":"redis","start_us":20000000,"end_us":30000000}
+//! {"kind":"lag","t_us":21000000,"group":"inventory","lag":123,"pending":4}
+//! {"kind":"charge","order_id":"o-17","charge_id":"ch-3"}
+//! {"kind":"stock","sku":"sku-3","shard":0,"available":990,"reserved":10,"initial":1000}
+//! {"kind":"metric","t_us":35000000,"service":"payment","instance":0,"name":"retries_total","value":3.0}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Which broker carried the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Redis,
+    Kafka,
+}
+
+/// The processing guarantee the system under test was configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    AtMostOnce,
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+impl Guarantee {
+    pub fn name(self) -> &'static str {
+        match self {
+            Guarantee::AtMostOnce => "at-most-once",
+            Guarantee::AtLeastOnce => "at-least-once",
+            Guarantee::ExactlyOnce => "exactly-once",
+        }
+    }
+}
+
+/// What the run was and where its phases ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub experiment: String,
+    pub seed: u64,
+    pub backend: Backend,
+    pub guarantee: Guarantee,
+    /// Orders intended before this are warm-up: checked for correctness, left out of
+    /// every statistic.
+    pub warmup_end_us: u64,
+    /// End of the load phase; throughput is averaged over `warmup_end_us..load_end_us`.
+    pub load_end_us: u64,
+    /// End of the drain phase (when the tap stopped).
+    pub drain_end_us: u64,
+    /// `false` when the run was interrupted before its drain finished.
+    pub complete: bool,
+}
+
+/// How one scheduled send ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendOutcome {
+    /// The system acknowledged the order: it is obligated to finish it.
+    Acked,
+    /// The system answered but refused (HTTP 4xx, broker rejection).
+    Rejected,
+    /// No answer or a failure answer (timeout, 5xx, connection reset).
+    Error,
+    /// The generator fell behind and never sent it (shortfall, not an anomaly).
+    Dropped,
+}
+
+/// One order the load generator scheduled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRecord {
+    pub order_id: String,
+    /// The open-loop schedule's intended send time: latency starts here.
+    pub intended_us: u64,
+    /// When it actually left (`None` for dropped sends).
+    #[serde(default)]
+    pub sent_us: Option<u64>,
+    #[serde(default)]
+    pub acked_us: Option<u64>,
+    pub outcome: SendOutcome,
+    /// The error text for `rejected` and `error` outcomes.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One message read by the tap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    pub event_id: String,
+    pub event_type: String,
+    /// The ordering key: the order id for order-flow events.
+    pub key: String,
+    /// Per-key sequence number from the envelope.
+    pub seq: u64,
+    /// The event that caused this one (`None` for an order's first event).
+    #[serde(default)]
+    pub causation_id: Option<String>,
+    /// The broker's or producer's timestamp mapped to the run clock, when known.
+    #[serde(default)]
+    pub produced_us: Option<u64>,
+    pub observed_us: u64,
+    pub topic: String,
+    pub partition: u32,
+    /// The entry's position in its partition (Kafka offset, Redis stream id): tells a
+    /// duplicate in the log from the tap reading one entry twice.
+    pub position: String,
+}
+
+/// The kinds of fault the harness injects (DESIGN.md, "Faults").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Latency,
+    Bandwidth,
+    Timeout,
+    ResetPeer,
+    Slicer,
+    LimitData,
+    Down,
+    Kill,
+    Pause,
+    Restart,
+}
+
+/// One injected fault and its window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRecord {
+    pub id: String,
+    /// The fault's kind (named `fault` on the line because `kind` names the line).
+    #[serde(rename = "fault")]
+    pub kind: FaultKind,
+    pub target: String,
+    pub start_us: u64,
+    pub end_us: u64,
+}
+
+/// One sample of one consumer group's backlog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LagSample {
+    pub t_us: u64,
+    pub group: String,
+    pub lag: u64,
+    /// Redis pending entries (delivered, not acknowledged); `None` on Kafka.
+    #[serde(default)]
+    pub pending: Option<u64>,
+}
+
+/// One charge in the payment gateway's ledger at the end of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Charge {
+    pub order_id: String,
+    pub charge_id: String,
+}
+
+/// Final inventory of one SKU in one shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockLine {
+    pub sku: String,
+    pub shard: u32,
+    pub available: i64,
+    pub reserved: i64,
+    pub initial: i64,
+}
+
+/// One scraped sample of a service counter or gauge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSample {
+    pub t_us: u64,
+    pub service: String,
+    pub instance: u32,
+    pub name: String,
+    pub value: f64,
+}
+
+/// Everything a run recorded, grouped by kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub meta: Option<Meta>,
+    pub sends: Vec<SendRecord>,
+    pub observations: Vec<Observation>,
+    pub faults: Vec<FaultRecord>,
+    pub lags: Vec<LagSample>,
+    pub charges: Vec<Charge>,
+    pub stock: Vec<StockLine>,
+    pub metrics: Vec<MetricSample>,
+}
+
+/// A history line that could not be read. `line` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    /// Not JSON, or not the fields of its kind. `column` (1-based) is known for syntax
+    /// errors; for a wrong or missing field serde only knows the line.
+    #[error("history line {line}{}: {message}", column.map(|c| format!(", column {c}")).unwrap_or_default())]
+    Json {
+        line: usize,
+        column: Option<usize>,
+        message: String,
+    },
+    #[error("history line {line}: the object has no \"kind\" field; every line needs one")]
+    MissingKind { line: usize },
+    #[error(
+        "history line {line}: unknown kind `{kind}`; expected one of meta, send, observe, fault, lag, charge, stock, metric"
+    )]
+    UnknownKind { line: usize, kind: String },
+    #[error("history line {line}: a second `meta` line (the first is on line {first_line})")]
+    DuplicateMeta { line: usize, first_line: usize },
+}
+
+impl HistoryError {
+    /// The 1-based line the error is about.
+    pub fn line(&self) -> usize {
+        match self {
+            HistoryError::Json { line, .. }
+            | HistoryError::MissingKind { line }
+            | HistoryError::UnknownKind { line, .. }
+            | HistoryError::DuplicateMeta { line, .. } => *line,
+        }
+    }
+}
+
+/// One line, tagged by `kind`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Record {
+    Meta(Meta),
+    Send(SendRecord),
+    Observe(Observation),
+    Fault(FaultRecord),
+    Lag(LagSample),
+    Charge(Charge),
+    Stock(StockLine),
+    Metric(MetricSample),
+}
+
+const KINDS: [&str; 8] = [
+    "meta", "send", "observe", "fault", "lag", "charge", "stock", "metric",
+];
+
+/// Only the tag, read first so that a missing or unknown kind gets its own error.
+#[derive(Deserialize)]
+struct Tag {
+    kind: Option<serde_json::Value>,
+}
+
+fn json_error(line: usize, error: &serde_json::Error) -> HistoryError {
+    // serde_json appends " at line 1 column N"; the line is ours, the column is kept.
+    let text = error.to_string();
+    let mut message = match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    };
+    if message == "duplicate field `kind`" {
+        message.push_str(" (`kind` says what the line is; a fault's own kind goes in `fault`)");
+    }
+    HistoryError::Json {
+        line,
+        column: (error.column() > 0).then_some(error.column()),
+        message,
+    }
+}
+
+impl History {
+    /// Reads a `history.jsonl` text. Never panics; the first bad line is reported.
+    pub fn from_jsonl(text: &str) -> Result<History, HistoryError> {
+        let mut history = History::default();
+        let mut meta_line = None;
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let tag: Tag = serde_json::from_str(raw).map_err(|e| json_error(line, &e))?;
+            match tag.kind {
+                None | Some(serde_json::Value::Null) => {
+                    return Err(HistoryError::MissingKind { line });
+                }
+                Some(serde_json::Value::String(kind)) if KINDS.contains(&kind.as_str()) => {}
+                Some(other) => {
+                    let kind = match other {
+                        serde_json::Value::String(s) => s,
+                        value => value.to_string(),
+                    };
+                    return Err(HistoryError::UnknownKind { line, kind });
+                }
+            }
+            let record: Record = serde_json::from_str(raw).map_err(|e| json_error(line, &e))?;
+            match record {
+                Record::Meta(meta) => {
+                    if let Some(first_line) = meta_line {
+                        return Err(HistoryError::DuplicateMeta { line, first_line });
+                    }
+                    meta_line = Some(line);
+                    history.meta = Some(meta);
+                }
+                Record::Send(r) => history.sends.push(r),
+                Record::Observe(r) => history.observations.push(r),
+                Record::Fault(r) => history.faults.push(r),
+                Record::Lag(r) => history.lags.push(r),
+                Record::Charge(r) => history.charges.push(r),
+                Record::Stock(r) => history.stock.push(r),
+                Record::Metric(r) => history.metrics.push(r),
+            }
+        }
+        Ok(history)
+    }
+
+    /// Writes the history as JSONL: `meta` first, then each kind in the order of the
+    /// struct's fields. `History::from_jsonl(&h.to_jsonl()) == Ok(h)`.
+    pub fn to_jsonl(&self) -> String {
+        let mut out = String::new();
+        let mut push = |record: Record| {
+            // Records hold strings, integers and finite-or-not floats; serde_json writes a
+            // non-finite float as `null`, so serialising cannot fail.
+            let line = serde_json::to_string(&record).unwrap_or_default();
+            out.push_str(&line);
+            out.push('\n');
+        };
+        if let Some(meta) = &self.meta {
+            push(Record::Meta(meta.clone()));
+        }
+        self.sends
+            .iter()
+            .cloned()
+            .for_each(|r| push(Record::Send(r)));
+        self.observations
+            .iter()
+            .cloned()
+            .for_each(|r| push(Record::Observe(r)));
+        self.faults
+            .iter()
+            .cloned()
+            .for_each(|r| push(Record::Fault(r)));
+        self.lags.iter().cloned().for_each(|r| push(Record::Lag(r)));
+        self.charges
+            .iter()
+            .cloned()
+            .for_each(|r| push(Record::Charge(r)));
+        self.stock
+            .iter()
+            .cloned()
+            .for_each(|r| push(Record::Stock(r)));
+        self.metrics
+            .iter()
+            .cloned()
+            .for_each(|r| push(Record::Metric(r)));
+        out
+    }
+}
