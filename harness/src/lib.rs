@@ -8,11 +8,13 @@
 //! - [`chaos`]: fault injection; [`chaos::toxiproxy`] is the async Toxiproxy client.
 //! - [`cli`]: the subcommands' implementations; `main.rs` only parses and maps exit codes.
 //! - [`signals`]: Ctrl-C and SIGTERM as a future, so every phase can stop in order.
+//! - [`summary`]: the plain-text (Markdown) summary of an analysed run.
 
 pub mod chaos;
 pub mod cli;
 pub mod lab;
 pub mod signals;
+pub mod summary;
 
 /// Exit codes shared by every subcommand (DESIGN.md, "Exit codes").
 pub mod exit {

@@ -1,6 +1,7 @@
 //! Command-line interface: the argument types (clap) and one function per subcommand.
 //! Each returns the process exit code (see [`crate::exit`]); errors become exit 2.
 
+pub mod check;
 pub mod lab;
 
 use clap::{Parser, Subcommand};
@@ -22,11 +23,14 @@ pub enum Command {
     /// Start, inspect and stop the local services (Redis, Kafka, Toxiproxy).
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Re-analyse a recorded history.jsonl offline and print the verdict.
+    Check(check::CheckArgs),
 }
 
 /// Runs a parsed command line; `Ok` carries the exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Lab(command) => lab::run(command).await,
+        Command::Check(args) => check::run(args),
     }
 }
