@@ -10,12 +10,12 @@ install:
 	@bash lab/install
 
 build: install
-	$(CARGO) build --release -p harness
+	$(CARGO) build --release -p harness -p order-platform
 
-# Until `harness run` exists: a lab with Redis and one Kafka broker, a round trip
-# through the proxies on both backends, the endpoints printed, everything stopped.
+# The quick-start experiment: lab, platform, load, a latency fault, the check; prints
+# the summary and where the results are (runs/quickstart/latest).
 quickstart: build
-	./target/release/harness lab smoke
+	./target/release/harness run experiments/quickstart.toml
 
 fmt:
 	$(CARGO) fmt --all --check

@@ -6,13 +6,22 @@
 //!   loopback, or an external lab built from addresses; process faults; the state file
 //!   behind `harness lab up / status / down`.
 //! - [`chaos`]: fault injection; [`chaos::toxiproxy`] is the async Toxiproxy client.
+//! - [`experiment`]: experiment files — model, parse, validate (file:line:col), `--set`
+//!   overrides, matrix expansion.
+//! - [`load`]: open-loop schedules as intended send times, and the HTTP driver.
+//! - [`observe`]: the tap, the lag sampler and the metrics scrape.
+//! - [`run`]: the phases of `harness run` and the run directory.
 //! - [`cli`]: the subcommands' implementations; `main.rs` only parses and maps exit codes.
 //! - [`signals`]: Ctrl-C and SIGTERM as a future, so every phase can stop in order.
 //! - [`summary`]: the plain-text (Markdown) summary of an analysed run.
 
 pub mod chaos;
 pub mod cli;
+pub mod experiment;
 pub mod lab;
+pub mod load;
+pub mod observe;
+pub mod run;
 pub mod signals;
 pub mod summary;
 

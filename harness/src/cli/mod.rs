@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod lab;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,10 @@ pub enum Command {
     /// Start, inspect and stop the local services (Redis, Kafka, Toxiproxy).
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Run an experiment: lab, platform, load, faults, check, results.
+    Run(run::RunArgs),
+    /// Check an experiment file (and its matrix) without running it.
+    Validate(run::ExperimentArgs),
     /// Re-analyse a recorded history.jsonl offline and print the verdict.
     Check(check::CheckArgs),
 }
@@ -32,5 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Lab(command) => lab::run(command).await,
         Command::Check(args) => check::run(args),
+        Command::Run(args) => run::run_command(args).await,
+        Command::Validate(args) => run::validate(args),
     }
 }

@@ -17,6 +17,7 @@
 
 mod endpoints;
 mod install;
+pub mod platform;
 mod ports;
 mod process;
 mod ready;

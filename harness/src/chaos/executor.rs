@@ -1,0 +1,269 @@
+//! The fault plan on the run's clock: each fault starts at its `at` (from the start of
+//! the load phase), lasts its `for`, and is healed; each records its real start and end.
+//! [`heal_all`] undoes whatever is still active — at the end of the load phase, on error
+//! and on Ctrl-C.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use check::{FaultKind as Kind, FaultRecord};
+use tokio::sync::watch;
+
+use super::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
+use crate::experiment::{Fault, FaultKind, Stream, Target, Toxic};
+use crate::lab::platform::{GATEWAY_PROXY, Platform};
+use crate::lab::{Lab, ServiceId};
+use crate::run::recorder::Recorder;
+
+/// What faults act on.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets<'a> {
+    pub lab: &'a Lab,
+    pub platform: &'a Platform,
+}
+
+fn proxy_name(target: Target) -> Option<String> {
+    match target {
+        Target::Redis => Some("redis".into()),
+        Target::Broker(n) => Some(format!("kafka-{n}")),
+        Target::Gateway => Some(GATEWAY_PROXY.into()),
+        Target::Service { .. } => None,
+    }
+}
+
+fn proxy_toxic(name: &str, toxic: Toxic, stream: Stream, toxicity: f64) -> ProxyToxic {
+    let t = match toxic {
+        Toxic::Latency { latency, jitter } => ProxyToxic::latency(name, latency, jitter),
+        Toxic::Bandwidth { rate_kbps } => ProxyToxic::bandwidth(name, rate_kbps.get()),
+        Toxic::Timeout { timeout } => ProxyToxic::timeout(name, timeout.unwrap_or(Duration::ZERO)),
+        Toxic::ResetPeer { timeout } => ProxyToxic::reset_peer(name, timeout),
+        Toxic::Slicer {
+            average_size,
+            size_variation,
+            delay,
+        } => ProxyToxic::slicer(name, average_size.get(), size_variation, delay),
+        Toxic::LimitData { bytes } => ProxyToxic::limit_data(name, bytes),
+    };
+    let t = match stream {
+        Stream::Upstream => t.upstream(),
+        Stream::Downstream => t.downstream(),
+    };
+    t.with_toxicity(toxicity as f32)
+}
+
+fn kind(fault: &Fault) -> Kind {
+    serde_json::from_value(serde_json::Value::String(fault.kind.name().into()))
+        .unwrap_or(Kind::Latency)
+}
+
+async fn kill(targets: Targets<'_>, target: Target) -> Result<(), String> {
+    match target {
+        Target::Redis => targets.lab.kill(ServiceId::Redis),
+        Target::Broker(n) => targets.lab.kill(ServiceId::Kafka(n)),
+        Target::Service { name, instance } => targets.platform.kill(&name.to_string(), instance),
+        Target::Gateway => return Err("the gateway is faulted through its proxy".into()),
+    }
+    .map_err(|e| e.to_string())
+}
+
+async fn start(targets: Targets<'_>, target: Target) -> Result<(), String> {
+    match target {
+        Target::Redis => targets.lab.start_service(ServiceId::Redis).await,
+        Target::Broker(n) => targets.lab.start_service(ServiceId::Kafka(n)).await,
+        Target::Service { name, instance } => {
+            targets
+                .platform
+                .start(&name.to_string(), instance, Duration::from_secs(60))
+                .await
+        }
+        Target::Gateway => return Ok(()),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn pause(targets: Targets<'_>, target: Target, on: bool) -> Result<(), String> {
+    let result = match (target, on) {
+        (Target::Redis, true) => targets.lab.pause(ServiceId::Redis),
+        (Target::Redis, false) => targets.lab.resume(ServiceId::Redis),
+        (Target::Broker(n), true) => targets.lab.pause(ServiceId::Kafka(n)),
+        (Target::Broker(n), false) => targets.lab.resume(ServiceId::Kafka(n)),
+        (Target::Service { name, instance }, true) => {
+            targets.platform.pause(&name.to_string(), instance)
+        }
+        (Target::Service { name, instance }, false) => {
+            targets.platform.resume(&name.to_string(), instance)
+        }
+        (Target::Gateway, _) => return Err("the gateway is faulted through its proxy".into()),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// Applies one fault; returns how to heal it.
+async fn apply(
+    targets: Targets<'_>,
+    toxiproxy: &Toxiproxy,
+    id: &str,
+    fault: &Fault,
+) -> Result<(), String> {
+    let proxy = proxy_name(fault.target);
+    match fault.kind {
+        FaultKind::Toxic {
+            toxic,
+            stream,
+            toxicity,
+            ..
+        } => {
+            let proxy = proxy.ok_or("not a proxied target")?;
+            toxiproxy
+                .add_toxic(&proxy, &proxy_toxic(id, toxic, stream, toxicity.get()))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        FaultKind::Down { .. } => {
+            let proxy = proxy.ok_or("not a proxied target")?;
+            toxiproxy
+                .set_enabled(&proxy, false)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        FaultKind::Kill { .. } => kill(targets, fault.target).await,
+        FaultKind::Pause { .. } => pause(targets, fault.target, true),
+        FaultKind::Restart => match fault.target {
+            Target::Redis => targets
+                .lab
+                .restart(ServiceId::Redis, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string()),
+            Target::Broker(n) => targets
+                .lab
+                .restart(ServiceId::Kafka(n), Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string()),
+            Target::Service { name, instance } => targets
+                .platform
+                .restart(&name.to_string(), instance, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string()),
+            Target::Gateway => Err("the gateway is faulted through its proxy".into()),
+        },
+    }
+}
+
+async fn heal(
+    targets: Targets<'_>,
+    toxiproxy: &Toxiproxy,
+    id: &str,
+    fault: &Fault,
+) -> Result<(), String> {
+    let proxy = proxy_name(fault.target);
+    match fault.kind {
+        FaultKind::Toxic { .. } => match proxy {
+            Some(p) => toxiproxy
+                .remove_toxic(&p, id)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        },
+        FaultKind::Down { .. } => match proxy {
+            Some(p) => toxiproxy
+                .set_enabled(&p, true)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        },
+        FaultKind::Kill { .. } => start(targets, fault.target).await,
+        FaultKind::Pause { .. } => pause(targets, fault.target, false),
+        FaultKind::Restart => Ok(()),
+    }
+}
+
+/// Runs the plan: faults start `at` after `load_start`; each is healed after its `for`
+/// (a kill without `restart_after` stays until the load phase ends). Returns when every
+/// fault has ended or `stop` turns true; [`heal_all`] then undoes the rest.
+pub async fn run(
+    faults: &[Fault],
+    targets: Targets<'_>,
+    toxiproxy: Toxiproxy,
+    recorder: Arc<Recorder>,
+    load_start: Instant,
+    load_end: Instant,
+    stop: watch::Receiver<bool>,
+) {
+    let tasks = faults.iter().enumerate().map(|(i, fault)| {
+        let toxiproxy = toxiproxy.clone();
+        let recorder = recorder.clone();
+        let mut stop = stop.clone();
+        async move {
+            let id = format!("f{}", i + 1);
+            tokio::select! {
+                _ = tokio::time::sleep_until((load_start + fault.at).into()) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let start_us = recorder.now_us();
+            if let Err(e) = apply(targets, &toxiproxy, &id, fault).await {
+                tracing::warn!(fault = %id, target = %fault.target, error = %e, "could not apply fault");
+                eprintln!("harness: fault {id} ({} on {}) could not be applied: {e}", fault.kind.name(), fault.target);
+                return;
+            }
+            tracing::info!(fault = %id, kind = fault.kind.name(), target = %fault.target, "fault started");
+            let until = fault.end().map_or(load_end, |end| load_start + end).min(load_end.max(load_start + fault.at));
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            if let Err(e) = heal(targets, &toxiproxy, &id, fault).await {
+                tracing::warn!(fault = %id, error = %e, "could not heal fault");
+            }
+            recorder.history().faults.push(FaultRecord {
+                id,
+                kind: kind(fault),
+                target: fault.target.to_string(),
+                start_us,
+                end_us: recorder.now_us(),
+            });
+        }
+    });
+    futures::future::join_all(tasks).await;
+}
+
+/// Undoes every fault that may still be active: all toxics removed and proxies enabled
+/// (Toxiproxy `/reset`), paused processes resumed, killed ones started again.
+pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: &Toxiproxy) {
+    if let Err(e) = toxiproxy.reset().await {
+        eprintln!("harness: could not reset Toxiproxy: {e}");
+    }
+    for fault in faults {
+        match fault.kind {
+            FaultKind::Pause { .. } => {
+                let _ = pause(targets, fault.target, false);
+            }
+            FaultKind::Kill { .. } | FaultKind::Restart => {
+                let running = match fault.target {
+                    Target::Service { name, instance } => targets
+                        .platform
+                        .running()
+                        .iter()
+                        .any(|(s, i, up)| *s == name.to_string() && *i == instance && *up),
+                    Target::Redis => targets
+                        .lab
+                        .pids()
+                        .iter()
+                        .any(|(id, pid)| *id == ServiceId::Redis && pid.is_some()),
+                    Target::Broker(n) => targets
+                        .lab
+                        .pids()
+                        .iter()
+                        .any(|(id, pid)| *id == ServiceId::Kafka(n) && pid.is_some()),
+                    Target::Gateway => true,
+                };
+                if !running && let Err(e) = start(targets, fault.target).await {
+                    eprintln!("harness: could not restart {}: {e}", fault.target);
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! `harness run FILE` and `harness validate FILE`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::sync::watch;
+
+use crate::exit;
+use crate::experiment::{Experiment, ExperimentError, Override};
+use crate::run::{RunOptions, run};
+use crate::signals;
+
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// The experiment file (TOML).
+    pub file: PathBuf,
+    /// Override a value of the file, e.g. `--set duration=30s --set workload.rate=100`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
+    /// Where run directories go.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// No live progress line (for CI logs).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The threshold check the experiment parser calls: the checker's own parser, so an
+/// expression that validates is one the checker can evaluate.
+fn threshold_check(metric: &str, expression: &str) -> Result<(), (usize, String)> {
+    check::parse_threshold(metric, expression)
+        .map(drop)
+        .map_err(|e| match e.part {
+            // Errors in the metric name point at the start of the expression's string.
+            check::Part::Metric => (0, format!("metric `{metric}`: {}; {}", e.message, e.hint)),
+            check::Part::Expression => (e.offset, format!("{}; {}", e.message, e.hint)),
+        })
+}
+
+fn load(args: &ExperimentArgs) -> anyhow::Result<Result<Vec<Experiment>, ExperimentError>> {
+    let overrides = args
+        .overrides
+        .iter()
+        .map(|o| Override::parse(o).map_err(|e| anyhow::anyhow!("--set {o}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Experiment::from_file_with(
+        &args.file,
+        &overrides,
+        &threshold_check,
+    ))
+}
+
+pub fn validate(args: ExperimentArgs) -> anyhow::Result<u8> {
+    match load(&args)? {
+        Ok(experiments) => {
+            for e in &experiments {
+                println!(
+                    "ok  {} ({} faults, {} thresholds)",
+                    e.name,
+                    e.faults.len(),
+                    e.thresholds.len()
+                );
+            }
+            Ok(exit::PASS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(exit::ERROR)
+        }
+    }
+}
+
+pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
+    let experiments = match load(&args.experiment)? {
+        Ok(experiments) => experiments,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(exit::ERROR);
+        }
+    };
+    let shutdown = signals::shutdown().context("installing signal handlers")?;
+    let (interrupt, interrupted) = watch::channel(false);
+    let signal = tokio::spawn(async move {
+        let s = shutdown.await;
+        let _ = interrupt.send(true);
+        eprintln!(
+            "\nharness: {s:?} received: healing faults, stopping processes, writing partial results"
+        );
+        s
+    });
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let options = RunOptions {
+        runs_dir: args.runs,
+        quiet: args.quiet,
+        command,
+    };
+    let mut worst = exit::PASS;
+    for experiment in &experiments {
+        let outcome = run(experiment, &options, interrupted.clone()).await?;
+        let code = u8::try_from(outcome.decision.exit_code()).unwrap_or(exit::ERROR);
+        if outcome.interrupted {
+            signal.abort();
+            return Ok(exit::INTERRUPTED);
+        }
+        worst = match (worst, code) {
+            (exit::FAIL, _) | (_, exit::FAIL) => exit::FAIL,
+            (exit::INCONCLUSIVE, _) | (_, exit::INCONCLUSIVE) => exit::INCONCLUSIVE,
+            _ => exit::PASS,
+        };
+    }
+    signal.abort();
+    Ok(worst)
+}

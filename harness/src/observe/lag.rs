@@ -1,0 +1,157 @@
+//! Consumer lag, once a second per consumer group: Kafka end offsets minus the group's
+//! committed offsets (summed over its partitions); Redis `XINFO GROUPS` lag and pending
+//! entries (summed over its streams).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use check::LagSample;
+use order_platform::bus::{Backend, BusConfig};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use crate::run::recorder::Recorder;
+
+/// Each consuming service and the topics its group reads (the platform's subscriptions).
+pub const GROUPS: [(&str, &[&str]); 6] = [
+    ("order", &["inventory", "payments"]),
+    ("inventory", &["orders", "payments"]),
+    ("payment", &["inventory"]),
+    ("shipping", &["orders"]),
+    ("notification", &["orders", "inventory", "payments"]),
+    (
+        "analytics",
+        &[
+            "orders",
+            "inventory",
+            "payments",
+            "shipping",
+            "notifications",
+        ],
+    ),
+];
+
+/// Samples every second until `stop`.
+pub async fn run(config: BusConfig, recorder: Arc<Recorder>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut redis = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let t_us = recorder.now_us();
+        let samples = match config.backend {
+            Backend::Redis => redis_lag(&config, &mut redis).await,
+            Backend::Kafka => {
+                let config = config.clone();
+                tokio::task::spawn_blocking(move || kafka_lag(&config))
+                    .await
+                    .unwrap_or_default()
+            }
+        };
+        let mut history = recorder.history();
+        for (group, lag, pending) in samples {
+            history.lags.push(LagSample {
+                t_us,
+                group,
+                lag,
+                pending,
+            });
+        }
+    }
+}
+
+async fn redis_lag(
+    config: &BusConfig,
+    conn: &mut Option<redis::aio::ConnectionManager>,
+) -> Vec<(String, u64, Option<u64>)> {
+    if conn.is_none() {
+        let Ok(client) = redis::Client::open(config.redis_url.as_str()) else {
+            return Vec::new();
+        };
+        let manager = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)));
+        *conn = redis::aio::ConnectionManager::new_with_config(client, manager)
+            .await
+            .ok();
+    }
+    let Some(conn) = conn.as_mut() else {
+        return Vec::new();
+    };
+    let mut totals: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (service, topics) in GROUPS {
+        for topic in topics {
+            let stream = config.physical(topic);
+            let groups: redis::RedisResult<Vec<BTreeMap<String, redis::Value>>> =
+                redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&stream)
+                    .query_async(conn)
+                    .await;
+            for group in groups.unwrap_or_default() {
+                let name = match group.get("name") {
+                    Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                    _ => continue,
+                };
+                if name != service {
+                    continue;
+                }
+                let number = |key: &str| match group.get(key) {
+                    Some(redis::Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                    _ => 0,
+                };
+                let entry = totals.entry(name).or_default();
+                entry.0 += number("lag");
+                entry.1 += number("pending");
+            }
+        }
+    }
+    totals
+        .into_iter()
+        .map(|(g, (lag, pending))| (g, lag, Some(pending)))
+        .collect()
+}
+
+fn kafka_lag(config: &BusConfig) -> Vec<(String, u64, Option<u64>)> {
+    let timeout = Duration::from_secs(2);
+    let mut out = Vec::new();
+    for (service, topics) in GROUPS {
+        let group = format!("{}.{service}", config.namespace);
+        let consumer: Result<BaseConsumer, _> = ClientConfig::new()
+            .set("bootstrap.servers", &config.kafka_bootstrap)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("log_level", "3")
+            .create();
+        let Ok(consumer) = consumer else { continue };
+        let mut tpl = TopicPartitionList::new();
+        for topic in topics.iter() {
+            for p in 0..config.partitions {
+                tpl.add_partition(&config.physical(topic), p);
+            }
+        }
+        let Ok(committed) = consumer.committed_offsets(tpl, timeout) else {
+            continue;
+        };
+        let mut lag = 0u64;
+        for element in committed.elements() {
+            let Ok((low, high)) =
+                consumer.fetch_watermarks(element.topic(), element.partition(), timeout)
+            else {
+                continue;
+            };
+            let position = match element.offset() {
+                Offset::Offset(o) => o,
+                _ => low,
+            };
+            lag += u64::try_from(high - position).unwrap_or(0);
+        }
+        out.push((service.to_string(), lag, None));
+    }
+    out
+}

@@ -1,0 +1,143 @@
+//! The run directory (`runs/<experiment>/<timestamp>/`): `history.jsonl` (the raw
+//! observations), `results.json` (the one serializable result every report renders
+//! from), `summary.md`, `logs/`; and `runs/<experiment>/latest` pointing at it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use check::{Analysis, Decision, Percentiles, ThresholdResult, Verdict};
+use serde_json::{Value, json};
+
+use crate::experiment::Experiment;
+
+/// `runs/<base name>/<UTC timestamp>[-<combination>]`, created.
+pub fn create_dir(
+    runs: &Path,
+    experiment: &Experiment,
+    started: time::OffsetDateTime,
+) -> anyhow::Result<PathBuf> {
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        started.year(),
+        u8::from(started.month()),
+        started.day(),
+        started.hour(),
+        started.minute(),
+        started.second()
+    );
+    let suffix = if experiment.combination.is_empty() {
+        String::new()
+    } else {
+        let text = experiment.combination.to_string();
+        format!("-{}", text.replace(['=', ',', ' ', '/'], "_"))
+    };
+    let dir = runs
+        .join(&experiment.base_name)
+        .join(format!("{stamp}{suffix}"));
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Points `runs/<base name>/latest` at `dir` (a relative symlink, replaced).
+pub fn link_latest(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let link = parent.join("latest");
+    let _ = std::fs::remove_file(&link);
+    let _ = std::os::unix::fs::symlink(name, &link);
+}
+
+fn percentiles(p: &Percentiles) -> Value {
+    json!({
+        "count": p.count, "p50_us": p.p50_us, "p90_us": p.p90_us, "p99_us": p.p99_us,
+        "p999_us": p.p999_us, "max_us": p.max_us,
+    })
+}
+
+fn seconds(us: Option<u64>) -> Option<f64> {
+    us.map(|v| v as f64 / 1e6)
+}
+
+/// The results document (schema: reports/results.schema.json).
+#[allow(clippy::too_many_arguments)]
+pub fn results(
+    experiment: &Experiment,
+    started_at: time::OffsetDateTime,
+    finished_at: time::OffsetDateTime,
+    complete: bool,
+    environment: Value,
+    command: &str,
+    analysis: &Analysis,
+    thresholds: &[ThresholdResult],
+    verdict: &Verdict,
+) -> Value {
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let anomalies: serde_json::Map<String, Value> = analysis
+        .anomalies
+        .findings
+        .iter()
+        .map(|(a, f)| {
+            (
+                a.name().to_string(),
+                json!({"count": f.count, "sample": f.sample}),
+            )
+        })
+        .collect();
+    let hops: serde_json::Map<String, Value> = analysis
+        .latency
+        .hops
+        .iter()
+        .map(|(hop, p)| (hop.clone(), percentiles(p)))
+        .collect();
+    let faults: Vec<Value> = analysis
+        .faults
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id, "kind": f.kind, "target": f.target,
+                "start_s": f.start_us as f64 / 1e6, "end_s": f.end_us as f64 / 1e6,
+                "orders": f.orders,
+                "anomalies": f.anomalies.findings.iter().map(|(a, x)| (a.name().to_string(), json!(x.count))).collect::<serde_json::Map<_, _>>(),
+                "p99_us": f.p99_e2e_us, "steady_p99_us": f.steady_p99_us,
+                "recovery_s": seconds(f.recovery_us), "drain_s": seconds(f.drain_us),
+            })
+        })
+        .collect();
+    let decision = match verdict.decision {
+        Decision::Pass => "pass",
+        Decision::Fail => "fail",
+        Decision::Inconclusive => "inconclusive",
+    };
+    json!({
+        "format": 1,
+        "experiment": experiment.name,
+        "description": experiment.description,
+        "seed": experiment.seed,
+        "started_at": rfc3339(started_at),
+        "finished_at": rfc3339(finished_at),
+        "complete": complete,
+        "command": command,
+        "environment": environment,
+        "config": experiment,
+        "counts": analysis.counts,
+        "anomalies": anomalies,
+        "anomaly_details": analysis.anomaly_details,
+        "latency": {"e2e": percentiles(&analysis.latency.e2e), "hops": hops},
+        "throughput": analysis.throughput,
+        "lag": analysis.lag,
+        "shortfall": analysis.shortfall,
+        "faults": faults,
+        "thresholds": thresholds.iter().map(|t| json!({
+            "metric": t.metric, "expression": t.expression, "actual": t.actual, "unit": t.unit,
+            "pass": t.pass, "note": t.note,
+        })).collect::<Vec<_>>(),
+        "verdict": decision,
+        "reasons": verdict.reasons,
+        "expectations": verdict.expectations,
+    })
+}
