@@ -6,6 +6,8 @@
 //! generator. Content comes from the seed: order ids, customers (uniform or Zipf) and
 //! SKUs are the same in every run of the same experiment.
 
+pub mod direct;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

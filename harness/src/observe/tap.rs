@@ -1,7 +1,7 @@
 //! The tap: reads every topic of the deployment from the beginning on the DIRECT
 //! endpoints and records one observation per message read.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +30,9 @@ pub struct TapState {
     pub observed: u64,
     /// Messages that were not envelopes (poison): read, not recorded.
     pub undecodable: u64,
+    /// Distinct entries read per topic (partition, position), envelopes or not: what an
+    /// independent reader of the same topic should count.
+    pub entries: BTreeMap<String, HashSet<(i32, String)>>,
 }
 
 /// Reads until `stop`, recording observations.
@@ -68,6 +71,10 @@ pub async fn run(
         let mut observations = Vec::with_capacity(batch.len());
         let mut terminal = Vec::new();
         let mut undecodable = 0;
+        let positions: Vec<(String, i32, String)> = batch
+            .iter()
+            .map(|d| (d.topic.clone(), d.partition, d.position.clone()))
+            .collect();
         for d in batch {
             let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
                 undecodable += 1;
@@ -96,6 +103,12 @@ pub async fn run(
             s.observed += observations.len() as u64;
             s.undecodable += undecodable;
             s.terminal.extend(terminal);
+            for (topic, partition, position) in positions {
+                s.entries
+                    .entry(topic)
+                    .or_default()
+                    .insert((partition, position));
+            }
         }
         recorder.history().observations.extend(observations);
     }

@@ -199,15 +199,29 @@ pub async fn run(
         "http://{}/orders",
         platform.http("order", 0).context("no order service")?
     );
-    if experiment.workload.driver == Driver::Direct {
-        say("harness: the direct driver is not built yet; using http".into());
-    }
-    let load = tokio::spawn(crate::load::run_http(
-        orders,
-        order_url,
-        recorder.clone(),
+    let mut producer_bus = observer_bus.clone();
+    producer_bus.topics = tap::TOPICS.iter().map(|t| t.to_string()).collect();
+    let poison_count = (planned as f64 * experiment.workload.poison_ratio.get()).round() as u64;
+    let poison = tokio::spawn(crate::load::direct::poison(
+        poison_count,
+        experiment.warmup + experiment.duration,
+        producer_bus.clone(),
         load_stop.clone(),
     ));
+    let load = match experiment.workload.driver {
+        Driver::Http => tokio::spawn(crate::load::run_http(
+            orders,
+            order_url,
+            recorder.clone(),
+            load_stop.clone(),
+        )),
+        Driver::Direct => tokio::spawn(crate::load::direct::run(
+            orders,
+            producer_bus,
+            recorder.clone(),
+            load_stop.clone(),
+        )),
+    };
     let progress = (!options.quiet).then(|| {
         tokio::spawn(progress(
             recorder.clone(),
@@ -250,6 +264,7 @@ pub async fn run(
         }
     }
     let _ = load.await;
+    let _ = poison.await;
     if let Some(p) = progress {
         p.abort();
         if std::io::stderr().is_terminal() {
@@ -294,12 +309,27 @@ pub async fn run(
 
     // --- final reads -----------------------------------------------------------------
     final_reads(&platform, experiment, &recorder).await;
+    let platform_running = platform.running();
+    tokio::task::spawn_blocking(move || platform.shutdown(Duration::from_secs(5))).await?;
+    // Nothing writes any more: let the tap read to the end, then stop the observers.
+    let settle = Instant::now() + Duration::from_secs(10);
+    let mut last = u64::MAX;
+    loop {
+        let now = tap_state
+            .lock()
+            .map(|s| s.observed + s.undecodable)
+            .unwrap_or(0);
+        if now == last || Instant::now() >= settle {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
     let _ = stop_observers.send(true);
     for task in [tap_task, lag_task, scrape_task] {
         let _ = task.await;
     }
-    let platform_running = platform.running();
-    tokio::task::spawn_blocking(move || platform.shutdown(Duration::from_secs(5))).await?;
+    let cross_check = cross_check(&lab, &observer_bus, &tap_state).await;
     copy_lab_logs(&lab, &logs);
     let environment = environment(&lab);
     tokio::task::spawn_blocking(move || drop(lab)).await?;
@@ -358,6 +388,8 @@ pub async fn run(
         &results,
         &verdict,
     );
+    let mut document = document;
+    document["cross_check"] = cross_check;
     std::fs::write(
         dir.join("results.json"),
         serde_json::to_string_pretty(&document)?,
@@ -442,6 +474,76 @@ async fn final_reads(platform: &Platform, experiment: &Experiment, recorder: &Re
             recorder.history().stock.extend(lines);
         }
     }
+}
+
+/// Entries per topic as the tap read them and as an independent reader counts them
+/// (`redis-cli XLEN` on Redis, `kcat` read_committed on Kafka), on the direct endpoints.
+async fn cross_check(lab: &Lab, bus: &BusConfig, tap: &Mutex<TapState>) -> serde_json::Value {
+    let Some(installation) = lab.installation() else {
+        return serde_json::Value::Null;
+    };
+    let endpoints = lab.endpoints();
+    let mut out = serde_json::Map::new();
+    for topic in tap::TOPICS {
+        let physical = bus.physical(topic);
+        let mut command = match bus.backend {
+            BusBackend::Redis => {
+                let Some(redis) = &endpoints.redis else {
+                    continue;
+                };
+                let mut c = tokio::process::Command::new(installation.redis_cli());
+                c.args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &redis.direct.port().to_string(),
+                    "XLEN",
+                    &physical,
+                ]);
+                c
+            }
+            BusBackend::Kafka => {
+                let Some(kafka) = &endpoints.kafka else {
+                    continue;
+                };
+                let mut c = tokio::process::Command::new(installation.kcat());
+                c.args([
+                    "-C",
+                    "-b",
+                    &kafka.bootstrap_direct,
+                    "-t",
+                    &physical,
+                    "-e",
+                    "-q",
+                    "-f",
+                    "%o\\n",
+                ]);
+                c.args(["-X", "isolation.level=read_committed"]);
+                c
+            }
+        };
+        command
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        let Ok(Ok(output)) = tokio::time::timeout(Duration::from_secs(30), command.output()).await
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&output.stdout);
+        let independent = match bus.backend {
+            BusBackend::Redis => text.trim().parse::<u64>().unwrap_or(0),
+            BusBackend::Kafka => text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+        };
+        let read = tap
+            .lock()
+            .map(|s| s.entries.get(topic).map_or(0, |e| e.len() as u64))
+            .unwrap_or(0);
+        out.insert(
+            topic.to_string(),
+            serde_json::json!({"tap": read, "independent": independent}),
+        );
+    }
+    serde_json::Value::Object(out)
 }
 
 fn copy_lab_logs(lab: &Lab, logs: &std::path::Path) {

@@ -1,0 +1,132 @@
+//! The `direct` driver (orders produced straight to the bus as `OrderPlaced`, for
+//! broker-level benchmarking: no HTTP in the path) and poison injection (undecodable
+//! messages on the orders topic, to exercise dead-lettering).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use check::{SendOutcome, SendRecord};
+use events::{Currency, Envelope, Event, OrderPlaced, SalesChannel, Source};
+use order_platform::bus::{BusConfig, Outgoing, Producer};
+use order_platform::services::order::{order_placed_id, price_cents};
+use tokio::sync::{Semaphore, watch};
+
+use super::{MAX_IN_FLIGHT, PlannedOrder};
+use crate::run::recorder::Recorder;
+
+fn envelope(order: &PlannedOrder) -> Envelope {
+    let event = Event::OrderPlaced(OrderPlaced {
+        order_id: order.order_id.clone(),
+        customer_id: order.customer_id.clone(),
+        sku: order.sku.clone(),
+        quantity: order.quantity,
+        amount_cents: price_cents(&order.sku) * u64::from(order.quantity),
+        currency: Currency::Eur,
+        channel: SalesChannel::Api,
+    });
+    let source = Source {
+        service: "harness".into(),
+        instance: 0,
+    };
+    let id = order_placed_id(&order.order_id);
+    Envelope::new(
+        &event,
+        source,
+        order.order_id.clone(),
+        1,
+        order.order_id.clone(),
+        None,
+        time::OffsetDateTime::now_utc(),
+        id,
+    )
+}
+
+/// Produces each order's `OrderPlaced` at its intended time; the broker's ack is the
+/// order's acknowledgement.
+pub async fn run(
+    orders: Vec<PlannedOrder>,
+    bus: BusConfig,
+    recorder: Arc<Recorder>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let producer = match Producer::connect(&bus).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("harness: the direct driver cannot connect to the bus: {e}");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = tokio::task::JoinSet::new();
+    for order in orders {
+        let at = recorder.t0() + order.intended;
+        tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let intended_us = recorder.at_us(at);
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            recorder.history().sends.push(SendRecord {
+                order_id: order.order_id,
+                intended_us,
+                sent_us: None,
+                acked_us: None,
+                outcome: SendOutcome::Dropped,
+                error: Some(format!("more than {MAX_IN_FLIGHT} orders in flight")),
+            });
+            continue;
+        };
+        let producer = producer.clone();
+        let recorder = recorder.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let sent_us = recorder.now_us();
+            let payload = envelope(&order).to_bytes().unwrap_or_default();
+            let message = Outgoing {
+                topic: "orders".into(),
+                key: order.order_id.clone(),
+                payload,
+            };
+            let (outcome, acked_us, error) = match producer.publish(message).await {
+                Ok(_) => (SendOutcome::Acked, Some(recorder.now_us()), None),
+                Err(e) => (SendOutcome::Error, None, Some(e.to_string())),
+            };
+            recorder.history().sends.push(SendRecord {
+                order_id: order.order_id,
+                intended_us,
+                sent_us: Some(sent_us),
+                acked_us,
+                outcome,
+                error,
+            });
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Publishes `count` undecodable messages on the orders topic, evenly over `over`.
+pub async fn poison(count: u64, over: Duration, bus: BusConfig, mut stop: watch::Receiver<bool>) {
+    if count == 0 {
+        return;
+    }
+    let Ok(producer) = Producer::connect(&bus).await else {
+        eprintln!("harness: cannot connect to the bus to inject poison messages");
+        return;
+    };
+    let every = over / u32::try_from(count).unwrap_or(u32::MAX).max(1);
+    for i in 0..count {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let payload = format!("\u{0}poison #{i}: not an envelope").into_bytes();
+        let _ = producer
+            .publish(Outgoing {
+                topic: "orders".into(),
+                key: format!("poison-{i}"),
+                payload,
+            })
+            .await;
+    }
+}
