@@ -93,6 +93,38 @@ fn producer_config(config: &BusConfig) -> ClientConfig {
     client
 }
 
+/// The producer a consumer's outputs go through: transactional (one transactional id
+/// per instance, so a restarted instance fences its zombie) in exactly-once.
+async fn output_producer(config: &BusConfig) -> Result<FutureProducer, BusError> {
+    let group = config.group();
+    let mut client = producer_config(config);
+    if config.guarantee == Guarantee::ExactlyOnce {
+        client
+            .set("transactional.id", format!("{}.{}", group, config.member()))
+            // A dead instance's open transaction blocks read_committed readers until it
+            // times out: keep that short.
+            .set("transaction.timeout.ms", "10000")
+            .set("message.timeout.ms", "10000");
+    }
+    let producer: FutureProducer = client.create().map_err(kafka_err("producer", &group))?;
+    if config.guarantee == Guarantee::ExactlyOnce {
+        let p = producer.clone();
+        let timeout = config.request_timeout * 3;
+        blocking(move || p.init_transactions(timeout))
+            .await
+            .map_err(kafka_err("init_transactions", &group))?;
+    }
+    Ok(producer)
+}
+
+/// How a failed transactional call must be followed up (librdkafka's error flags).
+fn transaction_error(e: &KafkaError) -> (bool, bool) {
+    match e {
+        KafkaError::Transaction(t) => (t.is_retriable(), t.is_fatal()),
+        _ => (false, false),
+    }
+}
+
 /// Partition assignments and revocations seen by the rebalance callback, handled by the
 /// consumer before it hands out the next deliveries.
 #[derive(Debug, Default)]
@@ -207,26 +239,7 @@ impl KafkaConsumer {
             .subscribe(&names)
             .map_err(kafka_err("subscribe", names.join(",")))?;
 
-        let mut producer_client = producer_config(config);
-        if config.guarantee == Guarantee::ExactlyOnce {
-            // One transactional id per instance: a restarted instance fences its zombie.
-            producer_client
-                .set("transactional.id", format!("{}.{}", group, config.member()))
-                // A dead instance's open transaction blocks read_committed readers until it
-                // times out: keep that short.
-                .set("transaction.timeout.ms", "10000")
-                .set("message.timeout.ms", "10000");
-        }
-        let producer: FutureProducer = producer_client
-            .create()
-            .map_err(kafka_err("producer", &group))?;
-        if config.guarantee == Guarantee::ExactlyOnce {
-            let p = producer.clone();
-            let timeout = config.request_timeout * 3;
-            blocking(move || p.init_transactions(timeout))
-                .await
-                .map_err(kafka_err("init_transactions", &group))?;
-        }
+        let producer = output_producer(config).await?;
         Ok(KafkaConsumer {
             config: config.clone(),
             consumer,
@@ -349,9 +362,14 @@ impl KafkaConsumer {
             return Ok(CommitOutcome::Conflict);
         };
         if self.config.guarantee == Guarantee::ExactlyOnce && !self.staged.in_transaction {
-            self.producer
-                .begin_transaction()
-                .map_err(kafka_err("begin_transaction", self.config.group()))?;
+            if let Err(e) = self.producer.begin_transaction() {
+                if transaction_error(&e).1 {
+                    self.replace_producer().await?;
+                    self.producer.begin_transaction().map_err(kafka_err("begin_transaction", self.config.group()))?;
+                } else {
+                    return Err(kafka_err("begin_transaction", self.config.group())(e));
+                }
+            }
             self.staged.in_transaction = true;
         }
         let topic = self.config.physical(&delivery.topic);
@@ -441,8 +459,19 @@ impl KafkaConsumer {
                 let producer = self.producer.clone();
                 let timeout = self.config.request_timeout;
                 blocking(move || {
-                    producer.send_offsets_to_transaction(&offsets, &metadata, timeout)?;
-                    producer.commit_transaction(timeout)
+                    // A retriable error means "call again": the outcome is not known yet,
+                    // and aborting now would conflict with the call still in progress.
+                    let mut attempt = 0;
+                    loop {
+                        attempt += 1;
+                        let result = producer
+                            .send_offsets_to_transaction(&offsets, &metadata, timeout)
+                            .and_then(|()| producer.commit_transaction(timeout));
+                        match result {
+                            Err(e) if transaction_error(&e).0 && attempt < 5 => continue,
+                            other => break other,
+                        }
+                    }
                 })
                 .await
                 .map_err(kafka_err("commit_transaction", &group))?;
@@ -458,8 +487,25 @@ impl KafkaConsumer {
         if staged.in_transaction {
             let producer = self.producer.clone();
             let timeout = self.config.request_timeout;
-            if let Err(e) = blocking(move || producer.abort_transaction(timeout)).await {
-                tracing::warn!(error = %e, "abort_transaction failed");
+            let aborted = blocking(move || {
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match producer.abort_transaction(timeout) {
+                        Err(e) if transaction_error(&e).0 && attempt < 5 => continue,
+                        other => break other,
+                    }
+                }
+            })
+            .await;
+            if let Err(e) = aborted {
+                // Fenced (the coordinator timed the transaction out) or otherwise fatal:
+                // this producer is done; a new one with the same transactional id fences
+                // whatever is left of the old one.
+                tracing::warn!(error = %e, "abort_transaction failed; replacing the producer");
+                if let Err(e) = self.replace_producer().await {
+                    tracing::warn!(error = %e, "could not replace the transactional producer");
+                }
             }
         }
         for (partition, key, field, old) in staged.undo.into_iter().rev() {
@@ -468,6 +514,13 @@ impl KafkaConsumer {
         for ((topic, partition), o) in staged.earliest {
             self.seek(&topic, partition, o);
         }
+    }
+
+    /// A fresh transactional producer (after a fatal error such as being fenced).
+    async fn replace_producer(&mut self) -> Result<(), BusError> {
+        self.producer = output_producer(&self.config).await?;
+        self.staged.in_transaction = false;
+        Ok(())
     }
 
     fn seek(&self, topic: &str, partition: i32, o: i64) {
