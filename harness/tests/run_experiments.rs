@@ -75,6 +75,19 @@ fn quickstart_passes_and_writes_its_run_directory() {
     assert!(stdout.contains("results: "), "{stdout}");
 
     let doc = results(runs.path(), "quickstart");
+    // results.json follows its committed schema (what reports and other tools rely on).
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../reports/results.schema.json"))
+            .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "results.json does not match reports/results.schema.json: {errors:#?}"
+    );
     assert_eq!(doc["complete"], true);
     assert_eq!(doc["verdict"], "pass");
     assert_eq!(doc["anomalies"]["lost"]["count"], 0);
@@ -225,6 +238,13 @@ fn ctrl_c_during_the_load_phase_cleans_up_and_marks_results_incomplete() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let doc = results(runs.path(), "quickstart");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../reports/results.schema.json"))
+            .expect("schema is JSON");
+    assert!(
+        jsonschema::is_valid(&schema, &doc),
+        "partial results.json matches the schema too"
+    );
     assert_eq!(doc["complete"], false);
     assert_eq!(doc["verdict"], "inconclusive");
     assert!(doc["counts"]["attempted"].as_u64().expect("attempted") > 0);

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use check::{SendOutcome, SendRecord};
+use check::SendOutcome;
 use events::{Currency, Envelope, Event, OrderPlaced, SalesChannel, Source};
 use order_platform::bus::{BusConfig, Outgoing, Producer};
 use order_platform::services::order::{order_placed_id, price_cents};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
-use super::{MAX_IN_FLIGHT, PlannedOrder};
+use super::{PlannedOrder, open_loop};
 use crate::run::recorder::Recorder;
 
 fn envelope(order: &PlannedOrder) -> Envelope {
@@ -47,7 +47,7 @@ pub async fn run(
     orders: Vec<PlannedOrder>,
     bus: BusConfig,
     recorder: Arc<Recorder>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let producer = match Producer::connect(&bus).await {
         Ok(p) => p,
@@ -56,53 +56,22 @@ pub async fn run(
             return;
         }
     };
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut tasks = tokio::task::JoinSet::new();
-    for order in orders {
-        let at = recorder.t0() + order.intended;
-        tokio::select! {
-            _ = tokio::time::sleep_until(at.into()) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        let intended_us = recorder.at_us(at);
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            recorder.history().sends.push(SendRecord {
-                order_id: order.order_id,
-                intended_us,
-                sent_us: None,
-                acked_us: None,
-                outcome: SendOutcome::Dropped,
-                error: Some(format!("more than {MAX_IN_FLIGHT} orders in flight")),
-            });
-            continue;
-        };
+    open_loop(orders, recorder, stop, |order, recorder| {
         let producer = producer.clone();
-        let recorder = recorder.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            let sent_us = recorder.now_us();
-            let payload = envelope(&order).to_bytes().unwrap_or_default();
-            let message = Outgoing {
-                topic: "orders".into(),
-                key: order.order_id.clone(),
-                payload,
-            };
-            let (outcome, acked_us, error) = match producer.publish(message).await {
+        let payload = envelope(&order).to_bytes().unwrap_or_default();
+        let message = Outgoing {
+            topic: "orders".into(),
+            key: order.order_id.clone(),
+            payload,
+        };
+        async move {
+            match producer.publish(message).await {
                 Ok(_) => (SendOutcome::Acked, Some(recorder.now_us()), None),
                 Err(e) => (SendOutcome::Error, None, Some(e.to_string())),
-            };
-            recorder.history().sends.push(SendRecord {
-                order_id: order.order_id,
-                intended_us,
-                sent_us: Some(sent_us),
-                acked_us,
-                outcome,
-                error,
-            });
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
+            }
+        }
+    })
+    .await;
 }
 
 /// Publishes `count` undecodable messages on the orders topic, evenly over `over`.

@@ -92,20 +92,23 @@ pub fn plan(experiment: &Experiment) -> Vec<PlannedOrder> {
         .collect()
 }
 
-/// Sends `orders` with `POST /orders` at their intended times until done or `stop`.
-/// Returns when every sent order was answered (or timed out).
-pub async fn run_http(
+/// How one send ended: (outcome, acknowledged at, error).
+pub type Sent = (SendOutcome, Option<u64>, Option<String>);
+
+/// The one open loop every driver uses: each order goes out at its intended time,
+/// whether or not earlier ones were answered, through `send`; its intended, sent and
+/// acknowledged times are recorded. More than [`MAX_IN_FLIGHT`] unanswered sends and
+/// the order is dropped (recorded as such). Returns when every send was answered or
+/// `stop` turned true.
+pub async fn open_loop<F, Fut>(
     orders: Vec<PlannedOrder>,
-    order_url: String,
     recorder: Arc<Recorder>,
     mut stop: watch::Receiver<bool>,
-) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(256)
-        .no_proxy()
-        .build()
-        .unwrap_or_default();
+    send: F,
+) where
+    F: Fn(PlannedOrder, Arc<Recorder>) -> Fut,
+    Fut: std::future::Future<Output = Sent> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
     for order in orders {
@@ -126,17 +129,48 @@ pub async fn run_http(
             });
             continue;
         };
-        let client = client.clone();
-        let url = order_url.clone();
+        let order_id = order.order_id.clone();
+        let sent_us = recorder.now_us();
+        let sending = send(order, recorder.clone());
         let recorder = recorder.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let sent_us = recorder.now_us();
-            let body = serde_json::json!({
-                "order_id": order.order_id, "customer_id": order.customer_id,
-                "sku": order.sku, "quantity": order.quantity,
+            let (outcome, acked_us, error) = sending.await;
+            recorder.history().sends.push(SendRecord {
+                order_id,
+                intended_us,
+                sent_us: Some(sent_us),
+                acked_us,
+                outcome,
+                error,
             });
-            let (outcome, acked_us, error) = match client.post(&url).json(&body).send().await {
+        });
+        // Reap finished sends as we go, so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// The `http` driver: `POST /orders` on the order service.
+pub async fn run_http(
+    orders: Vec<PlannedOrder>,
+    order_url: String,
+    recorder: Arc<Recorder>,
+    stop: watch::Receiver<bool>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(256)
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+    open_loop(orders, recorder, stop, |order, recorder| {
+        let request = client.post(&order_url).json(&serde_json::json!({
+            "order_id": order.order_id, "customer_id": order.customer_id,
+            "sku": order.sku, "quantity": order.quantity,
+        }));
+        async move {
+            match request.send().await {
                 Ok(r) if r.status().is_success() => {
                     (SendOutcome::Acked, Some(recorder.now_us()), None)
                 }
@@ -151,20 +185,10 @@ pub async fn run_http(
                     Some(format!("HTTP {}", r.status())),
                 ),
                 Err(e) => (SendOutcome::Error, None, Some(e.to_string())),
-            };
-            recorder.history().sends.push(SendRecord {
-                order_id: order.order_id,
-                intended_us,
-                sent_us: Some(sent_us),
-                acked_us,
-                outcome,
-                error,
-            });
-        });
-        // Reap finished sends as we go, so the set stays small.
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
+            }
+        }
+    })
+    .await;
 }
 
 /// How far behind the generator is allowed to be before a send counts as late.

@@ -365,7 +365,9 @@ impl KafkaConsumer {
             if let Err(e) = self.producer.begin_transaction() {
                 if transaction_error(&e).1 {
                     self.replace_producer().await?;
-                    self.producer.begin_transaction().map_err(kafka_err("begin_transaction", self.config.group()))?;
+                    self.producer
+                        .begin_transaction()
+                        .map_err(kafka_err("begin_transaction", self.config.group()))?;
                 } else {
                     return Err(kafka_err("begin_transaction", self.config.group())(e));
                 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, watch};
 
 use super::inventory::Catalog;
-use super::runner::sleep_or_stop;
-use crate::bus::{BusConfig, Reader};
+use crate::bus::BusConfig;
 use crate::http::error;
 
 /// Stock of one SKU in one shard.
@@ -79,47 +77,26 @@ pub fn router(catalog: Catalog, stock: Stock) -> Router {
 }
 
 /// Follows the `inventory` topic until shutdown.
-pub async fn project(bus: BusConfig, stock: Stock, mut shutdown: watch::Receiver<bool>) {
-    let mut reader = loop {
-        match Reader::connect(&bus, &["inventory"]).await {
-            Ok(r) => break r,
-            Err(e) => {
-                tracing::warn!(error = %e, "inventory view: cannot connect yet");
-                if sleep_or_stop(Duration::from_secs(1), &mut shutdown).await {
-                    return;
-                }
+pub async fn project(bus: BusConfig, stock: Stock, shutdown: watch::Receiver<bool>) {
+    super::projection::follow(bus, &["inventory"], "inventory", shutdown, |batch| {
+        let stock = stock.clone();
+        async move {
+            let mut stock = stock.lock().await;
+            for d in batch {
+                let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
+                    continue;
+                };
+                let Ok(Event::StockUpdated(u)) = envelope.decode() else {
+                    continue;
+                };
+                let shard = ShardStock {
+                    shard: d.partition,
+                    available: u.available_after,
+                    reserved: u.reserved_after,
+                };
+                stock.insert((u.sku, d.partition), shard);
             }
         }
-    };
-    while !*shutdown.borrow() {
-        let batch = tokio::select! {
-            b = reader.next_batch(500, Duration::from_millis(500)) => b,
-            _ = shutdown.changed() => return,
-        };
-        match batch {
-            Ok(batch) => {
-                let mut stock = stock.lock().await;
-                for d in batch {
-                    let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
-                        continue;
-                    };
-                    let Ok(Event::StockUpdated(u)) = envelope.decode() else {
-                        continue;
-                    };
-                    stock.insert(
-                        (u.sku, d.partition),
-                        ShardStock {
-                            shard: d.partition,
-                            available: u.available_after,
-                            reserved: u.reserved_after,
-                        },
-                    );
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "inventory view: read failed");
-                sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
-            }
-        }
-    }
+    })
+    .await;
 }

@@ -9,6 +9,7 @@ pub mod notification;
 pub mod order;
 pub mod order_model;
 pub mod payment;
+pub mod projection;
 pub mod runner;
 pub mod shipping;
 

@@ -4,7 +4,6 @@
 //! projection keeps up to date from every order-flow topic.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -23,8 +22,8 @@ use uuid::Uuid;
 
 use super::inventory::Catalog;
 use super::order_model::OrderStore;
-use super::runner::{Decision, Failure, Handler, StateView, sleep_or_stop};
-use crate::bus::{BusConfig, Outgoing, Producer, Reader};
+use super::runner::{Decision, Failure, Handler, StateView};
+use crate::bus::{BusConfig, Outgoing, Producer};
 use crate::http::error;
 use crate::metrics::{Metrics, OutcomeLabels};
 
@@ -269,44 +268,25 @@ pub fn router(
 pub async fn project(
     bus: BusConfig,
     store: Arc<Mutex<OrderStore>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let topics = ["orders", "inventory", "payments", "shipping"];
-    let mut reader = loop {
-        match Reader::connect(&bus, &topics).await {
-            Ok(r) => break r,
-            Err(e) => {
-                tracing::warn!(error = %e, "read model: cannot connect yet");
-                if sleep_or_stop(Duration::from_secs(1), &mut shutdown).await {
-                    return;
-                }
+    super::projection::follow(bus, &topics, "orders", shutdown, |batch| {
+        let store = store.clone();
+        async move {
+            let mut store = store.lock().await;
+            for d in batch {
+                let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
+                    continue;
+                };
+                let Ok(event) = envelope.decode() else {
+                    continue;
+                };
+                store.append(envelope, event);
             }
         }
-    };
-    while !*shutdown.borrow() {
-        let batch = tokio::select! {
-            b = reader.next_batch(500, Duration::from_millis(500)) => b,
-            _ = shutdown.changed() => return,
-        };
-        match batch {
-            Ok(batch) => {
-                let mut store = store.lock().await;
-                for d in batch {
-                    let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
-                        continue;
-                    };
-                    let Ok(event) = envelope.decode() else {
-                        continue;
-                    };
-                    store.append(envelope, event);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "read model: read failed");
-                sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
-            }
-        }
-    }
+    })
+    .await;
 }
 
 /// Confirms or cancels orders from the outcomes of inventory and payment.
