@@ -129,6 +129,22 @@ impl Platform {
         platform
     }
 
+    /// A namespace on the shared lab with no services: for tests that drive the bus or
+    /// the consume loop themselves.
+    pub async fn reader_only(backend: Backend) -> Platform {
+        let lab = lab().await;
+        Platform {
+            backend,
+            guarantee: Guarantee::AtLeastOnce,
+            namespace: format!("t{}", uuid::Uuid::new_v4().simple()),
+            gateway_proxy: String::new(),
+            options: Options::default(),
+            services: Vec::new(),
+            lab,
+            http: reqwest::Client::new(),
+        }
+    }
+
     pub fn toxiproxy(&self) -> Toxiproxy {
         self.lab.toxiproxy().expect("the lab has toxiproxy")
     }

@@ -1,0 +1,122 @@
+//! Poison detection by attempts: an input that keeps failing is retried with backoff
+//! and then dead-lettered with reason `too_many_attempts` and its attempt count, on both
+//! backends — the shared consume loop, driven by a handler that always fails, against
+//! real Redis and Kafka.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use events::{Envelope, Event, EventType};
+use order_platform::bus::{Backend, Guarantee, Outgoing, Producer, Reader};
+use order_platform::http::Health;
+use order_platform::metrics::Metrics;
+use order_platform::resilience::{DeadLetter, ReasonKind};
+use order_platform::services::runner::{self, Decision, Failure, Handler, RunnerConfig, StateView};
+
+/// Fails every input, as a handler whose dependency rejects this one message would.
+#[derive(Debug)]
+struct AlwaysFails;
+
+impl Handler for AlwaysFails {
+    fn topics(&self) -> Vec<&'static str> {
+        vec!["orders"]
+    }
+
+    async fn handle(
+        &mut self,
+        _input: &Envelope,
+        _event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
+        Err(Failure::Retry("the downstream rejects this order".into()))
+    }
+}
+
+async fn dead_letters(
+    config: &order_platform::bus::BusConfig,
+    within: Duration,
+) -> Vec<DeadLetter> {
+    let mut reader = Reader::connect(config, &["dlq.flaky"])
+        .await
+        .expect("reader");
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.is_empty() && Instant::now() < deadline {
+        for d in reader
+            .next_batch(10, Duration::from_millis(300))
+            .await
+            .expect("read")
+        {
+            out.push(DeadLetter::from_json(&d.payload).expect("dead letter"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_failing_every_time_is_dead_lettered_after_max_attempts() {
+    for backend in [Backend::Redis, Backend::Kafka] {
+        let platform_less = common::Platform::reader_only(backend).await;
+        let mut bus = platform_less.reader_config();
+        bus.service = "flaky".into();
+        bus.guarantee = Guarantee::AtLeastOnce;
+        bus.topics = vec!["orders".into(), "dlq.flaky".into()];
+        let producer = Producer::connect(&bus).await.expect("producer");
+        let input = events::example(EventType::OrderPlaced);
+        producer
+            .publish(Outgoing {
+                topic: "orders".into(),
+                key: input.key.clone(),
+                payload: input.to_bytes().expect("json"),
+            })
+            .await
+            .expect("publish");
+
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let config = RunnerConfig {
+            bus: bus.clone(),
+            max_attempts: 3,
+            batch: 10,
+            poll_wait: Duration::from_millis(200),
+            seed: 1,
+        };
+        let consume = runner::run(
+            config,
+            AlwaysFails,
+            Metrics::new("flaky", 0),
+            Health::default(),
+            shutdown,
+        );
+        let watch = async {
+            let letters = dead_letters(&bus, Duration::from_secs(60)).await;
+            let _ = stop.send(true);
+            letters
+        };
+        let (result, letters) = tokio::join!(consume, watch);
+        result.expect("the consume loop ends cleanly on shutdown");
+        assert_eq!(letters.len(), 1, "{backend:?}: {letters:?}");
+        let letter = &letters[0];
+        assert_eq!(
+            letter.reason.kind,
+            ReasonKind::TooManyAttempts,
+            "{backend:?}: {letter:?}"
+        );
+        assert!(
+            letter.attempts >= 3,
+            "{backend:?}: attempts {}",
+            letter.attempts
+        );
+        assert!(
+            letter
+                .reason
+                .message
+                .contains("the downstream rejects this order"),
+            "{letter:?}"
+        );
+        assert_eq!(
+            letter.original_event_id.as_deref(),
+            Some(input.event_id.to_string().as_str())
+        );
+    }
+}
