@@ -38,6 +38,7 @@ pub async fn run(config: BusConfig, recorder: Arc<Recorder>, mut stop: watch::Re
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut redis = None;
+    let mut kafka: Option<KafkaGroups> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -47,8 +48,8 @@ pub async fn run(config: BusConfig, recorder: Arc<Recorder>, mut stop: watch::Re
         let samples = match config.backend {
             Backend::Redis => redis_lag(&config, &mut redis).await,
             Backend::Kafka => {
-                let config = config.clone();
-                tokio::task::spawn_blocking(move || kafka_lag(&config))
+                let groups = kafka.get_or_insert_with(|| kafka_groups(&config)).clone();
+                tokio::task::spawn_blocking(move || kafka_lag(&groups))
                     .await
                     .unwrap_or_default()
             }
@@ -117,14 +118,16 @@ async fn redis_lag(
         .collect()
 }
 
-fn kafka_lag(config: &BusConfig) -> Vec<(String, u64, Option<u64>)> {
-    let timeout = Duration::from_secs(2);
-    let mut out = Vec::new();
+/// One client per consumer group (created once, reused every second) with the
+/// partitions its group reads.
+type KafkaGroups = Arc<Vec<(String, BaseConsumer, TopicPartitionList)>>;
+
+fn kafka_groups(config: &BusConfig) -> KafkaGroups {
+    let mut groups = Vec::new();
     for (service, topics) in GROUPS {
-        let group = format!("{}.{service}", config.namespace);
         let consumer: Result<BaseConsumer, _> = ClientConfig::new()
             .set("bootstrap.servers", &config.kafka_bootstrap)
-            .set("group.id", &group)
+            .set("group.id", format!("{}.{service}", config.namespace))
             .set("enable.auto.commit", "false")
             .set("log_level", "3")
             .create();
@@ -135,7 +138,16 @@ fn kafka_lag(config: &BusConfig) -> Vec<(String, u64, Option<u64>)> {
                 tpl.add_partition(&config.physical(topic), p);
             }
         }
-        let Ok(committed) = consumer.committed_offsets(tpl, timeout) else {
+        groups.push((service.to_string(), consumer, tpl));
+    }
+    Arc::new(groups)
+}
+
+fn kafka_lag(groups: &KafkaGroups) -> Vec<(String, u64, Option<u64>)> {
+    let timeout = Duration::from_secs(2);
+    let mut out = Vec::new();
+    for (service, consumer, tpl) in groups.iter() {
+        let Ok(committed) = consumer.committed_offsets(tpl.clone(), timeout) else {
             continue;
         };
         let mut lag = 0u64;
@@ -151,7 +163,7 @@ fn kafka_lag(config: &BusConfig) -> Vec<(String, u64, Option<u64>)> {
             };
             lag += u64::try_from(high - position).unwrap_or(0);
         }
-        out.push((service.to_string(), lag, None));
+        out.push((service.clone(), lag, None));
     }
     out
 }

@@ -92,8 +92,12 @@ pub async fn run(
     options: &RunOptions,
     mut interrupt: watch::Receiver<bool>,
 ) -> anyhow::Result<RunOutcome> {
-    let recorder = Arc::new(Recorder::new());
-    let dir = output::create_dir(&options.runs_dir, experiment, recorder.started_at())?;
+    let setup_started = Instant::now();
+    let dir = output::create_dir(
+        &options.runs_dir,
+        experiment,
+        time::OffsetDateTime::now_utc(),
+    )?;
     let logs = dir.join("logs");
     let say = |text: String| {
         if !options.quiet {
@@ -141,7 +145,7 @@ pub async fn run(
     };
     say(format!(
         "harness: lab and platform up after {:.1} s",
-        recorder.t0().elapsed().as_secs_f64()
+        setup_started.elapsed().as_secs_f64()
     ));
     let toxiproxy = lab.toxiproxy().context("the lab has no Toxiproxy")?;
     let endpoints = lab.endpoints().clone();
