@@ -16,38 +16,6 @@ fn harness() -> Command {
     Command::new(env!("CARGO_BIN_EXE_harness"))
 }
 
-/// Pids whose parent is `parent` (read from /proc, not from what the harness claims).
-fn children_of(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-/// Alive = exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().to_string())
-        })
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
-}
-
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
@@ -64,11 +32,13 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 fn wait_dead(pids: &[u32], within: Duration) {
     let deadline = Instant::now() + within;
-    while pids.iter().any(|&p| alive(p)) {
+    while pids.iter().any(|&p| common::alive(p)) {
         assert!(
             Instant::now() < deadline,
             "still running: {:?}",
-            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+            pids.iter()
+                .filter(|&&p| common::alive(p))
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -95,7 +65,7 @@ fn foreground_lab_stops_on(signal: Signal) {
         .expect("endpoints printed within 120 s");
     let endpoints = harness::lab::Endpoints::from_json(&line).expect("endpoints JSON");
     assert!(endpoints.kafka.is_some() && endpoints.redis.is_some());
-    let services = children_of(child.id());
+    let services = common::children_of(child.id());
     assert!(
         services.len() >= 3,
         "expected toxiproxy, redis and a broker, found {services:?}"
@@ -131,7 +101,7 @@ fn sigint_during_start_up_reaps_what_was_started() {
     // Wait until the brokers' JVMs are running, then interrupt before they are ready.
     let deadline = Instant::now() + Duration::from_secs(60);
     let services = loop {
-        let children = children_of(child.id());
+        let children = common::children_of(child.id());
         if children.len() >= 5 {
             break children;
         }
@@ -221,7 +191,7 @@ fn up_status_down_with_three_brokers_leaves_nothing_behind() {
         .map(|p| p["pid"].as_u64().expect("pid") as u32)
         .collect();
     assert_eq!(pids.len(), 5, "toxiproxy, redis and three brokers: {doc}");
-    assert!(pids.iter().all(|&p| alive(p)));
+    assert!(pids.iter().all(|&p| common::alive(p)));
 
     let down = run(&["lab", "down"], &dir);
     assert!(

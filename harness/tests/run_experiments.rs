@@ -3,6 +3,8 @@
 //! during the load phase leaves no process behind and writes results marked incomplete;
 //! the tap's counts agree with an independent reader.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,34 +26,6 @@ fn results(runs: &Path, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(latest.join("results.json"))
         .expect("results.json in runs/<name>/latest");
     serde_json::from_str(&text).expect("results.json is JSON")
-}
-
-/// Processes whose parent is `parent`, read from /proc.
-fn descendants(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().to_string()))
-        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
 }
 
 #[test]
@@ -210,7 +184,7 @@ fn ctrl_c_during_the_load_phase_cleans_up_and_marks_results_incomplete() {
     rx.recv_timeout(Duration::from_secs(120))
         .expect("the load phase started");
     std::thread::sleep(Duration::from_secs(3));
-    let services = descendants(child.id());
+    let services = common::children_of(child.id());
     assert!(
         services.len() >= 8,
         "lab and platform processes: {services:?}"
@@ -229,11 +203,14 @@ fn ctrl_c_during_the_load_phase_cleans_up_and_marks_results_incomplete() {
     };
     assert_eq!(status.code(), Some(130));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while services.iter().any(|&p| alive(p)) {
+    while services.iter().any(|&p| common::alive(p)) {
         assert!(
             Instant::now() < deadline,
             "left running: {:?}",
-            services.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+            services
+                .iter()
+                .filter(|&&p| common::alive(p))
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(50));
     }

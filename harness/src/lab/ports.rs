@@ -1,11 +1,8 @@
 //! Free loopback ports.
 //!
-//! Ports are drawn below the kernel's ephemeral range (`ip_local_port_range`) and probed
-//! by binding them: the kernel gives outgoing connections ephemeral ports, so between
-//! the probe and the service's own bind (a JVM start later) no client connection can
-//! take the port, as it could with a port from `bind(0)`. Every port handed out is
-//! remembered for the life of the process, so two labs in one test binary never share
-//! one.
+//! Ports are found by binding `127.0.0.1:0`; every port handed out is remembered for
+//! the life of the process so that two labs started by one test binary never get the
+//! same port, even after the probing sockets are closed.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
