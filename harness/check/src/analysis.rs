@@ -10,7 +10,9 @@ use crate::detect::{AnomalyDetails, detect, report};
 use crate::faults::{Band, FaultWindowStats, fault_windows};
 use crate::history::History;
 use crate::index::Index;
-use crate::measure::{self, Counts, LagReport, Latency, Phases, Shortfall, Throughput};
+use crate::measure::{
+    self, CounterPoint, Counts, LagReport, Latency, Phases, Shortfall, Throughput,
+};
 
 /// The knobs of an analysis. [`Default`] gives the documented values.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,10 @@ pub struct Analysis {
     /// Scraped service counters, `"service.name"` → last value summed over instances
     /// (retries, dead letters, breaker transitions...).
     pub services: BTreeMap<String, f64>,
+    /// The same series per second (retries, dead letters, breaker state over time),
+    /// for the report's timeline chart.
+    #[serde(default)]
+    pub services_timeline: BTreeMap<String, Vec<CounterPoint>>,
 }
 
 /// Analyses a recorded history. Pure and deterministic: the same history and options
@@ -86,5 +92,6 @@ pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
         faults,
         shortfall: measure::shortfall(history, &phases, options.late_after_us),
         services: measure::services(history),
+        services_timeline: measure::services_timeline(history),
     }
 }

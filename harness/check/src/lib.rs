@@ -52,7 +52,9 @@ pub use history::{
     MetricSample, Observation, SendOutcome, SendRecord, StockLine,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
-pub use measure::{Counts, LagPoint, LagReport, Latency, Phases, Second, Shortfall, Throughput};
+pub use measure::{
+    CounterPoint, Counts, LagPoint, LagReport, Latency, Phases, Second, Shortfall, Throughput,
+};
 pub use stats::{Pct, Percentiles};
 pub use threshold::{
     Metric, Op, Part, Quantity, Threshold, ThresholdError, ThresholdResult, ThresholdStatus, Unit,

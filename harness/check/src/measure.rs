@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{History, SendOutcome};
 use crate::index::Index;
-use crate::stats::{Percentiles, Recorder, p99_exact};
+use crate::stats::{Percentiles, Recorder, p50_exact, p99_exact};
 
 pub const SECOND_US: u64 = 1_000_000;
 
@@ -111,6 +111,10 @@ pub struct Second {
     /// Exact p99 end-to-end latency of the completed measured orders *intended* in
     /// this second (`None` when none completed): what the recovery rule reads.
     pub p99_e2e_us: Option<u64>,
+    /// Exact median end-to-end latency of the same orders, for the p50-over-time chart
+    /// (absent in results written before it existed).
+    #[serde(default)]
+    pub p50_e2e_us: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -266,6 +270,7 @@ pub(crate) fn throughput(history: &History, index: &Index<'_>, phases: &Phases) 
     for (t_s, mut values) in latencies {
         if let Some(second) = seconds.get_mut(&t_s) {
             second.p99_e2e_us = p99_exact(&mut values);
+            second.p50_e2e_us = p50_exact(&mut values);
         }
     }
     let timeline = match (seconds.keys().next(), seconds.keys().next_back()) {
@@ -339,6 +344,71 @@ pub(crate) fn shortfall(history: &History, phases: &Phases, late_after_us: u64) 
             out.late += u64::from(delay > late_after_us);
             out.max_send_delay_us = Some(out.max_send_delay_us.unwrap_or(0).max(delay));
         }
+    }
+    out
+}
+
+/// One second of a scraped service series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CounterPoint {
+    /// Covers `[t_s, t_s + 1)` seconds after the start.
+    pub t_s: u64,
+    /// The sum over instances of each instance's latest sample at or before the end of
+    /// this second (an instance not yet sampled counts 0).
+    pub value: f64,
+}
+
+/// Scraped series over time, `"service.name"` → one point per second from the series'
+/// first sample to its last (only the sampled seconds if that would exceed a week): what the retries / dead letters / circuit-breaker chart
+/// draws. Counters stay cumulative (a restart resets its instance's share);
+/// `breaker_state` is the sum of the instances' states (0 closed, 1 half-open, 2 open).
+pub(crate) fn services_timeline(history: &History) -> BTreeMap<String, Vec<CounterPoint>> {
+    // (series, instance) → samples (t_us, value)
+    let mut samples: BTreeMap<(String, u32), Vec<(u64, f64)>> = BTreeMap::new();
+    for m in &history.metrics {
+        samples
+            .entry((format!("{}.{}", m.service, m.name), m.instance))
+            .or_default()
+            .push((m.t_us, m.value));
+    }
+    let mut by_series: BTreeMap<String, Vec<Vec<(u64, f64)>>> = BTreeMap::new();
+    for ((series, _), mut points) in samples {
+        points.sort_by_key(|(t, _)| *t);
+        by_series.entry(series).or_default().push(points);
+    }
+    let mut out = BTreeMap::new();
+    for (series, instances) in by_series {
+        let seconds: std::collections::BTreeSet<u64> = instances
+            .iter()
+            .flatten()
+            .map(|(t, _)| t / SECOND_US)
+            .collect();
+        let (Some(&first), Some(&last)) = (seconds.first(), seconds.last()) else {
+            continue;
+        };
+        // Dense unless a corrupted timestamp would make it huge; then sampled seconds only.
+        let seconds: Vec<u64> = if last - first < MAX_DENSE_SECONDS {
+            (first..=last).collect()
+        } else {
+            seconds.into_iter().collect()
+        };
+        let mut next = vec![0usize; instances.len()];
+        let mut latest = vec![0.0; instances.len()];
+        let mut points = Vec::new();
+        for t_s in seconds {
+            let end_us = (t_s + 1).saturating_mul(SECOND_US);
+            for (i, samples) in instances.iter().enumerate() {
+                while let Some(&(_, v)) = samples.get(next[i]).filter(|(t, _)| *t < end_us) {
+                    latest[i] = v;
+                    next[i] += 1;
+                }
+            }
+            points.push(CounterPoint {
+                t_s,
+                value: latest.iter().sum(),
+            });
+        }
+        out.insert(series, points);
     }
     out
 }

@@ -120,13 +120,23 @@ impl Recorder {
 
 /// Exact nearest-rank 99th percentile of a small sample (sorts it in place).
 pub fn p99_exact(values: &mut [u64]) -> Option<u64> {
+    nearest_rank(values, 99)
+}
+
+/// Exact nearest-rank median of a small sample (sorts it in place).
+pub fn p50_exact(values: &mut [u64]) -> Option<u64> {
+    nearest_rank(values, 50)
+}
+
+/// Exact nearest-rank `percent`-th percentile (sorts `values` in place): the value of
+/// rank `ceil(percent / 100 × n)`, 1-based. `None` for an empty sample.
+fn nearest_rank(values: &mut [u64], percent: usize) -> Option<u64> {
     if values.is_empty() {
         return None;
     }
     values.sort_unstable();
     let n = values.len();
-    // nearest rank: ceil(0.99 n), 1-based
-    let rank = (n * 99).div_ceil(100).max(1);
+    let rank = (n * percent).div_ceil(100).clamp(1, n);
     Some(values[rank - 1])
 }
 
@@ -160,5 +170,13 @@ mod tests {
         assert_eq!(p99_exact(&mut [7]), Some(7));
         let mut values: Vec<u64> = (1..=200).rev().collect();
         assert_eq!(p99_exact(&mut values), Some(198));
+    }
+
+    #[test]
+    fn exact_median_uses_the_nearest_rank() {
+        assert_eq!(p50_exact(&mut []), None);
+        assert_eq!(p50_exact(&mut [7]), Some(7));
+        assert_eq!(p50_exact(&mut [4, 1, 3, 2]), Some(2));
+        assert_eq!(p50_exact(&mut [5, 1, 3, 2, 4]), Some(3));
     }
 }

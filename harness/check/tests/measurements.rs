@@ -129,6 +129,39 @@ fn throughput_and_the_timeline() {
     assert_eq!(timeline[3].p99_e2e_us, Some(10_000));
     assert_eq!(timeline[0].p99_e2e_us, None, "warm-up has no statistics");
     assert_eq!(timeline[9].p99_e2e_us, Some(500_000));
+    assert_eq!(timeline[3].p50_e2e_us, Some(10_000));
+    assert_eq!(timeline[10].p50_e2e_us, Some(300_000));
+    assert_eq!(timeline[0].p50_e2e_us, None, "warm-up has no statistics");
+}
+
+#[test]
+fn the_median_over_time_is_the_nearest_rank_of_the_second() {
+    // One second with latencies 10, 20, 30, 40 ms: median rank ceil(0.5 × 4) = 2.
+    let mut h = History {
+        meta: Some(meta(Guarantee::AtLeastOnce, 2 * S)),
+        ..History::default()
+    };
+    h.meta.as_mut().expect("meta").warmup_end_us = 0;
+    for (j, latency) in [40_000, 10_000, 30_000, 20_000].into_iter().enumerate() {
+        let id = format!("o-{j}");
+        let intended = S + j as u64 * 1_000;
+        h.sends.push(acked(&id, intended));
+        let placed = format!("{id}/placed");
+        h.observations
+            .push(ev(&placed, "OrderPlaced", &id, 1, None, intended + 1_000));
+        h.observations.push(ev(
+            &format!("{id}/cancelled"),
+            "OrderCancelled",
+            &id,
+            2,
+            Some(&placed),
+            intended + latency,
+        ));
+    }
+    let a = analyze(&h, &AnalysisOptions::default());
+    let second = &a.throughput.timeline[1];
+    assert_eq!(second.p50_e2e_us, Some(20_000));
+    assert_eq!(second.p99_e2e_us, Some(40_000));
 }
 
 #[test]
@@ -199,6 +232,22 @@ fn lag_shortfall_and_service_counters() {
     assert_eq!(a.shortfall.max_send_delay_us, Some(20_000));
     // last value per instance, summed: 4 + 2
     assert_eq!(a.services["payment.retries_total"], 6.0);
+    // per second from the first sample (1 s) to the last (19 s), each instance's latest
+    // value carried forward: 1 until 18 s, then 4 + 2
+    let timeline = &a.services_timeline["payment.retries_total"];
+    assert_eq!(timeline.len(), 19);
+    assert_eq!((timeline[0].t_s, timeline[0].value), (1, 1.0));
+    assert_eq!((timeline[17].t_s, timeline[17].value), (18, 1.0));
+    assert_eq!((timeline[18].t_s, timeline[18].value), (19, 6.0));
+}
+
+#[test]
+fn a_history_without_metrics_has_no_service_timeline() {
+    let mut h = history();
+    h.metrics.clear();
+    let a = analyze(&h, &AnalysisOptions::default());
+    assert!(a.services_timeline.is_empty());
+    assert!(a.services.is_empty());
 }
 
 #[test]

@@ -77,6 +77,35 @@ pub fn results(
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
+    let mut document = json!({
+        "format": 1,
+        "experiment": experiment.name,
+        "description": experiment.description,
+        "seed": experiment.seed,
+        "started_at": rfc3339(started_at),
+        "finished_at": rfc3339(finished_at),
+        "complete": complete,
+        "command": command,
+        "environment": environment,
+        "config": experiment,
+    });
+    if let (Value::Object(document), Value::Object(measured)) = (
+        &mut document,
+        analysis_document(analysis, thresholds, verdict),
+    ) {
+        document.extend(measured);
+    }
+    document
+}
+
+/// The part of the results document that comes from the analysis alone (what
+/// `harness check` has without an experiment file): counts, anomalies, latency,
+/// throughput, lag, services, faults, thresholds and the verdict.
+pub fn analysis_document(
+    analysis: &Analysis,
+    thresholds: &[ThresholdResult],
+    verdict: &Verdict,
+) -> Value {
     let anomalies: serde_json::Map<String, Value> = analysis
         .anomalies
         .findings
@@ -114,22 +143,14 @@ pub fn results(
         Decision::Inconclusive => "inconclusive",
     };
     json!({
-        "format": 1,
-        "experiment": experiment.name,
-        "description": experiment.description,
-        "seed": experiment.seed,
-        "started_at": rfc3339(started_at),
-        "finished_at": rfc3339(finished_at),
-        "complete": complete,
-        "command": command,
-        "environment": environment,
-        "config": experiment,
+        "phases": analysis.phases,
         "counts": analysis.counts,
         "anomalies": anomalies,
         "anomaly_details": analysis.anomaly_details,
         "latency": {"e2e": percentiles(&analysis.latency.e2e), "hops": hops},
         "throughput": analysis.throughput,
         "lag": analysis.lag,
+        "services": {"totals": analysis.services, "timeline": analysis.services_timeline},
         "shortfall": analysis.shortfall,
         "faults": faults,
         "thresholds": thresholds.iter().map(|t| json!({
