@@ -22,7 +22,12 @@ impl Shutdown {
 
 /// Resolves at the first SIGINT or SIGTERM. Install it early: the handlers are
 /// registered when this is called, not when it is first polled.
+///
+/// A no-op `ctrlc` handler is installed first: a library that later calls
+/// `ctrlc::set_handler` (Goose does, when a load starts) then fails quietly instead of
+/// replacing ours, and the handlers registered here chain to it.
 pub fn shutdown() -> std::io::Result<impl std::future::Future<Output = Shutdown>> {
+    let _ = ctrlc::set_handler(|| {});
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     Ok(async move {

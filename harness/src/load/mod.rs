@@ -7,6 +7,7 @@
 //! SKUs are the same in every run of the same experiment.
 
 pub mod direct;
+pub mod http;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,46 +150,6 @@ pub async fn open_loop<F, Fut>(
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
-}
-
-/// The `http` driver: `POST /orders` on the order service.
-pub async fn run_http(
-    orders: Vec<PlannedOrder>,
-    order_url: String,
-    recorder: Arc<Recorder>,
-    stop: watch::Receiver<bool>,
-) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(256)
-        .no_proxy()
-        .build()
-        .unwrap_or_default();
-    open_loop(orders, recorder, stop, |order, recorder| {
-        let request = client.post(&order_url).json(&serde_json::json!({
-            "order_id": order.order_id, "customer_id": order.customer_id,
-            "sku": order.sku, "quantity": order.quantity,
-        }));
-        async move {
-            match request.send().await {
-                Ok(r) if r.status().is_success() => {
-                    (SendOutcome::Acked, Some(recorder.now_us()), None)
-                }
-                Ok(r) if r.status().is_client_error() => (
-                    SendOutcome::Rejected,
-                    None,
-                    Some(format!("HTTP {}", r.status())),
-                ),
-                Ok(r) => (
-                    SendOutcome::Error,
-                    None,
-                    Some(format!("HTTP {}", r.status())),
-                ),
-                Err(e) => (SendOutcome::Error, None, Some(e.to_string())),
-            }
-        }
-    })
-    .await;
 }
 
 /// How far behind the generator is allowed to be before a send counts as late.

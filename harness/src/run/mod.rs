@@ -200,7 +200,7 @@ pub async fn run(
     let load_end = load_start + experiment.duration;
     let (stop_load, load_stop) = watch::channel(false);
     let order_url = format!(
-        "http://{}/orders",
+        "http://{}",
         platform.http("order", 0).context("no order service")?
     );
     let mut producer_bus = observer_bus.clone();
@@ -213,12 +213,12 @@ pub async fn run(
         load_stop.clone(),
     ));
     let load = match experiment.workload.driver {
-        Driver::Http => tokio::spawn(crate::load::run_http(
-            orders,
-            order_url,
-            recorder.clone(),
-            load_stop.clone(),
-        )),
+        Driver::Http => {
+            let (recorder, stop, logs) = (recorder.clone(), load_stop.clone(), logs.clone());
+            tokio::spawn(async move {
+                crate::load::http::run(orders, order_url, recorder, stop, &logs).await
+            })
+        }
         Driver::Direct => tokio::spawn(crate::load::direct::run(
             orders,
             producer_bus,
