@@ -30,12 +30,15 @@
 //! - [`analysis`]: [`analyze`], tying the above into one serializable [`Analysis`].
 //! - [`threshold`]: the threshold grammar, its parser and [`evaluate`].
 //! - [`verdict`](mod@verdict): each guarantee's expectations and the [`verdict()`] function.
+//! - [`gate`]: repeated trials against a baseline — correctness absolute, performance
+//!   by bootstrap interval against a tolerance band — and the baseline file format.
 //! - `index` (private): orders and first observations, shared by the rules.
 
 pub mod analysis;
 pub mod anomaly;
 pub mod detect;
 pub mod faults;
+pub mod gate;
 pub mod history;
 mod index;
 pub mod measure;
