@@ -2,8 +2,11 @@
 //! Each returns the process exit code (see [`crate::exit`]); errors become exit 2.
 
 pub mod check;
+pub mod gate;
+mod gate_table;
 pub mod lab;
 pub mod run;
+pub mod trials;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +33,12 @@ pub enum Command {
     Validate(run::ExperimentArgs),
     /// Re-analyse a recorded history.jsonl offline and print the verdict.
     Check(check::CheckArgs),
+    /// Judge a run's trials against a baseline: correctness absolute, performance by
+    /// confidence interval against a tolerance (exit 0 pass, 1 regressed, 3 inconclusive).
+    Gate(gate::GateArgs),
+    /// Save a run's trials as a baseline file for `harness gate`.
+    #[command(subcommand)]
+    Baseline(gate::BaselineCommand),
 }
 
 /// Runs a parsed command line; `Ok` carries the exit code.
@@ -37,6 +46,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Lab(command) => lab::run(command).await,
         Command::Check(args) => check::run(args),
+        Command::Gate(args) => gate::run(args),
+        Command::Baseline(command) => gate::baseline_command(command),
         Command::Run(args) => run::run_command(args).await,
         Command::Validate(args) => run::validate(args),
     }

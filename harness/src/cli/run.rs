@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::exit;
 use crate::experiment::{Experiment, ExperimentError, Override};
-use crate::run::{RunOptions, run};
+use crate::run::RunOptions;
 use crate::signals;
 
 #[derive(Debug, Args)]
@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// No live progress line (for CI logs).
     #[arg(long)]
     pub quiet: bool,
+    /// Run each experiment N times (same seed), as trials for `harness gate`:
+    /// `runs/<experiment>/<timestamp>/trial-1..N/` plus `trials.json`.
+    #[arg(long, value_name = "N", default_value = "1")]
+    pub repeat: std::num::NonZeroU32,
 }
 
 /// The threshold check the experiment parser calls: the checker's own parser, so an
@@ -103,7 +107,13 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     };
     let mut worst = exit::PASS;
     for experiment in &experiments {
-        let outcome = run(experiment, &options, interrupted.clone()).await?;
+        let outcome = crate::cli::trials::run_repeated(
+            experiment,
+            &options,
+            args.repeat.get(),
+            interrupted.clone(),
+        )
+        .await?;
         let code = u8::try_from(outcome.decision.exit_code()).unwrap_or(exit::ERROR);
         if outcome.interrupted {
             signal.abort();

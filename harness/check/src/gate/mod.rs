@@ -99,7 +99,7 @@ pub enum CheckStatus {
 /// One correctness rule's row: a rule of the guarantee, or a threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckRow {
-    /// `lost == 0`, or a threshold such as `latency.e2e.p99 < 5s`.
+    /// `lost == 0` (a rule of the guarantee), or `threshold latency.e2e.p99 < 5s`.
     pub rule: String,
     /// Per trial: the count (rules) or the actual value (thresholds; `None`: no data).
     pub baseline: Vec<Option<f64>>,
@@ -387,7 +387,7 @@ fn correctness(
             ));
         }
         rows.push(CheckRow {
-            rule: format!("{metric} {expression}"),
+            rule: format!("threshold {metric} {expression}"),
             baseline: actuals(baseline, &metric, &expression),
             current: actuals(current, &metric, &expression),
             status: if failed.is_empty() {
