@@ -13,7 +13,6 @@
 //! - [`run`]: the phases of `harness run` and the run directory.
 //! - [`cli`]: the subcommands' implementations; `main.rs` only parses and maps exit codes.
 //! - [`signals`]: Ctrl-C and SIGTERM as a future, so every phase can stop in order.
-//! - [`summary`]: the plain-text (Markdown) summary of an analysed run.
 
 pub mod chaos;
 pub mod cli;
@@ -23,7 +22,6 @@ pub mod load;
 pub mod observe;
 pub mod run;
 pub mod signals;
-pub mod summary;
 
 /// Exit codes shared by every subcommand (DESIGN.md, "Exit codes").
 pub mod exit {

@@ -81,6 +81,10 @@ fn quickstart_passes_and_writes_its_run_directory() {
     for file in [
         "history.jsonl",
         "summary.md",
+        "report.html",
+        "junit.xml",
+        "latency-over-time.png",
+        "throughput.png",
         "logs/order-0.log",
         "logs/redis.log",
         "logs/toxiproxy.log",

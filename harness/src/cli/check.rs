@@ -59,8 +59,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             .as_ref()
             .map(|m| m.experiment.clone())
             .unwrap_or_else(|| args.history.display().to_string());
+        // The same Markdown summary a run writes, rendered by the reports crate from the
+        // analysis part of a results document.
+        let mut document = crate::run::output::analysis_document(&analysis, &results, &verdict);
+        document["experiment"] = title.into();
+        document["complete"] = history.meta.as_ref().is_none_or(|m| m.complete).into();
+        let summary: reports::Results = serde_json::from_value(document)
+            .context("the analysis does not read back as reports::Results")?;
         let mut out = std::io::stdout().lock();
-        crate::summary::write(&mut out, &title, &analysis, &results, &verdict)?;
+        reports::summary::write(&mut out, &summary)?;
     }
     Ok(match verdict.decision {
         check::Decision::Pass => exit::PASS,

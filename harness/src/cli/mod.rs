@@ -5,6 +5,7 @@ pub mod check;
 pub mod gate;
 mod gate_table;
 pub mod lab;
+pub mod report;
 pub mod run;
 pub mod trials;
 
@@ -39,6 +40,12 @@ pub enum Command {
     /// Save a run's trials as a baseline file for `harness gate`.
     #[command(subcommand)]
     Baseline(gate::BaselineCommand),
+    /// Re-render a run's reports (report.html, PNG charts, summary.md, junit.xml) from
+    /// its results.json.
+    Report(report::ReportArgs),
+    /// Compare runs: overlaid charts, deltas against the first run, the cost of
+    /// exactly-once (compare.html, compare.md, PNG charts).
+    Compare(report::CompareArgs),
 }
 
 /// Runs a parsed command line; `Ok` carries the exit code.
@@ -50,5 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Baseline(command) => gate::baseline_command(command),
         Command::Run(args) => run::run_command(args).await,
         Command::Validate(args) => run::validate(args),
+        Command::Report(args) => report::report(args),
+        Command::Compare(args) => report::compare(args),
     }
 }

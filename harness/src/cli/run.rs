@@ -99,13 +99,17 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         );
         s
     });
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = std::env::args()
+        .map(|a| shell_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
     let options = RunOptions {
         runs_dir: args.runs,
         quiet: args.quiet,
         command,
     };
     let mut worst = exit::PASS;
+    let mut dirs = Vec::new();
     for experiment in &experiments {
         let outcome = crate::cli::trials::run_repeated(
             experiment,
@@ -119,6 +123,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             signal.abort();
             return Ok(exit::INTERRUPTED);
         }
+        dirs.push(outcome.dir);
         worst = match (worst, code) {
             (exit::FAIL, _) | (_, exit::FAIL) => exit::FAIL,
             (exit::INCONCLUSIVE, _) | (_, exit::INCONCLUSIVE) => exit::INCONCLUSIVE,
@@ -126,5 +131,42 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         };
     }
     signal.abort();
+    // A [matrix]: every combination ran, so compare them side by side.
+    if let Some(first) = experiments.first().filter(|e| !e.combination.is_empty()) {
+        let out = options.runs_dir.join(&first.base_name).join(format!(
+            "{}-compare",
+            crate::run::output::stamp(time::OffsetDateTime::now_utc())
+        ));
+        crate::cli::report::compare_into(&dirs, &out)?;
+        println!("comparison: {}", out.display());
+    }
     Ok(worst)
+}
+
+/// `arg` as a POSIX shell word: unchanged when it is plain, else single-quoted, so the
+/// recorded command line can be pasted back into a shell.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./=:,@%+-".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn arguments_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("--set"), "--set");
+        assert_eq!(shell_quote("duration=20s"), "duration=20s");
+        assert_eq!(
+            shell_quote(r#"thresholds."latency.e2e.p99"=< 60s"#),
+            r#"'thresholds."latency.e2e.p99"=< 60s'"#
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -399,15 +399,7 @@ pub async fn run(
         serde_json::to_string_pretty(&document)?,
     )
     .context("writing results.json")?;
-    let mut summary = Vec::new();
-    crate::summary::write(
-        &mut summary,
-        &experiment.name,
-        &analysis,
-        &results,
-        &verdict,
-    )?;
-    std::fs::write(dir.join("summary.md"), &summary).context("writing summary.md")?;
+    let summary = output::write_reports(&dir, &document)?;
     output::link_latest(&dir);
     if !options.quiet {
         eprintln!();

@@ -1,6 +1,8 @@
 //! The run directory (`runs/<experiment>/<timestamp>/`): `history.jsonl` (the raw
 //! observations), `results.json` (the one serializable result every report renders
-//! from), `summary.md`, `logs/`; and `runs/<experiment>/latest` pointing at it.
+//! from), `report.html`, the charts as PNG, `summary.md`, `junit.xml` (all rendered by
+//! the `reports` crate from results.json), `logs/`; and `runs/<experiment>/latest`
+//! pointing at it.
 
 use std::path::{Path, PathBuf};
 
@@ -10,21 +12,27 @@ use serde_json::{Value, json};
 
 use crate::experiment::Experiment;
 
+/// A UTC timestamp for directory names: `20260102T030405Z`.
+pub fn stamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// `runs/<base name>/<UTC timestamp>[-<combination>]`, created.
 pub fn create_dir(
     runs: &Path,
     experiment: &Experiment,
     started: time::OffsetDateTime,
 ) -> anyhow::Result<PathBuf> {
-    let stamp = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        started.year(),
-        u8::from(started.month()),
-        started.day(),
-        started.hour(),
-        started.minute(),
-        started.second()
-    );
+    let stamp = stamp(started);
     let suffix = if experiment.combination.is_empty() {
         String::new()
     } else {
@@ -47,6 +55,18 @@ pub fn link_latest(dir: &Path) {
     let link = parent.join("latest");
     let _ = std::fs::remove_file(&link);
     let _ = std::os::unix::fs::symlink(name, &link);
+}
+
+/// Renders the reports of a run from its results document into `dir` (report.html, the
+/// charts as PNG, summary.md, junit.xml) and returns the summary's text for the
+/// terminal: the same renderers `harness report` uses on results.json.
+pub fn write_reports(dir: &Path, document: &Value) -> anyhow::Result<Vec<u8>> {
+    let results: reports::Results = serde_json::from_value(document.clone())
+        .context("the results document does not read back as reports::Results")?;
+    reports::write_run(dir, &results)?;
+    let mut summary = Vec::new();
+    reports::summary::write(&mut summary, &results)?;
+    Ok(summary)
 }
 
 fn percentiles(p: &Percentiles) -> Value {

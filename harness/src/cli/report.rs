@@ -1,0 +1,106 @@
+//! `harness report RUN_DIR` and `harness compare RUN RUN... [--out DIR]`: render reports
+//! from results.json files alone (the `reports` crate); nothing is measured.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::exit;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory (or a `runs/<name>/latest` link) holding results.json.
+    pub run: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run directories (or `runs/<name>/latest` links); changes are against the first.
+    /// For a directory of `--repeat` trials, its last trial is compared.
+    #[arg(required = true, num_args = 2..)]
+    pub runs: Vec<PathBuf>,
+    /// Where compare.html, compare.md and the charts go (default: beside the first run,
+    /// `<its parent>/<timestamp>-compare`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The results of a run directory; for the directory of `harness run --repeat` trials
+/// (no results.json, a trials.json), those of its last trial.
+fn load(run: &Path) -> anyhow::Result<reports::Results> {
+    if !run.is_dir() {
+        anyhow::bail!("{} is not a run directory", run.display());
+    }
+    Ok(reports::Results::load(
+        &results_dir(run).join("results.json"),
+    )?)
+}
+
+fn results_dir(run: &Path) -> PathBuf {
+    if run.join("results.json").exists() {
+        return run.to_path_buf();
+    }
+    let last_trial = std::fs::read_to_string(run.join("trials.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|index| {
+            index["trials"]
+                .as_array()?
+                .last()?
+                .as_str()
+                .map(String::from)
+        });
+    match last_trial {
+        Some(trial) => run.join(trial),
+        None => run.to_path_buf(),
+    }
+}
+
+fn print_written(files: &[PathBuf]) {
+    for file in files {
+        println!("wrote {}", file.display());
+    }
+}
+
+/// Re-renders a run's reports from its results.json.
+pub fn report(args: ReportArgs) -> anyhow::Result<u8> {
+    let results = load(&args.run)?;
+    let files = reports::write_run(&results_dir(&args.run), &results)?;
+    print_written(&files);
+    Ok(exit::PASS)
+}
+
+/// Renders the comparison of `runs` into `out`; returns the files written.
+pub fn compare_into(runs: &[PathBuf], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let results = runs
+        .iter()
+        .map(|r| load(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    reports::write_compare(out, &results)
+        .with_context(|| format!("writing the comparison into {}", out.display()))
+}
+
+/// `<parent of the first run>/<timestamp>-compare`, the first run's `latest` link
+/// resolved so the comparison lands beside the runs, not inside one.
+pub fn default_out(first: &Path) -> PathBuf {
+    let resolved = std::fs::canonicalize(first).unwrap_or_else(|_| first.to_path_buf());
+    let parent = resolved
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    parent.join(format!(
+        "{}-compare",
+        crate::run::output::stamp(time::OffsetDateTime::now_utc())
+    ))
+}
+
+pub fn compare(args: CompareArgs) -> anyhow::Result<u8> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&args.runs[0]));
+    let files = compare_into(&args.runs, &out)?;
+    print_written(&files);
+    println!("comparison: {}", out.display());
+    Ok(exit::PASS)
+}

@@ -1,0 +1,514 @@
+//! One chart described as data ([`Chart`]: series of points, shaded fault windows, an
+//! axis kind) and drawn by one function onto any plotters backend: PNG bytes for the
+//! files next to results.json, SVG text for inline use in the HTML report.
+//!
+//! Text in PNGs uses the DejaVu Sans font embedded in this crate (`fonts/`, Bitstream
+//! Vera license, see `fonts/LICENSE-DejaVu.txt`), so no system font is needed. In SVG
+//! the browser draws the text with its own sans-serif font.
+//!
+//! Drawing never panics on edge inputs: no series, empty series, one point, all zeros,
+//! non-finite values (dropped) — the chart then says "no data" or pads its ranges.
+
+use std::io::Write;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::error::ReportError;
+
+pub const WIDTH: u32 = 900;
+pub const HEIGHT: u32 = 380;
+
+/// How the x axis is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XAxis {
+    /// Seconds since the run started.
+    Seconds,
+    /// Percentiles spaced as `-log10(1 - p)`: 50 → 0.3, 90 → 1, 99 → 2, 99.9 → 3; the
+    /// maximum is drawn at 4. Points carry that x already (see [`percentile_x`]).
+    LogPercentile,
+}
+
+/// The x positions and labels of the percentile axis.
+pub const PERCENTILE_TICKS: [(f64, &str); 5] = [
+    (std::f64::consts::LOG10_2, "p50"),
+    (1.0, "p90"),
+    (2.0, "p99"),
+    (3.0, "p99.9"),
+    (4.0, "max"),
+];
+
+/// The x of percentile `p` (0 < p < 1) on a [`XAxis::LogPercentile`] axis.
+pub fn percentile_x(p: f64) -> f64 {
+    -(1.0 - p).log10()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed-looking (thinner, lighter): secondary series such as p50 beside p99.
+    pub light: bool,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.into(),
+            points,
+            light: false,
+        }
+    }
+}
+
+/// A shaded interval of the x axis: a fault window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub start: f64,
+    pub end: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// File stem of the PNG and id of the SVG (`latency-over-time`).
+    pub slug: String,
+    pub title: String,
+    pub x: XAxis,
+    pub x_label: String,
+    pub y_label: String,
+    /// A logarithmic y axis (latency spanning milliseconds to seconds); values at or
+    /// below 0 are drawn at [`LOG_FLOOR`].
+    pub y_log: bool,
+    pub series: Vec<Series>,
+    pub windows: Vec<Window>,
+}
+
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The colour of the `i`-th series (also used by the HTML legend tables).
+pub fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn font() -> Result<(), ReportError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            include_bytes!("../fonts/DejaVuSans.ttf"),
+        )
+        .is_ok()
+    });
+    if ok { Ok(()) } else { Err(ReportError::Font) }
+}
+
+/// The chart as PNG, written to `out`.
+pub fn png<W: Write>(chart: &Chart, out: W) -> Result<(), ReportError> {
+    font()?;
+    let fail = |message: String| ReportError::Chart {
+        chart: chart.slug.clone(),
+        message,
+    };
+    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, chart).map_err(fail)?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    let mut encoder = png::Encoder::new(out, WIDTH, HEIGHT);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder
+        .write_header()
+        .map_err(|e| fail(format!("encoding PNG: {e}")))?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(|e| fail(format!("encoding PNG: {e}")))?;
+    writer
+        .finish()
+        .map_err(|e| fail(format!("encoding PNG: {e}")))?;
+    Ok(())
+}
+
+/// The chart as an `<svg>` element for inline use in HTML: no XML namespace URL, sized
+/// by its container, labelled for screen readers.
+pub fn svg(chart: &Chart) -> Result<String, ReportError> {
+    font()?;
+    let fail = |message: String| ReportError::Chart {
+        chart: chart.slug.clone(),
+        message,
+    };
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, chart).map_err(fail)?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    // Inline SVG in HTML needs no namespace declaration; dropping it keeps the page free
+    // of any URL at all.
+    let text = text.replacen(r#" xmlns="http://www.w3.org/2000/svg""#, "", 1);
+    let open = format!(
+        r#"<svg class="chart" role="img" aria-label="{}" preserveAspectRatio="xMidYMid meet""#,
+        crate::escape::attr(&chart.title)
+    );
+    Ok(text.replacen("<svg", &open, 1))
+}
+
+/// An axis label: no decimals from 100 up, one from 1, two below.
+fn number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn finite(points: &[(f64, f64)]) -> impl Iterator<Item = (f64, f64)> + '_ {
+    points
+        .iter()
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+}
+
+/// A range that is never empty nor inverted.
+fn padded(min: f64, max: f64) -> Range<f64> {
+    if !(min.is_finite() && max.is_finite()) || min > max {
+        return 0.0..1.0;
+    }
+    if max - min < 1e-9 {
+        return (min - 1.0)..(max + 1.0);
+    }
+    min..max
+}
+
+/// The smallest value a logarithmic axis shows.
+pub const LOG_FLOOR: f64 = 1e-3;
+
+/// The chart with y replaced by `log10(y)` (drawn on a linear axis whose labels say
+/// `10^y`), so one code path draws both kinds of axis.
+fn log_y(chart: &Chart) -> Chart {
+    let mut out = chart.clone();
+    for s in &mut out.series {
+        for p in &mut s.points {
+            p.1 = p.1.max(LOG_FLOOR).log10();
+        }
+    }
+    out
+}
+
+fn ranges(chart: &Chart) -> (Range<f64>, Range<f64>) {
+    let mut xs: Vec<f64> = Vec::new();
+    let mut y_max = if chart.y_log {
+        f64::NEG_INFINITY
+    } else {
+        0.0f64
+    };
+    let mut y_min = if chart.y_log { f64::INFINITY } else { 0.0f64 };
+    for s in &chart.series {
+        for (x, y) in finite(&s.points) {
+            xs.push(x);
+            y_max = y_max.max(y);
+            y_min = y_min.min(y);
+        }
+    }
+    let x = match chart.x {
+        XAxis::LogPercentile => -0.15..4.3,
+        XAxis::Seconds => {
+            for w in &chart.windows {
+                xs.extend([w.start, w.end].into_iter().filter(|v| v.is_finite()));
+            }
+            let min = xs.iter().copied().fold(f64::INFINITY, f64::min).min(0.0);
+            let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            padded(min, max)
+        }
+    };
+    if chart.y_log {
+        // log10 values: a tenth of a decade of room on each side
+        return (x, padded(y_min - 0.1, y_max + 0.1));
+    }
+    let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
+    (x, padded(y_min * 1.08, top))
+}
+
+/// Draws `chart` onto `area`. Errors are the backend's, as text.
+pub fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    area.fill(&WHITE).map_err(e)?;
+    let logged;
+    let chart = if chart.y_log {
+        logged = log_y(chart);
+        &logged
+    } else {
+        chart
+    };
+    let (x_range, y_range) = ranges(chart);
+    let log = chart.y_log;
+    let y_label = move |v: &f64| {
+        if log {
+            number(10f64.powf(*v))
+        } else {
+            number(*v)
+        }
+    };
+    let percentile = chart.x == XAxis::LogPercentile;
+    let mut context = ChartBuilder::on(area)
+        .caption(&chart.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_range.clone(), y_range.clone())
+        .map_err(e)?;
+    let mut mesh = context.configure_mesh();
+    mesh.x_desc(chart.x_label.as_str())
+        .y_desc(chart.y_label.as_str())
+        .x_label_formatter(&|v| number(*v))
+        .y_label_formatter(&y_label)
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215));
+    if percentile {
+        mesh.x_labels(0).disable_x_mesh();
+    }
+    mesh.draw().map_err(e)?;
+
+    for w in &chart.windows {
+        let start = w.start.max(x_range.start);
+        let end = w.end.min(x_range.end);
+        if !(start.is_finite() && end.is_finite()) || start > end {
+            continue;
+        }
+        context
+            .draw_series(std::iter::once(Rectangle::new(
+                [(start, y_range.start), (end.max(start + 1e-6), y_range.end)],
+                RGBColor(214, 39, 40).mix(0.13).filled(),
+            )))
+            .map_err(e)?;
+    }
+    if percentile {
+        for (x, label) in PERCENTILE_TICKS {
+            context
+                .draw_series(LineSeries::new(
+                    [(x, y_range.start), (x, y_range.end)],
+                    RGBColor(225, 225, 225),
+                ))
+                .map_err(e)?;
+            let (px, py) = context.backend_coord(&(x, y_range.start));
+            area.draw(&Text::new(
+                label.to_string(),
+                (px - 4 * label.len() as i32, py + 6),
+                ("sans-serif", 12).into_font(),
+            ))
+            .map_err(e)?;
+        }
+    }
+
+    let mut labelled = false;
+    for (i, s) in chart.series.iter().enumerate() {
+        let points: Vec<(f64, f64)> = finite(&s.points).collect();
+        if points.is_empty() {
+            continue;
+        }
+        let c = color(i);
+        let style = if s.light {
+            c.mix(0.55).stroke_width(1)
+        } else {
+            c.stroke_width(2)
+        };
+        let series = context
+            .draw_series(LineSeries::new(points.clone(), style))
+            .map_err(e)?;
+        series
+            .label(s.name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c.stroke_width(2)));
+        labelled = true;
+        if percentile || points.len() < 3 {
+            context
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(e)?;
+        }
+    }
+    if labelled {
+        context
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .draw()
+            .map_err(e)?;
+    } else {
+        let mid_x = (x_range.start + x_range.end) / 2.0;
+        let mid_y = (y_range.start + y_range.end) / 2.0;
+        let (px, py) = context.backend_coord(&(mid_x, mid_y));
+        area.draw(&Text::new(
+            "no data".to_string(),
+            (px - 25, py),
+            ("sans-serif", 16)
+                .into_font()
+                .color(&RGBColor(120, 120, 120)),
+        ))
+        .map_err(e)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(series: Vec<Series>, windows: Vec<Window>, x: XAxis) -> Chart {
+        Chart {
+            slug: "t".into(),
+            title: "a <title> & more".into(),
+            x,
+            x_label: "s".into(),
+            y_label: "ms".into(),
+            y_log: false,
+            series,
+            windows,
+        }
+    }
+
+    /// Every edge input renders to both backends without an error or a panic.
+    #[test]
+    fn edge_inputs_render() {
+        let cases = [
+            chart(vec![], vec![], XAxis::Seconds),
+            chart(vec![Series::new("empty", vec![])], vec![], XAxis::Seconds),
+            chart(
+                vec![Series::new("one", vec![(3.0, 7.0)])],
+                vec![],
+                XAxis::Seconds,
+            ),
+            chart(
+                vec![Series::new(
+                    "zeros",
+                    vec![(0.0, 0.0), (1.0, 0.0), (2.0, 0.0)],
+                )],
+                vec![Window {
+                    start: 0.5,
+                    end: 1.5,
+                }],
+                XAxis::Seconds,
+            ),
+            chart(
+                vec![Series::new(
+                    "odd",
+                    vec![
+                        (f64::NAN, 1.0),
+                        (1.0, f64::INFINITY),
+                        (2.0, -5.0),
+                        (2.0, 3.0),
+                    ],
+                )],
+                vec![
+                    Window {
+                        start: 9.0,
+                        end: 1.0,
+                    },
+                    Window {
+                        start: f64::NAN,
+                        end: 2.0,
+                    },
+                ],
+                XAxis::Seconds,
+            ),
+            chart(
+                vec![],
+                vec![Window {
+                    start: 2.0,
+                    end: 4.0,
+                }],
+                XAxis::Seconds,
+            ),
+            chart(
+                vec![Series::new("p", vec![(0.301, 10.0), (4.0, 12.0)])],
+                vec![],
+                XAxis::LogPercentile,
+            ),
+            chart(vec![], vec![], XAxis::LogPercentile),
+        ];
+        let log = cases.iter().map(|c| Chart {
+            y_log: true,
+            ..c.clone()
+        });
+        let cases: Vec<Chart> = cases.iter().cloned().chain(log).collect();
+        for c in &cases {
+            let mut png_bytes = Vec::new();
+            png(c, &mut png_bytes).expect("png");
+            assert!(png_bytes.starts_with(b"\x89PNG"), "{c:?}");
+            let svg = svg(c).expect("svg");
+            assert!(svg.starts_with("<svg class=\"chart\""), "{svg}");
+            assert!(!svg.contains("http"), "{svg}");
+            assert!(
+                svg.contains("a &lt;title&gt; &amp; more"),
+                "title is escaped"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_chart_says_no_data() {
+        let svg = svg(&chart(vec![], vec![], XAxis::Seconds)).expect("svg");
+        assert!(svg.contains("no data"));
+        let svg = svg_of_one_point();
+        assert!(!svg.contains("no data"));
+        assert!(
+            svg.contains("<circle"),
+            "a single point is drawn as a marker"
+        );
+    }
+
+    fn svg_of_one_point() -> String {
+        svg(&chart(
+            vec![Series::new("one", vec![(3.0, 7.0)])],
+            vec![],
+            XAxis::Seconds,
+        ))
+        .expect("svg")
+    }
+
+    #[test]
+    fn percentiles_are_spaced_logarithmically() {
+        assert!((percentile_x(0.5) - std::f64::consts::LOG10_2).abs() < 1e-12);
+        assert!((percentile_x(0.99) - 2.0).abs() < 1e-9);
+        assert!((percentile_x(0.999) - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn axis_numbers_are_short() {
+        assert_eq!(number(9000.0), "9000");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(0.125), "0.12");
+    }
+
+    #[test]
+    fn ranges_are_padded() {
+        assert_eq!(padded(2.0, 2.0), 1.0..3.0);
+        assert_eq!(padded(f64::NAN, 2.0), 0.0..1.0);
+        assert_eq!(padded(3.0, 1.0), 0.0..1.0);
+    }
+}

@@ -1,0 +1,90 @@
+//! `compare.html`: the runs, the cost of exactly-once, the delta table and the overlaid
+//! charts on one self-contained page (template `templates/compare.html`).
+
+use std::io::Write;
+
+use crate::chart::Chart;
+use crate::compare::{NO_COST, cost_table, delta_table, labels};
+use crate::error::ReportError;
+use crate::escape;
+use crate::html::{Cell, STYLE, figure, fill, table};
+use crate::results::Results;
+
+const COMPARE: &str = include_str!("../templates/compare.html");
+
+fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|r| r.iter().map(Cell::text).collect())
+        .collect();
+    table(&header, &rows)
+}
+
+/// Writes compare.html; `charts` are [`crate::charts::compare_charts`] of `runs`.
+pub fn write<W: Write>(out: &mut W, runs: &[Results], charts: &[Chart]) -> Result<(), ReportError> {
+    let labels = labels(runs);
+    let run_rows: Vec<Vec<Cell>> = runs
+        .iter()
+        .zip(&labels)
+        .map(|(r, l)| {
+            vec![
+                Cell::text(l),
+                Cell::text(r.guarantee().unwrap_or("-")),
+                Cell::text(r.backend().unwrap_or("-")),
+                Cell::status(r.verdict.lower()),
+                Cell::text(&r.started_at),
+                Cell::text(&r.command),
+            ]
+        })
+        .collect();
+    let (header, rows) = cost_table(runs, &labels);
+    let cost = if rows.is_empty() {
+        format!("<p class=\"note\">{}</p>", escape::text(NO_COST))
+    } else {
+        text_table(&header, &rows)
+            + "\n<p class=\"note\">Throughput and latency: change of the stronger guarantee against the weaker; avoided: the weaker run's count minus the stronger run's.</p>"
+    };
+    let (header, rows) = delta_table(runs, &labels);
+    let mut figures = Vec::new();
+    for chart in charts {
+        figures.push(figure(chart)?);
+    }
+    let title = match runs.first() {
+        Some(r) => format!("Comparison: {} ({} runs)", r.base_name(), runs.len()),
+        None => "Comparison".into(),
+    };
+    let page = fill(
+        COMPARE,
+        &[
+            ("style", STYLE.to_string()),
+            ("title", escape::text(&title)),
+            (
+                "baseline",
+                escape::text(labels.first().map_or("-", |l| l.as_str())),
+            ),
+            (
+                "runs",
+                table(
+                    &[
+                        "run",
+                        "guarantee",
+                        "backend",
+                        "verdict",
+                        "started",
+                        "command",
+                    ],
+                    &run_rows,
+                ),
+            ),
+            ("cost", cost),
+            ("deltas", text_table(&header, &rows)),
+            ("charts", figures.join("\n")),
+        ],
+    );
+    out.write_all(page.as_bytes())
+        .map_err(|source| ReportError::Write {
+            path: "compare.html".into(),
+            source,
+        })
+}

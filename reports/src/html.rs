@@ -1,0 +1,395 @@
+//! `report.html`: one self-contained page — inline CSS, inline SVG charts, no script,
+//! no URL of any kind — from the template `templates/report.html`. Every text taken
+//! from the results is escaped ([`crate::escape`]).
+
+use std::io::{self, Write};
+
+use crate::chart::{self, Chart};
+use crate::error::ReportError;
+use crate::escape;
+use crate::results::{Percentiles, Results, ms, secs};
+
+pub(crate) const STYLE: &str = include_str!("../templates/style.css");
+const REPORT: &str = include_str!("../templates/report.html");
+
+/// One table cell: its text (escaped when written) and a CSS class.
+#[derive(Debug, Clone)]
+pub(crate) struct Cell {
+    text: String,
+    class: &'static str,
+}
+
+impl Cell {
+    pub(crate) fn text(s: impl Into<String>) -> Cell {
+        Cell {
+            text: s.into(),
+            class: "",
+        }
+    }
+    pub(crate) fn num(s: impl Into<String>) -> Cell {
+        Cell {
+            text: s.into(),
+            class: "num",
+        }
+    }
+    pub(crate) fn ids(s: impl Into<String>) -> Cell {
+        Cell {
+            text: s.into(),
+            class: "ids",
+        }
+    }
+    /// `pass`, `fail` or `inconclusive`, coloured.
+    pub(crate) fn status(s: &'static str) -> Cell {
+        Cell {
+            text: s.into(),
+            class: s,
+        }
+    }
+}
+
+/// An HTML table; numeric columns' headers are right-aligned like their cells.
+pub(crate) fn table(header: &[&str], rows: &[Vec<Cell>]) -> String {
+    let mut out = String::from("<table>\n<tr>");
+    for (i, h) in header.iter().enumerate() {
+        let numeric = rows
+            .first()
+            .and_then(|r| r.get(i))
+            .is_some_and(|c| c.class == "num");
+        let class = if numeric { " class=\"num\"" } else { "" };
+        out.push_str(&format!("<th{class}>{}</th>", escape::text(h)));
+    }
+    out.push_str("</tr>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            if cell.class.is_empty() {
+                out.push_str(&format!("<td>{}</td>", escape::text(&cell.text)));
+            } else {
+                out.push_str(&format!(
+                    "<td class=\"{}\">{}</td>",
+                    cell.class,
+                    escape::text(&cell.text)
+                ));
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// Replaces each `{{key}}` of `template` with its value (values are already HTML).
+pub(crate) fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        out = out.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    out
+}
+
+/// A chart as a figure with its inline SVG and the name of its PNG.
+pub(crate) fn figure(chart: &Chart) -> Result<String, ReportError> {
+    Ok(format!(
+        "<figure id=\"{}\">\n{}\n<figcaption>{} (also {}.png)</figcaption>\n</figure>",
+        escape::attr(&chart.slug),
+        chart::svg(chart)?,
+        escape::text(&chart.title),
+        escape::text(&chart.slug),
+    ))
+}
+
+pub(crate) fn percentile_row(name: &str, p: &Percentiles) -> Vec<Cell> {
+    vec![
+        Cell::text(name),
+        Cell::num(p.count.to_string()),
+        Cell::num(ms(p.p50_us)),
+        Cell::num(ms(p.p90_us)),
+        Cell::num(ms(p.p99_us)),
+        Cell::num(ms(p.p999_us)),
+        Cell::num(ms(p.max_us)),
+    ]
+}
+
+fn list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|r| format!("<li>{}</li>", escape::text(r)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn status(pass: bool) -> Cell {
+    Cell::status(if pass { "pass" } else { "fail" })
+}
+
+/// Writes report.html for one run; `charts` are [`crate::charts::run_charts`] of it.
+pub fn write<W: Write>(
+    out: &mut W,
+    results: &Results,
+    charts: &[Chart],
+) -> Result<(), ReportError> {
+    let page = render(results, charts)?;
+    out.write_all(page.as_bytes())
+        .map_err(|source| io_error("report.html", source))
+}
+
+fn io_error(what: &str, source: io::Error) -> ReportError {
+    ReportError::Write {
+        path: what.into(),
+        source,
+    }
+}
+
+fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
+    let thresholds = if r.thresholds.is_empty() {
+        "<p class=\"note\">The experiment sets no thresholds.</p>".to_string()
+    } else {
+        let rows: Vec<Vec<Cell>> = r
+            .thresholds
+            .iter()
+            .map(|t| {
+                vec![
+                    Cell::text(&t.metric),
+                    Cell::text(&t.expression),
+                    Cell::num(t.actual_text()),
+                    status(t.pass),
+                    Cell::text(t.note.clone().unwrap_or_default()),
+                ]
+            })
+            .collect();
+        table(&["metric", "expression", "actual", "result", "note"], &rows)
+    };
+    let names = r.anomaly_names();
+    let anomaly_rows: Vec<Vec<Cell>> = names
+        .iter()
+        .map(|name| {
+            let finding = r.anomalies.get(*name).cloned().unwrap_or_default();
+            let expectation = r.expectations.iter().find(|e| e.anomaly == *name);
+            let rule = expectation.map_or(String::new(), |e| {
+                let need = if e.required {
+                    "required"
+                } else {
+                    "allowed to break"
+                };
+                format!("{} ({need}): {}", e.rule, e.status.replace('_', " "))
+            });
+            vec![
+                Cell::text(*name),
+                Cell::num(finding.count.to_string()),
+                Cell::ids(finding.sample.join(" ")),
+                Cell::text(rule),
+            ]
+        })
+        .collect();
+    let c = &r.counts;
+    let counts = format!(
+        "<p>Orders: {} attempted, {} acknowledged, {} observed, {} completed; {} rejected, {} errors, {} dropped, {} late. {} distinct events observed.</p>",
+        c.attempted,
+        c.acknowledged,
+        c.observed,
+        c.completed,
+        c.rejected,
+        c.errors,
+        c.dropped,
+        c.late,
+        c.events
+    );
+    let mut latency_rows = vec![percentile_row("end to end", &r.latency.e2e)];
+    latency_rows.extend(r.latency.hops.iter().map(|(hop, p)| percentile_row(hop, p)));
+    let latency_table = table(
+        &["latency", "count", "p50", "p90", "p99", "p99.9", "max"],
+        &latency_rows,
+    );
+    let faults = if r.faults.is_empty() {
+        "<p class=\"note\">No faults were injected.</p>".to_string()
+    } else {
+        let rows: Vec<Vec<Cell>> = r
+            .faults
+            .iter()
+            .map(|f| {
+                let found: Vec<String> = f
+                    .anomalies
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(a, n)| format!("{a} {n}"))
+                    .collect();
+                vec![
+                    Cell::text(&f.kind),
+                    Cell::text(&f.target),
+                    Cell::text(format!("{:.1}–{:.1} s", f.start_s, f.end_s)),
+                    Cell::text(if found.is_empty() {
+                        "none".into()
+                    } else {
+                        found.join(", ")
+                    }),
+                    Cell::num(ms(f.p99_us)),
+                    Cell::num(ms(f.steady_p99_us)),
+                    Cell::num(secs(f.recovery_s)),
+                    Cell::num(secs(f.drain_s)),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "kind",
+                "target",
+                "window",
+                "anomalies",
+                "p99 during",
+                "steady p99",
+                "time to recover",
+                "drain time",
+            ],
+            &rows,
+        ) + "\n<p class=\"note\">Time to recover: from the end of the window until a second's p99 is back within the steady-state band; drain time: until every consumer group's lag is back to its level before the fault. “-”: not reached or no data.</p>"
+    };
+    let services = if r.services.totals.is_empty() {
+        "<p class=\"note\">No service counters were scraped.</p>".to_string()
+    } else {
+        let rows: Vec<Vec<Cell>> = r
+            .services
+            .totals
+            .iter()
+            .map(|(k, v)| vec![Cell::text(k), Cell::num(format!("{v}"))])
+            .collect();
+        table(
+            &[
+                "service counter (at least; summed over instances)",
+                "final value",
+            ],
+            &rows,
+        )
+    };
+    let environment: String = r
+        .environment_rows()
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape::text(k),
+                escape::text(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut values = vec![
+        ("style", STYLE.to_string()),
+        ("title", escape::text(&r.experiment)),
+        (
+            "description",
+            escape::text(r.description.as_deref().unwrap_or("")),
+        ),
+        ("verdict", r.verdict.lower().to_string()),
+        ("verdict_upper", r.verdict.upper().to_string()),
+        (
+            "guarantee",
+            r.guarantee()
+                .map(|g| format!(" judged as {}", escape::text(g)))
+                .unwrap_or_default(),
+        ),
+        ("reasons", list(&r.reasons)),
+        (
+            "incomplete",
+            if r.complete {
+                String::new()
+            } else {
+                "<p class=\"banner inconclusive\">The run was interrupted: these are partial results.</p>".into()
+            },
+        ),
+        ("thresholds", thresholds),
+        (
+            "anomalies",
+            table(
+                &[
+                    "anomaly",
+                    "count",
+                    "sample ids",
+                    "rule under this guarantee",
+                ],
+                &anomaly_rows,
+            ),
+        ),
+        ("counts", counts),
+        ("latency_table", latency_table),
+        (
+            "mean_throughput",
+            r.throughput
+                .mean_per_s
+                .map_or("no data".into(), |m| format!("{m:.1}/s")),
+        ),
+        (
+            "max_lag",
+            r.lag.max.map_or("no data".into(), |m| m.to_string()),
+        ),
+        ("faults", faults),
+        ("services", services),
+        ("seed", r.seed.to_string()),
+        ("started_at", escape::text(&r.started_at)),
+        ("finished_at", escape::text(&r.finished_at)),
+        ("environment", environment),
+        ("command", escape::text(&r.command)),
+        (
+            "config",
+            escape::text(&serde_json::to_string_pretty(&r.config).unwrap_or_default()),
+        ),
+    ];
+    for chart in charts {
+        values.push((chart_key(&chart.slug), figure(chart)?));
+    }
+    // Keys of charts that were not given render as nothing rather than as `{{...}}`.
+    for key in [
+        "chart_latency_percentiles",
+        "chart_hop_latency_percentiles",
+        "chart_latency_over_time",
+        "chart_throughput",
+        "chart_lag",
+        "chart_resilience",
+    ] {
+        values.push((key, String::new()));
+    }
+    Ok(fill(REPORT, &values))
+}
+
+fn chart_key(slug: &str) -> &'static str {
+    match slug {
+        "latency-percentiles" => "chart_latency_percentiles",
+        "hop-latency-percentiles" => "chart_hop_latency_percentiles",
+        "latency-over-time" => "chart_latency_over_time",
+        "throughput" => "chart_throughput",
+        "lag" => "chart_lag",
+        "resilience" => "chart_resilience",
+        _ => "chart_unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_replaces_every_occurrence() {
+        assert_eq!(
+            fill(
+                "{{a}} {{b}} {{a}}",
+                &[("a", "1".into()), ("b", "<i>".into())]
+            ),
+            "1 <i> 1"
+        );
+    }
+
+    #[test]
+    fn text_from_results_is_escaped() {
+        let r = Results::parse(
+            r#"{"experiment":"<script>x</script>","verdict":"fail","reasons":["a < b & c"],
+                "command":"harness run \"x\"","anomalies":{"lost":{"count":1,"sample":["<o-1>"]}}}"#,
+        )
+        .expect("parse");
+        let page = render(&r, &crate::charts::run_charts(&r)).expect("render");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(page.contains("a &lt; b &amp; c"));
+        assert!(page.contains("&lt;o-1&gt;"));
+        assert!(page.contains("harness run &quot;x&quot;"));
+        assert!(!page.contains("{{"), "every placeholder is filled");
+    }
+}

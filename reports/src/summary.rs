@@ -1,0 +1,143 @@
+//! `summary.md`: the verdict, counts, anomalies with sample ids, latency, throughput,
+//! faults and thresholds as Markdown — short enough for a pull-request comment, and
+//! what `harness run` and `harness check` print on the terminal.
+
+use std::io::{self, Write};
+
+use crate::markdown::table;
+use crate::results::{Percentiles, Results, ms, secs};
+
+fn percentile_row(name: &str, p: &Percentiles) -> Vec<String> {
+    vec![
+        name.to_string(),
+        p.count.to_string(),
+        ms(p.p50_us),
+        ms(p.p90_us),
+        ms(p.p99_us),
+        ms(p.p999_us),
+        ms(p.max_us),
+    ]
+}
+
+/// Writes the summary of one run.
+pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
+    writeln!(out, "## {}: {}\n", r.experiment, r.verdict.upper())?;
+    if !r.complete {
+        writeln!(out, "- the run was interrupted: partial results")?;
+    }
+    for reason in &r.reasons {
+        writeln!(out, "- {reason}")?;
+    }
+    let c = &r.counts;
+    writeln!(
+        out,
+        "\norders: {} attempted, {} acknowledged, {} completed; {} rejected, {} errors, {} dropped, {} late; {} events observed\n",
+        c.attempted,
+        c.acknowledged,
+        c.completed,
+        c.rejected,
+        c.errors,
+        c.dropped,
+        c.late,
+        c.observed
+    )?;
+    let names = r.anomaly_names();
+    let anomalies: Vec<Vec<String>> = names
+        .iter()
+        .filter_map(|name| {
+            let f = r.anomalies.get(*name)?;
+            Some(vec![
+                name.to_string(),
+                f.count.to_string(),
+                f.sample
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ])
+        })
+        .collect();
+    table(out, &["anomaly", "count", "sample"], &anomalies)?;
+    writeln!(out)?;
+    let mut latency = vec![percentile_row("end to end", &r.latency.e2e)];
+    latency.extend(r.latency.hops.iter().map(|(hop, p)| percentile_row(hop, p)));
+    table(
+        out,
+        &["latency", "count", "p50", "p90", "p99", "p99.9", "max"],
+        &latency,
+    )?;
+    let mean = r
+        .throughput
+        .mean_per_s
+        .map_or("-".into(), |m| format!("{m:.1}/s"));
+    let lag = r.lag.max.map_or("-".into(), |l| l.to_string());
+    writeln!(
+        out,
+        "\nthroughput (completed, load phase): {mean}; max consumer lag: {lag}\n"
+    )?;
+    if !r.faults.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .faults
+            .iter()
+            .map(|f| {
+                vec![
+                    f.kind.clone(),
+                    f.target.clone(),
+                    format!("{:.1}-{:.1} s", f.start_s, f.end_s),
+                    f.anomaly_total().to_string(),
+                    ms(f.p99_us),
+                    secs(f.recovery_s),
+                    secs(f.drain_s),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "fault",
+                "target",
+                "window",
+                "anomalies",
+                "p99 during",
+                "recovery",
+                "drain",
+            ],
+            &rows,
+        )?;
+        writeln!(out)?;
+    }
+    if !r.thresholds.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .thresholds
+            .iter()
+            .map(|t| {
+                vec![
+                    t.metric.clone(),
+                    t.expression.clone(),
+                    t.actual_text(),
+                    if t.pass { "pass".into() } else { "FAIL".into() },
+                ]
+            })
+            .collect();
+        table(out, &["threshold", "expression", "actual", "result"], &rows)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_result_summarises() {
+        let r = Results::parse(r#"{"experiment":"x","verdict":"inconclusive","complete":false}"#)
+            .expect("parse");
+        let mut out = Vec::new();
+        write(&mut out, &r).expect("write");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.starts_with("## x: INCONCLUSIVE\n"), "{text}");
+        assert!(text.contains("interrupted"));
+        assert!(text.contains("| end to end | 0     | -   |"), "{text}");
+    }
+}
