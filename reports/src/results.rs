@@ -2,6 +2,11 @@
 //! `reports/results.schema.json`). Only `experiment` and `verdict` are required;
 //! everything else defaults when absent, so a partial (interrupted) run or a document
 //! written before a field existed still renders, with "no data" where data is missing.
+//!
+//! Several types here have the shape of the checker's (`check::Percentiles`,
+//! `check::Second`, ...) on purpose: this crate reads the *document*, whatever wrote
+//! it, so it neither depends on the checker nor requires every field the checker
+//! always writes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
