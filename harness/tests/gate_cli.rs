@@ -308,5 +308,5 @@ fn several_runs_pool_as_trials_and_a_tolerance_widens_the_band() {
         "latency=60",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("(2 trials)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(trials: 2)"));
 }

@@ -273,7 +273,39 @@ fn different_experiments_and_busy_machines_are_warned_about() {
     let text = report.warnings.join("\n");
     assert!(text.contains("different configuration"), "{text}");
     assert!(text.contains("cpus: 2 → 4"), "{text}");
-    assert!(text.contains("100 of 480 orders were sent late"), "{text}");
+    assert!(
+        text.contains("sent late in current trial(s) trial-1 (100 of 480)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_regression_on_an_overloaded_machine_is_inconclusive_but_correctness_still_fails() {
+    let baseline = steady(3, 11.0, 120.0);
+    let mut current = steady(3, 11.0, 900.0);
+    current.trials[1].late = 200;
+    let report = run(&baseline, &current);
+    assert_eq!(report.decision, Decision::Inconclusive, "{report:#?}");
+    assert_eq!(
+        row(&report, "latency.e2e.p99").decision,
+        Change::Inconclusive
+    );
+    assert!(
+        report
+            .reasons
+            .iter()
+            .any(|r| r.contains("fell behind in trial-2 (200 of 480 late)")),
+        "{:?}",
+        report.reasons
+    );
+    let lost = current.trials[0].anomalies.get_mut("lost").unwrap();
+    lost.count = 2;
+    lost.status = ExpectationStatus::Broken;
+    assert_eq!(run(&baseline, &current).decision, Decision::Fail);
+    // Below the overload share, the same slowdown is a regression.
+    current.trials[0].anomalies.get_mut("lost").unwrap().count = 0;
+    current.trials[1].late = 20;
+    assert_eq!(run(&baseline, &current).decision, Decision::Fail);
 }
 
 #[test]

@@ -42,6 +42,10 @@ pub struct GateArgs {
     /// Bootstrap resamples per metric.
     #[arg(long, default_value_t = 10_000)]
     pub resamples: usize,
+    /// A current trial whose load generator sent more than PCT % of its orders late
+    /// ran on an overloaded machine: performance regressions are then inconclusive.
+    #[arg(long, value_name = "PCT", default_value_t = 20.0)]
+    pub overload: f64,
     /// The bootstrap's random seed (the same inputs and seed give the same report).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -120,9 +124,18 @@ fn baseline(path: &Path) -> anyhow::Result<Result<TrialSet, String>> {
     Ok(Ok(baseline.set))
 }
 
+/// Prints to stdout; a closed pipe (`harness gate ... | head`) is not an error.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 pub fn run(args: GateArgs) -> anyhow::Result<u8> {
     if !(args.confidence > 0.0 && args.confidence < 1.0) {
         bail!("--confidence {}: must lie between 0 and 1", args.confidence);
+    }
+    if args.overload.is_nan() || args.overload < 0.0 {
+        bail!("--overload {}: must be a percentage >= 0", args.overload);
     }
     if args.resamples == 0 {
         bail!("--resamples must be at least 1");
@@ -133,6 +146,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
             resamples: args.resamples,
         },
         tolerances: tolerances(&args.tolerances)?,
+        overload: args.overload / 100.0,
     };
     let base = match baseline(&args.baseline)? {
         Ok(set) => set,
@@ -157,7 +171,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
         &args.baseline.display().to_string(),
         &current_names,
     );
-    print!("{table}");
+    say(&table);
 
     let out = &args.runs[0];
     let document = json!({
@@ -175,7 +189,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
     .with_context(|| format!("writing {}", out.join("gate.json").display()))?;
     std::fs::write(out.join("gate.md"), &table)
         .with_context(|| format!("writing {}", out.join("gate.md").display()))?;
-    println!("\ngate: {}", out.join("gate.json").display());
+    say(&format!("\ngate: {}\n", out.join("gate.json").display()));
     Ok(u8::try_from(report.decision.exit_code()).unwrap_or(exit::ERROR))
 }
 

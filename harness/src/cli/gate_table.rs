@@ -63,7 +63,7 @@ pub fn markdown(report: &GateReport, baseline: &str, current: &[String]) -> Stri
     let _ = writeln!(out, "## gate: {word}\n");
     let _ = writeln!(
         out,
-        "baseline: `{baseline}` ({} trials); current: {} ({} trials); {:.0} % bootstrap intervals, {} resamples\n",
+        "baseline: `{baseline}` (trials: {}); current: {} (trials: {}); {:.0} % bootstrap intervals, {} resamples\n",
         report.baseline_trials,
         current
             .iter()
