@@ -38,7 +38,7 @@ fn redis_consumer_kill_loses_nothing_in_either_mode() {
     let md = std::fs::read_to_string(compare.join("compare.md")).expect("compare.md");
     assert!(
         md.contains(
-            "| exactly-once (redis-consumer-kill[guarantee=exactly-once]) | at-least-once ("
+            "| redis-consumer-kill[guarantee=exactly-once] | redis-consumer-kill[guarantee=at-least-once] |"
         ),
         "no cost of exactly-once row:\n{md}"
     );

@@ -111,7 +111,7 @@ fn compare_follows_latest_links_and_writes_beside_the_first_run() {
     );
     let md = std::fs::read_to_string(dir.join("compare.md")).expect("compare.md");
     assert!(
-        md.contains("| exactly-once (redis-consumer-kill[guarantee=exactly-once])"),
+        md.contains("| redis-consumer-kill[guarantee=exactly-once] | redis-consumer-kill[guarantee=at-least-once] |"),
         "{md}"
     );
     assert!(dir.join("compare.html").is_file() && dir.join("compare-throughput.png").is_file());

@@ -43,7 +43,7 @@ impl Unit {
         match self {
             Unit::PerSecond => format!("{v:.1}/s"),
             Unit::Micros => format!("{:.1} ms", v / 1000.0),
-            Unit::Seconds => format!("{v:.1} s"),
+            Unit::Seconds => format!("{v:.2} s"),
             Unit::Count => format!("{v}"),
         }
     }
@@ -232,10 +232,18 @@ pub fn cost_table(runs: &[Results], labels: &[String]) -> (Vec<String>, Vec<Vec<
     let rows = costs(runs)
         .into_iter()
         .map(|c| {
-            let guarantee = |i: usize| runs[i].guarantee().unwrap_or("?").to_string();
+            // The label, with the guarantee in front unless the label already says it.
+            let name = |i: usize| {
+                let guarantee = runs[i].guarantee().unwrap_or("?");
+                if labels[i].contains(guarantee) {
+                    labels[i].clone()
+                } else {
+                    format!("{guarantee} ({})", labels[i])
+                }
+            };
             let mut row = vec![
-                format!("{} ({})", guarantee(c.stronger), labels[c.stronger]),
-                format!("{} ({})", guarantee(c.weaker), labels[c.weaker]),
+                name(c.stronger),
+                name(c.weaker),
                 change_text(c.throughput, Unit::PerSecond),
                 change_text(c.p50, Unit::Micros),
                 change_text(c.p99, Unit::Micros),
@@ -259,10 +267,10 @@ pub fn delta_table(runs: &[Results], labels: &[String]) -> (Vec<String>, Vec<Vec
             let mut cells = vec![row.metric.clone()];
             for (i, v) in row.values.iter().enumerate() {
                 let value = v.map_or("-".into(), |v| row.unit.format(v));
-                cells.push(if i == 0 {
-                    value
-                } else {
-                    format!("{value}, {}", change_text(changes[i], row.unit))
+                cells.push(match changes[i] {
+                    _ if i == 0 => value,
+                    Some(c) if c.absolute == 0.0 => format!("{value}  Δ 0"),
+                    c => format!("{value}  Δ {}", change_text(c, row.unit)),
                 });
             }
             cells
@@ -381,6 +389,31 @@ mod tests {
             .find(|r| r.metric == "duplicate_delivery")
             .expect("row");
         assert_eq!(dup.changes()[1].expect("c").absolute, -4.0);
+    }
+
+    #[test]
+    fn delta_cells_show_the_value_and_its_change() {
+        let runs = [
+            run("a", "at-least-once", 100.0, 10_000, 0, 4),
+            run("b", "exactly-once", 80.0, 15_000, 0, 0),
+        ];
+        let (header, rows) = delta_table(&runs, &labels(&runs));
+        assert_eq!(header.len(), 3);
+        assert_eq!(
+            rows[0],
+            [
+                "throughput (mean completed)",
+                "100.0/s",
+                "80.0/s  Δ -20.0/s (-20.0 %)"
+            ]
+        );
+        let lost = rows.iter().find(|r| r[0] == "lost").expect("lost row");
+        assert_eq!(lost[2], "0  Δ 0");
+        let recovery = rows
+            .iter()
+            .find(|r| r[0].starts_with("recovery"))
+            .expect("row");
+        assert_eq!(recovery[1..], ["3.50 s", "3.50 s  Δ 0"]);
     }
 
     #[test]
