@@ -309,4 +309,20 @@ fn several_runs_pool_as_trials_and_a_tolerance_widens_the_band() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("(trials: 2)"));
+
+    // A baseline pools several runs the same way.
+    let file = tmp.path().join("pooled.json");
+    let saved = harness(&[
+        "baseline",
+        "save",
+        path(&a),
+        path(&b),
+        path(&base),
+        "--to",
+        path(&file),
+    ]);
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    let pooled: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("baseline")).expect("JSON");
+    assert_eq!(pooled["trials"].as_array().map(Vec::len), Some(5));
 }

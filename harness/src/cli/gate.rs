@@ -59,8 +59,10 @@ pub enum BaselineCommand {
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// The run: a run directory, a repeated run (`--repeat`) or `runs/<experiment>/latest`.
-    pub run: PathBuf,
+    /// The run(s): run directories, repeated runs (`--repeat`) or
+    /// `runs/<experiment>/latest`; several are pooled as trials of one experiment.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
     /// Where to write the baseline, e.g. baselines/main.json.
     #[arg(long)]
     pub to: PathBuf,
@@ -195,7 +197,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
 
 pub fn baseline_command(command: BaselineCommand) -> anyhow::Result<u8> {
     let BaselineCommand::Save(args) = command;
-    let set = match current(std::slice::from_ref(&args.run))? {
+    let set = match current(&args.runs)? {
         Ok(set) => set,
         Err(why) => bail!("{why}: a baseline needs finished trials"),
     };
@@ -205,7 +207,13 @@ pub fn baseline_command(command: BaselineCommand) -> anyhow::Result<u8> {
             t.label
         );
     }
-    let baseline = Baseline::new(args.run.display().to_string(), set);
+    let source = args
+        .runs
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let baseline = Baseline::new(source, set);
     if let Some(parent) = args.to.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;

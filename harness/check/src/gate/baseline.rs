@@ -44,7 +44,7 @@ pub const KIND: &str = "harness-baseline";
 pub struct Baseline {
     pub format: u32,
     pub kind: String,
-    /// The run directory it was saved from, as given to `baseline save`.
+    /// The run directories it was saved from, as given to `baseline save` (space-separated).
     pub source: String,
     #[serde(flatten)]
     pub set: TrialSet,
