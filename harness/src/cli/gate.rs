@@ -42,10 +42,6 @@ pub struct GateArgs {
     /// Bootstrap resamples per metric.
     #[arg(long, default_value_t = 10_000)]
     pub resamples: usize,
-    /// A current trial whose load generator sent more than PCT % of its orders late
-    /// ran on an overloaded machine: performance regressions are then inconclusive.
-    #[arg(long, value_name = "PCT", default_value_t = 20.0)]
-    pub overload: f64,
     /// The bootstrap's random seed (the same inputs and seed give the same report).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -136,9 +132,6 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
     if !(args.confidence > 0.0 && args.confidence < 1.0) {
         bail!("--confidence {}: must lie between 0 and 1", args.confidence);
     }
-    if args.overload.is_nan() || args.overload < 0.0 {
-        bail!("--overload {}: must be a percentage >= 0", args.overload);
-    }
     if args.resamples == 0 {
         bail!("--resamples must be at least 1");
     }
@@ -148,7 +141,6 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
             resamples: args.resamples,
         },
         tolerances: tolerances(&args.tolerances)?,
-        overload: args.overload / 100.0,
     };
     let base = match baseline(&args.baseline)? {
         Ok(set) => set,
