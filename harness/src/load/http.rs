@@ -1,6 +1,6 @@
 //! The `http` driver: Goose sends `POST /orders` to the order service, configured in code
-//! (no argv parsing by Goose; its telnet and WebSocket controllers are off, so it opens
-//! no listening socket).
+//! (no argv parsing by Goose; its telnet controller is off and its WebSocket controller
+//! is off by default, so it opens no listening socket).
 //!
 //! Goose users are closed loops, so the open loop is kept here: every user takes the
 //! next planned order, sleeps until its *intended* time and sends it. There are enough
@@ -154,6 +154,23 @@ async fn supervise(shared: Arc<Shared>, finished: watch::Sender<bool>) {
     goose::trigger_killswitch("harness: every planned order was sent and answered");
 }
 
+/// Discards `log` records. Goose installs a terminal logger for the whole process
+/// unless one is set already, which would print every warning of every library that
+/// logs through `log` (librdkafka's connection errors among them) over the progress
+/// line; the harness reports through its own output instead.
+#[derive(Debug)]
+struct Silent;
+
+impl log::Log for Silent {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        false
+    }
+    fn log(&self, _: &log::Record<'_>) {}
+    fn flush(&self) {}
+}
+
+static SILENT: Silent = Silent;
+
 /// Builds the attack: one scenario, one transaction, every option set in code.
 fn attack(
     host: &str,
@@ -166,6 +183,8 @@ fn attack(
     }))
     .set_name("POST /orders");
     let scenario = Scenario::new("orders").register_transaction(transaction);
+    // Fails harmlessly when a logger is set already (a second run in this process).
+    let _ = log::set_logger(&SILENT);
     let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())?
         .register_scenario(scenario)
         .set_default(GooseDefault::Host, host)?
@@ -177,7 +196,6 @@ fn attack(
             REQUEST_TIMEOUT_S.to_string().as_str(),
         )?
         .set_default(GooseDefault::NoTelnet, true)?
-        .set_default(GooseDefault::NoWebSocket, true)?
         .set_default(GooseDefault::NoPrintMetrics, true)?
         .set_default(GooseDefault::NoResetMetrics, true)?
         .set_default(GooseDefault::Quiet, 1)?;
