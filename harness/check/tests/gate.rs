@@ -274,7 +274,7 @@ fn different_experiments_and_busy_machines_are_warned_about() {
     assert!(text.contains("different configuration"), "{text}");
     assert!(text.contains("cpus: 2 → 4"), "{text}");
     assert!(
-        text.contains("sent late in current trial(s) trial-1 (100 of 480)"),
+        text.contains("1 of 3 current trials had more than 5 % of their orders sent late (worst: trial-1, 100 of 480)"),
         "{text}"
     );
 }

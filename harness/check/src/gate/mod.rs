@@ -241,16 +241,22 @@ pub fn gate<R: Rng + ?Sized>(
         });
     }
     for (side, set) in [("baseline", baseline), ("current", current)] {
-        let busy: Vec<String> = set
+        let busy: Vec<&Trial> = set
             .trials
             .iter()
             .filter(|t| t.sent > 0 && t.late * 20 > t.sent)
-            .map(|t| format!("{} ({} of {})", t.label, t.late, t.sent))
             .collect();
-        if !busy.is_empty() {
+        let worst = busy.iter().max_by(|a, b| {
+            (a.late as f64 / a.sent as f64).total_cmp(&(b.late as f64 / b.sent as f64))
+        });
+        if let Some(worst) = worst {
             report.warnings.push(format!(
-                "more than 5 % of the orders were sent late in {side} trial(s) {}: the machine was busy, or the system answered slowly enough to hold the load generator back",
-                busy.join(", ")
+                "{} of {} {side} trials had more than 5 % of their orders sent late (worst: {}, {} of {}): the machine was busy, or the system answered slowly enough to hold the load generator back",
+                busy.len(),
+                set.trials.len(),
+                worst.label,
+                worst.late,
+                worst.sent
             ));
         }
     }
