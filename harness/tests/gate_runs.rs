@@ -4,10 +4,12 @@
 //! `harness run --repeat` stops after the current trial, marks the set incomplete, and
 //! the gate refuses it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -101,17 +103,7 @@ fn ctrl_c_during_repeated_trials_stops_and_the_gate_refuses_the_set() {
     rx.recv_timeout(Duration::from_secs(120))
         .expect("trial 1's load phase started");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "harness did not stop within 60 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = common::wait_exit(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(130));
 
     let set = runs.path().join("ci-gate/latest");

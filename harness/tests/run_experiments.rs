@@ -194,17 +194,7 @@ fn ctrl_c_during_the_load_phase_cleans_up_and_marks_results_incomplete() {
         "lab and platform processes: {services:?}"
     );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "harness did not stop within 60 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = common::wait_exit(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(130));
     let deadline = Instant::now() + Duration::from_secs(10);
     while services.iter().any(|&p| common::alive(p)) {

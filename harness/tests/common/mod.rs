@@ -74,3 +74,18 @@ pub fn alive(pid: u32) -> bool {
         })
         .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
 }
+
+/// Waits for `child` to exit, or panics after `within` (polling, no blocking wait).
+pub fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
