@@ -326,3 +326,12 @@ fn several_runs_pool_as_trials_and_a_tolerance_widens_the_band() {
         serde_json::from_str(&std::fs::read_to_string(&file).expect("baseline")).expect("JSON");
     assert_eq!(pooled["trials"].as_array().map(Vec::len), Some(5));
 }
+
+#[test]
+fn a_repeated_run_offers_its_first_trial_to_tools_reading_one_results_json() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let set = steady(&tmp.path().join("set"));
+    assert_eq!(harness::cli::trials::first_trial(&set), set.join("trial-1"));
+    let single = set.join("trial-2");
+    assert_eq!(harness::cli::trials::first_trial(&single), single);
+}

@@ -123,7 +123,8 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             signal.abort();
             return Ok(exit::INTERRUPTED);
         }
-        dirs.push(outcome.dir);
+        // With --repeat, a combination's comparison uses its first trial.
+        dirs.push(crate::cli::trials::first_trial(&outcome.dir));
         worst = match (worst, code) {
             (exit::FAIL, _) | (_, exit::FAIL) => exit::FAIL,
             (exit::INCONCLUSIVE, _) | (_, exit::INCONCLUSIVE) => exit::INCONCLUSIVE,

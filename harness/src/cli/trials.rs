@@ -163,6 +163,17 @@ pub fn load(dir: &Path) -> Result<RunTrials, TrialsError> {
     })
 }
 
+/// A run directory for tools that read one `results.json`: the first trial of a
+/// repeated run, else `dir` itself.
+pub fn first_trial(dir: &Path) -> PathBuf {
+    let index = dir.join("trials.json");
+    let first = std::fs::read_to_string(&index)
+        .ok()
+        .and_then(|text| serde_json::from_str::<TrialsIndex>(&text).ok())
+        .and_then(|index| index.trials.first().map(|t| dir.join(t)));
+    first.unwrap_or_else(|| dir.to_owned())
+}
+
 fn worse(a: Decision, b: Decision) -> Decision {
     match (a, b) {
         (Decision::Fail, _) | (_, Decision::Fail) => Decision::Fail,
