@@ -212,12 +212,12 @@ pub fn baseline_command(command: BaselineCommand) -> anyhow::Result<u8> {
     }
     std::fs::write(&args.to, serde_json::to_string_pretty(&baseline)? + "\n")
         .with_context(|| format!("writing {}", args.to.display()))?;
-    println!(
-        "baseline: {} ({} trials of {}, config {})",
+    say(&format!(
+        "baseline: {} ({} trials of {}, config {})\n",
         args.to.display(),
         baseline.set.trials.len(),
         baseline.set.experiment,
         baseline.set.config_hash
-    );
+    ));
     Ok(exit::PASS)
 }
