@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
+use crate::cli::trials::first_trial;
 use crate::exit;
 
 #[derive(Debug, Args)]
@@ -17,7 +18,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Run directories (or `runs/<name>/latest` links); changes are against the first.
-    /// For a directory of `--repeat` trials, its last trial is compared.
+    /// For a directory of `--repeat` trials, its first trial is compared.
     #[arg(required = true, num_args = 2..)]
     pub runs: Vec<PathBuf>,
     /// Where compare.html, compare.md and the charts go (default: beside the first run,
@@ -27,34 +28,14 @@ pub struct CompareArgs {
 }
 
 /// The results of a run directory; for the directory of `harness run --repeat` trials
-/// (no results.json, a trials.json), those of its last trial.
+/// (no results.json of its own), those of its first trial, as the matrix comparison.
 fn load(run: &Path) -> anyhow::Result<reports::Results> {
     if !run.is_dir() {
         anyhow::bail!("{} is not a run directory", run.display());
     }
     Ok(reports::Results::load(
-        &results_dir(run).join("results.json"),
+        &first_trial(run).join("results.json"),
     )?)
-}
-
-fn results_dir(run: &Path) -> PathBuf {
-    if run.join("results.json").exists() {
-        return run.to_path_buf();
-    }
-    let last_trial = std::fs::read_to_string(run.join("trials.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|index| {
-            index["trials"]
-                .as_array()?
-                .last()?
-                .as_str()
-                .map(String::from)
-        });
-    match last_trial {
-        Some(trial) => run.join(trial),
-        None => run.to_path_buf(),
-    }
 }
 
 fn print_written(files: &[PathBuf]) {
@@ -66,7 +47,7 @@ fn print_written(files: &[PathBuf]) {
 /// Re-renders a run's reports from its results.json.
 pub fn report(args: ReportArgs) -> anyhow::Result<u8> {
     let results = load(&args.run)?;
-    let files = reports::write_run(&results_dir(&args.run), &results)?;
+    let files = reports::write_run(&first_trial(&args.run), &results)?;
     print_written(&files);
     Ok(exit::PASS)
 }
