@@ -48,6 +48,7 @@ fn trial(label: &str, p50_ms: f64, p99_ms: f64, throughput: f64) -> Trial {
             metric: "lost".into(),
             expression: "== 0".into(),
             actual: Some(0.0),
+            unit: None,
             pass: true,
         }],
         sent: 480,

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use check::Decision;
 use check::gate::decide::Change;
+use check::gate::metric::GateUnit;
 use check::gate::{CheckStatus, GateReport, MetricRow, percent};
 
 fn mean(values: &[f64]) -> Option<f64> {
@@ -18,10 +19,11 @@ fn values(row: &MetricRow, values: &[f64]) -> String {
     }
 }
 
-fn counts(values: &[Option<f64>]) -> String {
+fn counts(values: &[Option<f64>], unit: Option<GateUnit>) -> String {
     values
         .iter()
         .map(|v| match v {
+            Some(v) if unit.is_some() => unit.map(|u| u.show(*v)).unwrap_or_default(),
             Some(v) if v.fract() == 0.0 && v.abs() < 1e9 => format!("{v:.0}"),
             Some(v) => format!("{v:.4}"),
             None => "—".into(),
@@ -131,8 +133,8 @@ pub fn markdown(report: &GateReport, baseline: &str, current: &[String]) -> Stri
         for row in &report.correctness {
             rows.push(vec![
                 row.rule.clone(),
-                counts(&row.baseline),
-                counts(&row.current),
+                counts(&row.baseline, row.unit),
+                counts(&row.current, row.unit),
                 match row.status {
                     CheckStatus::Held => "held".into(),
                     CheckStatus::Broken => "BROKEN".into(),

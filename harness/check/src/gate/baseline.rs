@@ -16,7 +16,9 @@
 //!       "verdict": "pass",
 //!       "metrics": { "throughput.mean": 39.8, "latency.e2e.p99": 312319.0, "lag.max": 9.0 },
 //!       "anomalies": { "lost": { "count": 0, "required": true, "status": "held" } },
-//!       "thresholds": [ { "metric": "lost", "expression": "== 0", "actual": 0.0, "pass": true } ]
+//!       "thresholds": [ { "metric": "lost", "expression": "== 0", "actual": 0.0, "unit": "count", "pass": true } ],
+//!       "sent": 600,
+//!       "late": 0
 //!     }
 //!   ]
 //! }

@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::threshold::Unit;
 use crate::verdict::{Decision, ExpectationStatus};
 use bootstrap::{BootstrapOptions, Interval};
 use decide::Change;
@@ -104,6 +105,9 @@ pub struct CheckRow {
     /// Per trial: the count (rules) or the actual value (thresholds; `None`: no data).
     pub baseline: Vec<Option<f64>>,
     pub current: Vec<Option<f64>>,
+    /// The values' unit (thresholds on durations or rates; `None`: counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<GateUnit>,
     pub status: CheckStatus,
 }
 
@@ -354,6 +358,7 @@ fn correctness(
             rule: format!("{name} == 0"),
             baseline: counts(baseline, name),
             current: counts(current, name),
+            unit: None,
             status,
         });
     }
@@ -400,6 +405,17 @@ fn correctness(
             rule: format!("threshold {metric} {expression}"),
             baseline: actuals(baseline, &metric, &expression),
             current: actuals(current, &metric, &expression),
+            unit: current
+                .trials
+                .iter()
+                .flat_map(|t| &t.thresholds)
+                .find(|x| x.metric == metric && x.expression == expression)
+                .and_then(|x| x.unit)
+                .and_then(|u| match u {
+                    Unit::Count => None,
+                    Unit::Us => Some(GateUnit::Us),
+                    Unit::PerS => Some(GateUnit::PerS),
+                }),
             status: if failed.is_empty() {
                 CheckStatus::Held
             } else {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::metric::METRICS;
+use crate::threshold::Unit;
 use crate::verdict::{Decision, ExpectationStatus};
 
 /// A `results.json` the gate cannot use.
@@ -60,6 +61,9 @@ pub struct ThresholdOutcome {
     pub metric: String,
     pub expression: String,
     pub actual: Option<f64>,
+    /// The unit of `actual` (absent in baselines saved before it was recorded).
+    #[serde(default)]
+    pub unit: Option<Unit>,
     pub pass: bool,
 }
 
@@ -225,6 +229,7 @@ impl Trial {
                     metric: t["metric"].as_str().unwrap_or_default().to_owned(),
                     expression: t["expression"].as_str().unwrap_or_default().to_owned(),
                     actual: t["actual"].as_f64(),
+                    unit: serde_json::from_value(t["unit"].clone()).ok(),
                     pass: t["pass"].as_bool().ok_or_else(|| TrialError::Field {
                         label: label.to_owned(),
                         field: format!("thresholds.{i}.pass"),
