@@ -3,7 +3,7 @@
 //! (incremental, cooperative rebalancing) with the server-side `range` assignor, which
 //! keeps partition numbers co-located across topics so a partition is a state shard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,18 +16,25 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use super::kafka_producer::{
+    CommitFailure, abort_transaction, commit_transaction, output_producer, transaction_error,
+};
 use super::kafka_state::Counters;
-use super::{BusConfig, BusError, Commit, CommitOutcome, Delivery, Guarantee, Outgoing};
+use super::{BusConfig, BusError, Commit, CommitOutcome, Delivery, Guarantee};
 
-fn kafka_err(op: &'static str, target: impl Into<String>) -> impl FnOnce(KafkaError) -> BusError {
+pub(super) fn kafka_err(
+    op: &'static str,
+    target: impl Into<String>,
+) -> impl FnOnce(KafkaError) -> BusError {
     let target = target.into();
     move |source| BusError::Kafka { op, target, source }
 }
 
-fn base_config(config: &BusConfig) -> ClientConfig {
+pub(super) fn base_config(config: &BusConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.kafka_bootstrap)
@@ -38,7 +45,7 @@ fn base_config(config: &BusConfig) -> ClientConfig {
 }
 
 /// Creates the topics (and this service's changelog) that do not exist yet.
-async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusError> {
+pub(super) async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusError> {
     let admin: AdminClient<DefaultClientContext> = base_config(config)
         .create()
         .map_err(kafka_err("admin client", &config.kafka_bootstrap))?;
@@ -74,55 +81,6 @@ async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusEr
         }
     }
     Ok(())
-}
-
-fn producer_config(config: &BusConfig) -> ClientConfig {
-    let mut client = base_config(config);
-    client
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "1")
-        .set(
-            "message.timeout.ms",
-            (config.request_timeout.as_millis() * 6).to_string(),
-        )
-        .set(
-            "request.timeout.ms",
-            config.request_timeout.as_millis().to_string(),
-        );
-    client
-}
-
-/// The producer a consumer's outputs go through: transactional (one transactional id
-/// per instance, so a restarted instance fences its zombie) in exactly-once.
-async fn output_producer(config: &BusConfig) -> Result<FutureProducer, BusError> {
-    let group = config.group();
-    let mut client = producer_config(config);
-    if config.guarantee == Guarantee::ExactlyOnce {
-        client
-            .set("transactional.id", format!("{}.{}", group, config.member()))
-            // A dead instance's open transaction blocks read_committed readers until it
-            // times out: keep that short.
-            .set("transaction.timeout.ms", "10000")
-            .set("message.timeout.ms", "10000");
-    }
-    let producer: FutureProducer = client.create().map_err(kafka_err("producer", &group))?;
-    if config.guarantee == Guarantee::ExactlyOnce {
-        let p = producer.clone();
-        let timeout = config.request_timeout * 3;
-        blocking(move || p.init_transactions(timeout))
-            .await
-            .map_err(kafka_err("init_transactions", &group))?;
-    }
-    Ok(producer)
-}
-
-/// How a failed transactional call must be followed up (librdkafka's error flags).
-fn transaction_error(e: &KafkaError) -> (bool, bool) {
-    match e {
-        KafkaError::Transaction(t) => (t.is_retriable(), t.is_fatal()),
-        _ => (false, false),
-    }
 }
 
 /// Partition assignments and revocations seen by the rebalance callback, handled by the
@@ -169,8 +127,14 @@ pub struct KafkaConsumer {
     /// Per partition number, how many topic-partitions of it this member holds: the
     /// shard's state is restored when the first arrives and dropped when the last goes.
     held: BTreeMap<i32, usize>,
+    /// Held partitions whose state is not restored yet: their deliveries are held back
+    /// (sought back) until it is, never processed against missing state.
+    unrestored: BTreeSet<i32>,
     /// The batch committed but not yet flushed.
     staged: Staged,
+    /// Set when a failed flush moved every position to the committed offsets: the
+    /// runner's following `abandon` must not seek back over that.
+    resynced: bool,
 }
 
 /// What [`KafkaConsumer::commit`] staged since the last flush.
@@ -184,6 +148,14 @@ struct Staged {
     /// Counter values before the batch changed them (partition, key, field, old).
     undo: Vec<(i32, String, String, i64)>,
     in_transaction: bool,
+}
+
+/// Why a flush failed, which decides how the batch is undone.
+enum Flush {
+    /// Nothing of the batch is committed: undo it and consume it again.
+    Failed(BusError),
+    /// The transaction may have committed: reload committed state and positions.
+    Unknown(BusError),
 }
 
 impl Staged {
@@ -249,7 +221,9 @@ impl KafkaConsumer {
             changelog,
             counters: Counters::default(),
             held: BTreeMap::new(),
+            unrestored: BTreeSet::new(),
             staged: Staged::default(),
+            resynced: false,
         })
     }
 
@@ -275,28 +249,40 @@ impl KafkaConsumer {
     }
 
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
-        self.handle_rebalances().await?;
+        self.handle_rebalances().await;
         let mut out = Vec::new();
-        let mut offsets = TopicPartitionList::new();
         let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
             Err(_) => None,
             Ok(result) => Some(result.map_err(kafka_err("poll", self.config.group()))?),
         };
         if let Some(message) = first {
             out.push(self.delivery(&message));
-            record_next(&mut offsets, &message);
             while out.len() < max {
                 let Some(next) = self.consumer.recv().now_or_never() else {
                     break;
                 };
-                let message = next.map_err(kafka_err("poll", self.config.group()))?;
-                out.push(self.delivery(&message));
-                record_next(&mut offsets, &message);
+                match next {
+                    Ok(message) => out.push(self.delivery(&message)),
+                    // What was received so far is handed out; the error comes again.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "poll failed after part of a batch");
+                        break;
+                    }
+                }
             }
         }
         // A rebalance during recv() may have moved partitions: restore before processing.
-        self.handle_rebalances().await?;
-        if self.config.guarantee == Guarantee::AtMostOnce && offsets.count() > 0 {
+        self.handle_rebalances().await;
+        let out = self.hold_back_unready(out);
+        if self.config.guarantee == Guarantee::AtMostOnce && !out.is_empty() {
+            let mut offsets = TopicPartitionList::new();
+            for d in &out {
+                let next = offset(d)? + 1;
+                let topic = self.config.physical(&d.topic);
+                offsets
+                    .add_partition_offset(&topic, d.partition, Offset::Offset(next))
+                    .map_err(kafka_err("offsets", topic.clone()))?;
+            }
             self.consumer
                 .commit(&offsets, CommitMode::Sync)
                 .map_err(kafka_err("commit (before processing)", self.config.group()))?;
@@ -304,31 +290,66 @@ impl KafkaConsumer {
         Ok(out)
     }
 
-    async fn handle_rebalances(&mut self) -> Result<(), BusError> {
+    /// Keeps the deliveries this member may process now: those of partitions it holds
+    /// with restored state. A partition held but not restored is sought back to its
+    /// first delivery here, so it comes again once restored; a partition no longer held
+    /// was revoked, and its new owner consumes it from the committed offset.
+    fn hold_back_unready(&mut self, batch: Vec<Delivery>) -> Vec<Delivery> {
+        let mut ready = Vec::with_capacity(batch.len());
+        let mut rewind: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for d in batch {
+            if !self.held.contains_key(&d.partition) {
+                continue;
+            }
+            if self.unrestored.contains(&d.partition) {
+                if let Ok(o) = offset(&d) {
+                    let slot = rewind
+                        .entry((self.config.physical(&d.topic), d.partition))
+                        .or_insert(o);
+                    *slot = (*slot).min(o);
+                }
+                continue;
+            }
+            ready.push(d);
+        }
+        for ((topic, partition), o) in rewind {
+            self.seek(&topic, partition, o);
+        }
+        ready
+    }
+
+    async fn handle_rebalances(&mut self) {
         let (assigned, revoked) = match self.context.log.lock() {
             Ok(mut log) => (
                 std::mem::take(&mut log.assigned),
                 std::mem::take(&mut log.revoked),
             ),
-            Err(_) => return Ok(()),
+            Err(_) => return,
         };
         for partition in revoked {
             let count = self.held.entry(partition).or_default();
             *count = count.saturating_sub(1);
             if *count == 0 {
                 self.held.remove(&partition);
+                self.unrestored.remove(&partition);
                 self.counters.drop_partition(partition);
             }
         }
-        let mut fresh = Vec::new();
         for partition in assigned {
             let count = self.held.entry(partition).or_default();
             *count += 1;
             if *count == 1 {
-                fresh.push(partition);
+                self.unrestored.insert(partition);
             }
         }
-        for partition in fresh {
+        self.restore_pending().await;
+    }
+
+    /// Restores the state of held partitions not restored yet, from the changelog. A
+    /// partition that fails stays pending (its deliveries held back) and is tried again
+    /// at the next poll.
+    async fn restore_pending(&mut self) {
+        for partition in self.unrestored.clone() {
             let mut counters = std::mem::take(&mut self.counters);
             let client = base_config(&self.config);
             let changelog = self.changelog.clone();
@@ -339,10 +360,17 @@ impl KafkaConsumer {
             })
             .await;
             self.counters = counters;
-            let restored = result?;
-            tracing::info!(partition, restored, changelog = %self.changelog, "partition assigned; state restored");
+            match result {
+                Ok(restored) => {
+                    self.unrestored.remove(&partition);
+                    tracing::info!(partition, restored, changelog = %self.changelog, "partition assigned; state restored");
+                }
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "restoring a partition's state failed; its deliveries wait");
+                    return;
+                }
+            }
         }
-        Ok(())
     }
 
     pub fn counter(&self, partition: i32, key: &str, field: &str) -> i64 {
@@ -416,23 +444,31 @@ impl KafkaConsumer {
         if self.staged.is_empty() {
             return Ok(());
         }
-        let result = self.flush_inner().await;
-        match &result {
-            Ok(()) => self.staged = Staged::default(),
-            Err(_) => self.undo_staged().await,
+        match self.flush_inner().await {
+            Ok(()) => {
+                self.staged = Staged::default();
+                Ok(())
+            }
+            Err(Flush::Failed(e)) => {
+                self.undo_staged().await;
+                Err(e)
+            }
+            Err(Flush::Unknown(e)) => {
+                self.resync().await;
+                Err(e)
+            }
         }
-        result
     }
 
-    async fn flush_inner(&mut self) -> Result<(), BusError> {
+    async fn flush_inner(&mut self) -> Result<(), Flush> {
         for (topic, future) in std::mem::take(&mut self.staged.deliveries) {
             match future.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(kafka_err("produce", topic)(e)),
+                Ok(Err((e, _))) => return Err(Flush::Failed(kafka_err("produce", topic)(e))),
                 Err(_) => {
-                    return Err(BusError::Other(format!(
+                    return Err(Flush::Failed(BusError::Other(format!(
                         "kafka produce to {topic}: delivery dropped"
-                    )));
+                    ))));
                 }
             }
         }
@@ -443,7 +479,8 @@ impl KafkaConsumer {
                 for ((topic, partition), next) in &self.staged.next {
                     self.consumer
                         .store_offset(topic, *partition, *next)
-                        .map_err(kafka_err("store offset", topic.clone()))?;
+                        .map_err(kafka_err("store offset", topic.clone()))
+                        .map_err(Flush::Failed)?;
                 }
                 Ok(())
             }
@@ -452,33 +489,73 @@ impl KafkaConsumer {
                 for ((topic, partition), next) in &self.staged.next {
                     offsets
                         .add_partition_offset(topic, *partition, Offset::Offset(*next))
-                        .map_err(kafka_err("offsets", topic.clone()))?;
+                        .map_err(kafka_err("offsets", topic.clone()))
+                        .map_err(Flush::Failed)?;
                 }
-                let metadata = self
-                    .consumer
-                    .group_metadata()
-                    .ok_or_else(|| BusError::Other(format!("kafka {group}: no group metadata")))?;
-                let producer = self.producer.clone();
+                let metadata = self.consumer.group_metadata().ok_or_else(|| {
+                    Flush::Failed(BusError::Other(format!("kafka {group}: no group metadata")))
+                })?;
                 let timeout = self.config.request_timeout;
-                blocking(move || {
-                    // A retriable error means "call again": the outcome is not known yet,
-                    // and aborting now would conflict with the call still in progress.
-                    let mut attempt = 0;
-                    loop {
-                        attempt += 1;
-                        let result = producer
-                            .send_offsets_to_transaction(&offsets, &metadata, timeout)
-                            .and_then(|()| producer.commit_transaction(timeout));
-                        match result {
-                            Err(e) if transaction_error(&e).0 && attempt < 5 => continue,
-                            other => break other,
-                        }
+                match commit_transaction(&self.producer, offsets, metadata, timeout).await {
+                    Ok(()) => {
+                        self.staged.in_transaction = false;
+                        Ok(())
                     }
-                })
-                .await
-                .map_err(kafka_err("commit_transaction", &group))?;
-                self.staged.in_transaction = false;
-                Ok(())
+                    Err(CommitFailure::Abortable(e)) => {
+                        Err(Flush::Failed(kafka_err("commit_transaction", &group)(e)))
+                    }
+                    Err(CommitFailure::Unknown(e)) => {
+                        Err(Flush::Unknown(kafka_err("commit_transaction", &group)(e)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a commit whose outcome is unknown: a new producer with the same
+    /// transactional id makes the coordinator finish the old transaction one way or
+    /// the other; then state and positions are reloaded from what is committed (the
+    /// changelog, read committed, and the group's offsets), so the batch is processed
+    /// again exactly when it did not commit.
+    async fn resync(&mut self) {
+        let staged = std::mem::take(&mut self.staged);
+        self.resynced = true;
+        tracing::warn!(
+            "transaction outcome unknown; replacing the producer and reloading committed state"
+        );
+        if let Err(e) = self.replace_producer().await {
+            tracing::warn!(error = %e, "could not replace the transactional producer");
+        }
+        for partition in self.held.keys() {
+            self.counters.drop_partition(*partition);
+            self.unrestored.insert(*partition);
+        }
+        self.restore_pending().await;
+        let committed = (0..3).find_map(|_| {
+            self.consumer
+                .committed(Timeout::After(self.config.request_timeout))
+                .ok()
+        });
+        match committed {
+            Some(list) => {
+                for e in list.elements() {
+                    let to = match e.offset() {
+                        Offset::Offset(o) => Offset::Offset(o),
+                        _ => Offset::Beginning,
+                    };
+                    let timeout = Timeout::After(self.config.request_timeout);
+                    if let Err(err) = self.consumer.seek(e.topic(), e.partition(), to, timeout) {
+                        tracing::warn!(topic = e.topic(), partition = e.partition(), error = %err, "seek to the committed offset failed");
+                    }
+                }
+            }
+            None => {
+                // Without the committed offsets, going back over the batch cannot lose
+                // anything; at worst it repeats what did commit.
+                tracing::warn!("committed offsets unavailable; seeking back over the batch");
+                for ((topic, partition), o) in staged.earliest {
+                    self.seek(&topic, partition, o);
+                }
             }
         }
     }
@@ -487,19 +564,7 @@ impl KafkaConsumer {
     async fn undo_staged(&mut self) {
         let staged = std::mem::take(&mut self.staged);
         if staged.in_transaction {
-            let producer = self.producer.clone();
-            let timeout = self.config.request_timeout;
-            let aborted = blocking(move || {
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    match producer.abort_transaction(timeout) {
-                        Err(e) if transaction_error(&e).0 && attempt < 5 => continue,
-                        other => break other,
-                    }
-                }
-            })
-            .await;
+            let aborted = abort_transaction(&self.producer, self.config.request_timeout).await;
             if let Err(e) = aborted {
                 // Fenced (the coordinator timed the transaction out) or otherwise fatal:
                 // this producer is done; a new one with the same transactional id fences
@@ -567,6 +632,9 @@ impl KafkaConsumer {
     /// Gives back the staged batch (undone) and `remaining`: each partition is sought
     /// back to the earliest of them, so they come again.
     pub async fn abandon(&mut self, remaining: &[Delivery]) {
+        if std::mem::take(&mut self.resynced) {
+            return;
+        }
         self.undo_staged().await;
         let mut earliest: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for d in remaining {
@@ -600,61 +668,10 @@ fn offset(delivery: &Delivery) -> Result<i64, BusError> {
         .map_err(|_| BusError::Other(format!("not a Kafka offset: {}", delivery.position)))
 }
 
-fn record_next(offsets: &mut TopicPartitionList, message: &BorrowedMessage<'_>) {
-    let _ = offsets.add_partition_offset(
-        message.topic(),
-        message.partition(),
-        Offset::Offset(message.offset() + 1),
-    );
-}
-
 /// Runs a blocking librdkafka call off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(value) => value,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
-/// Publishes with acks=all and idempotence, waiting for the broker's acknowledgement.
-#[derive(Clone)]
-pub struct KafkaProducer {
-    config: BusConfig,
-    producer: FutureProducer,
-}
-
-impl std::fmt::Debug for KafkaProducer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaProducer")
-            .field("bootstrap", &self.config.kafka_bootstrap)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KafkaProducer {
-    pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
-        ensure_topics(config, &[]).await?;
-        let producer = producer_config(config)
-            .create()
-            .map_err(kafka_err("producer", config.member()))?;
-        Ok(KafkaProducer {
-            config: config.clone(),
-            producer,
-        })
-    }
-
-    pub async fn publish(&self, message: Outgoing) -> Result<String, BusError> {
-        let topic = self.config.physical(&message.topic);
-        let record = FutureRecord::to(&topic)
-            .key(&message.key)
-            .payload(&message.payload);
-        match self
-            .producer
-            .send(record, Timeout::After(self.config.request_timeout * 6))
-            .await
-        {
-            Ok(delivery) => Ok(format!("{}:{}", delivery.partition, delivery.offset)),
-            Err((e, _)) => Err(kafka_err("produce", topic)(e)),
-        }
     }
 }

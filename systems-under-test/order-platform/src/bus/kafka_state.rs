@@ -14,6 +14,8 @@ use super::{BusError, Change};
 
 /// Separates key and field in a changelog record's key.
 const SEP: char = '\u{1f}';
+/// How long one attempt at a changelog partition's end offsets may take.
+const WATERMARK_ATTEMPT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -81,16 +83,27 @@ impl Counters {
             let target = format!("{changelog}[{partition}]");
             move |source| BusError::Kafka { op, target, source }
         };
-        let consumer: BaseConsumer = client
-            .clone()
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("group.id", format!("{changelog}-restore"))
-            .create()
-            .map_err(kafka("restore consumer"))?;
-        let (low, high) = consumer
-            .fetch_watermarks(changelog, partition, timeout)
-            .map_err(kafka("watermarks"))?;
+        // One attempt at the end offsets may wait on a leader that just died (its
+        // metadata is stale for the attempt's lifetime): retry with a fresh client.
+        let deadline = Instant::now() + timeout;
+        let (consumer, low, high) = loop {
+            let consumer: BaseConsumer = client
+                .clone()
+                .set("enable.auto.commit", "false")
+                .set("isolation.level", "read_committed")
+                .set("group.id", format!("{changelog}-restore"))
+                .create()
+                .map_err(kafka("restore consumer"))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match consumer.fetch_watermarks(changelog, partition, left.min(WATERMARK_ATTEMPT)) {
+                Ok((low, high)) => break (consumer, low, high),
+                Err(e) if Instant::now() >= deadline => return Err(kafka("watermarks")(e)),
+                Err(e) => {
+                    tracing::info!(%changelog, partition, error = %e, "changelog end offsets not available yet; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        };
         let mut shard = HashMap::new();
         let mut read = 0;
         if high > low {
@@ -98,7 +111,6 @@ impl Counters {
             tpl.add_partition_offset(changelog, partition, Offset::Beginning)
                 .map_err(kafka("assign"))?;
             consumer.assign(&tpl).map_err(kafka("assign"))?;
-            let deadline = Instant::now() + timeout;
             loop {
                 // Position, not the last offset read: transaction markers take offsets too.
                 let position = consumer.position().ok().and_then(|p| {

@@ -13,9 +13,11 @@
 //! they live in memory per partition and are written to a changelog topic, from which a
 //! new owner of the partition restores them after a rebalance (as Kafka Streams does).
 //!
-//! Modules: `redis_streams`, `kafka` (+ `kafka_state` for the changelog).
+//! Modules: `redis_streams`, `kafka` (+ `kafka_producer` for producers and transactions,
+//! `kafka_state` for the changelog).
 
 mod kafka;
+mod kafka_producer;
 mod kafka_state;
 mod reader;
 mod redis_streams;
@@ -24,7 +26,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use kafka::{KafkaConsumer, KafkaProducer};
+pub use kafka::KafkaConsumer;
+pub use kafka_producer::KafkaProducer;
 pub use reader::Reader;
 pub use redis_streams::{RedisConsumer, RedisProducer};
 

@@ -78,6 +78,10 @@ impl Reader {
                     )
                     .set("enable.auto.commit", "false")
                     .set("isolation.level", "read_committed")
+                    // A partition whose topic does not exist yet at assignment fails its
+                    // offset lookup and falls back to this: the start, or the reader
+                    // would miss what is written before it looks again.
+                    .set("auto.offset.reset", "earliest")
                     .set("log_level", "4")
                     .create()
                     .map_err(|source| BusError::Kafka {

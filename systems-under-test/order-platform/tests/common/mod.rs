@@ -204,9 +204,12 @@ impl Platform {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("service announced its address");
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            // Not yet in `services`, so Drop would not reap it.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name}#{instance} did not announce its address within 30 s");
+        };
         let doc: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("{name}: {line:?}: {e}"));
         let http: SocketAddr = doc["http"].as_str().expect("http").parse().expect("addr");
