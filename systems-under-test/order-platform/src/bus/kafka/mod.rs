@@ -2,29 +2,29 @@
 //! partitions), one consumer group per service using the KIP-848 consumer protocol
 //! (incremental, cooperative rebalancing) with the server-side `range` assignor, which
 //! keeps partition numbers co-located across topics so a partition is a state shard.
+//! `rebalance` holds what happens when partitions move.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+mod rebalance;
 
 use super::kafka_producer::{
     CommitFailure, abort_transaction, commit_transaction, output_producer, transaction_error,
 };
 use super::kafka_state::Counters;
 use super::{BusConfig, BusError, Commit, CommitOutcome, Delivery, Guarantee};
+use rebalance::RebalanceContext;
 
 pub(super) fn kafka_err(
     op: &'static str,
@@ -81,36 +81,6 @@ pub(super) async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Resul
         }
     }
     Ok(())
-}
-
-/// Partition assignments and revocations seen by the rebalance callback, handled by the
-/// consumer before it hands out the next deliveries.
-#[derive(Debug, Default)]
-struct RebalanceLog {
-    assigned: Vec<i32>,
-    revoked: Vec<i32>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct RebalanceContext {
-    log: Arc<Mutex<RebalanceLog>>,
-}
-
-impl ClientContext for RebalanceContext {}
-
-impl ConsumerContext for RebalanceContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Ok(mut log) = self.log.lock() else { return };
-        match rebalance {
-            Rebalance::Assign(tpl) => log
-                .assigned
-                .extend(tpl.elements().iter().map(|e| e.partition())),
-            Rebalance::Revoke(tpl) => log
-                .revoked
-                .extend(tpl.elements().iter().map(|e| e.partition())),
-            Rebalance::Error(_) => {}
-        }
-    }
 }
 
 /// One instance's membership of its service's consumer group, with the producer its
@@ -288,89 +258,6 @@ impl KafkaConsumer {
                 .map_err(kafka_err("commit (before processing)", self.config.group()))?;
         }
         Ok(out)
-    }
-
-    /// Keeps the deliveries this member may process now: those of partitions it holds
-    /// with restored state. A partition held but not restored is sought back to its
-    /// first delivery here, so it comes again once restored; a partition no longer held
-    /// was revoked, and its new owner consumes it from the committed offset.
-    fn hold_back_unready(&mut self, batch: Vec<Delivery>) -> Vec<Delivery> {
-        let mut ready = Vec::with_capacity(batch.len());
-        let mut rewind: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        for d in batch {
-            if !self.held.contains_key(&d.partition) {
-                continue;
-            }
-            if self.unrestored.contains(&d.partition) {
-                if let Ok(o) = offset(&d) {
-                    let slot = rewind
-                        .entry((self.config.physical(&d.topic), d.partition))
-                        .or_insert(o);
-                    *slot = (*slot).min(o);
-                }
-                continue;
-            }
-            ready.push(d);
-        }
-        for ((topic, partition), o) in rewind {
-            self.seek(&topic, partition, o);
-        }
-        ready
-    }
-
-    async fn handle_rebalances(&mut self) {
-        let (assigned, revoked) = match self.context.log.lock() {
-            Ok(mut log) => (
-                std::mem::take(&mut log.assigned),
-                std::mem::take(&mut log.revoked),
-            ),
-            Err(_) => return,
-        };
-        for partition in revoked {
-            let count = self.held.entry(partition).or_default();
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.held.remove(&partition);
-                self.unrestored.remove(&partition);
-                self.counters.drop_partition(partition);
-            }
-        }
-        for partition in assigned {
-            let count = self.held.entry(partition).or_default();
-            *count += 1;
-            if *count == 1 {
-                self.unrestored.insert(partition);
-            }
-        }
-        self.restore_pending().await;
-    }
-
-    /// Restores the state of held partitions not restored yet, from the changelog. A
-    /// partition that fails stays pending (its deliveries held back) and is tried again
-    /// at the next poll.
-    async fn restore_pending(&mut self) {
-        for partition in self.unrestored.clone() {
-            let mut counters = std::mem::take(&mut self.counters);
-            let client = base_config(&self.config);
-            let changelog = self.changelog.clone();
-            let timeout = self.config.request_timeout * 6;
-            let (counters, result) = blocking(move || {
-                let result = counters.restore(&client, &changelog, partition, timeout);
-                (counters, result)
-            })
-            .await;
-            self.counters = counters;
-            match result {
-                Ok(restored) => {
-                    self.unrestored.remove(&partition);
-                    tracing::info!(partition, restored, changelog = %self.changelog, "partition assigned; state restored");
-                }
-                Err(e) => {
-                    tracing::warn!(partition, error = %e, "restoring a partition's state failed; its deliveries wait");
-                    return;
-                }
-            }
-        }
     }
 
     pub fn counter(&self, partition: i32, key: &str, field: &str) -> i64 {
