@@ -299,7 +299,7 @@ impl Lab {
         if let Root::Temp(dir) = &root {
             reaper::register_dir(dir.path());
         }
-        let (endpoints, processes) = services::start_all(&installation, &spec, root.path()).await?;
+        let (endpoints, processes) = start_with_retries(&installation, &spec, &root).await?;
         Ok(Lab {
             endpoints,
             local: Some(Local {
@@ -501,6 +501,54 @@ fn lock(process: &Mutex<ManagedProcess>) -> MutexGuard<'_, ManagedProcess> {
     process
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Start attempts when a service loses its port to another process.
+const START_ATTEMPTS: u32 = 3;
+
+/// Whether a start failed because a port chosen free was taken before the service bound
+/// it (ports are probed by binding port 0 and released before the service starts, so
+/// another process, or an outgoing connection's ephemeral port, can take one between).
+fn lost_a_port(error: &LabError) -> bool {
+    let text = error.to_string();
+    [
+        "Address already in use",
+        "address already in use",
+        "BindException",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// `services::start_all`, again with fresh ports (and, in a temporary directory, a clean
+/// one) when a service lost its port; any other error is returned at once.
+async fn start_with_retries(
+    installation: &Installation,
+    spec: &LabSpec,
+    root: &Root,
+) -> Result<(Endpoints, services::Processes), LabError> {
+    let mut attempt = 1;
+    loop {
+        match services::start_all(installation, spec, root.path()).await {
+            Err(e)
+                if attempt < START_ATTEMPTS && lost_a_port(&e) && matches!(root, Root::Temp(_)) =>
+            {
+                tracing::warn!(attempt, error = %e, "a lab service lost its port; starting again with fresh ports");
+                let dir = root.path();
+                let entries = std::fs::read_dir(dir).map_err(|e| LabError::io(dir, e))?;
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -326,7 +326,11 @@ async fn format_kafka(
         command
             .args(["-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp"])
             .arg(installation.kafka_classpath())
-            .args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
+            // `--cluster-id=ID` in one argument: a base64url id may start with `-`, which
+            // the tool's argument parser would take for an option (1 start in 64 failed).
+            .args(["kafka.tools.StorageTool", "format"])
+            .arg(format!("--cluster-id={cluster_id}"))
+            .arg("-c")
             .arg(config)
             .stdin(std::process::Stdio::null())
             .stdout(out)

@@ -36,10 +36,24 @@ fn results(runs: &Path, name: &str) -> Vec<serde_json::Value> {
     out
 }
 
+/// Every guarantee's verdict passes and nothing was lost.
 pub fn assert_guarantees_held(runs: &Path, name: &str, output: &std::process::Output) {
+    assert_guarantees_held_except(runs, name, output, &[]);
+}
+
+/// As [`assert_guarantees_held`], except that at-least-once may fail its verdict on the
+/// anomalies named in `alo_may_break` (printed, not failed): lost, unobserved and
+/// invariant violations are checked in every mode, duplicate effects in exactly-once.
+pub fn assert_guarantees_held_except(
+    runs: &Path,
+    name: &str,
+    output: &std::process::Output,
+    alo_may_break: &[&str],
+) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let docs = results(runs, name);
     assert_eq!(docs.len(), 2, "one run per guarantee:\n{stdout}");
+    let mut worst_tolerated = false;
     for doc in docs {
         let guarantee = doc["config"]["system"]["guarantee"]
             .as_str()
@@ -63,13 +77,36 @@ pub fn assert_guarantees_held(runs: &Path, name: &str, output: &std::process::Ou
                 doc["anomalies"]
             );
         }
+        assert_eq!(
+            doc["anomalies"]["unobserved"]["count"], 0,
+            "{guarantee}: {}",
+            doc["anomalies"]
+        );
         assert!(doc["faults"][0]["kind"] == "kill", "{}", doc["faults"]);
-        assert_eq!(doc["verdict"], "pass", "{guarantee}: {}", doc["reasons"]);
+        let reasons: Vec<&str> = doc["reasons"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        let tolerated = guarantee == "at-least-once"
+            && reasons
+                .iter()
+                .filter(|r| r.contains("expected 0") || r.starts_with("threshold"))
+                .all(|r| alo_may_break.iter().any(|a| r.starts_with(a)));
+        if doc["verdict"] != "pass" && tolerated {
+            eprintln!(
+                "{guarantee}: verdict {} (tolerated): {reasons:?}",
+                doc["verdict"]
+            );
+            worst_tolerated = true;
+        } else {
+            assert_eq!(doc["verdict"], "pass", "{guarantee}: {reasons:?}");
+        }
     }
-    assert_eq!(
+    let expected = if worst_tolerated { [0, 1] } else { [0, 0] };
+    assert!(
+        output.status.code().is_some_and(|c| expected.contains(&c)),
+        "exit {:?}\n{stdout}\n{}",
         output.status.code(),
-        Some(0),
-        "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
 }
