@@ -47,6 +47,7 @@ fn quickstart_passes_and_writes_its_run_directory() {
     );
     assert!(stdout.contains("quickstart: PASS"), "{stdout}");
     assert!(stdout.contains("results: "), "{stdout}");
+    assert!(stdout.contains("report:  "), "{stdout}");
 
     let doc = results(runs.path(), "quickstart");
     // results.json follows its committed schema (what reports and other tools rely on).

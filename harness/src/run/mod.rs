@@ -406,6 +406,7 @@ pub async fn run(
     }
     print!("{}", String::from_utf8_lossy(&summary));
     println!("\nresults: {}", dir.display());
+    println!("report:  {}", dir.join("report.html").display());
     Ok(RunOutcome {
         dir,
         decision: verdict.decision,
