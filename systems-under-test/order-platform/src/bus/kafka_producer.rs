@@ -54,7 +54,7 @@ pub(super) async fn output_producer(config: &BusConfig) -> Result<FutureProducer
     if config.guarantee == Guarantee::ExactlyOnce {
         let p = producer.clone();
         let timeout = config.request_timeout * 3;
-        blocking(move || p.init_transactions(timeout))
+        blocking("init_transactions", move || p.init_transactions(timeout))
             .await
             .map_err(kafka_err("init_transactions", &group))?;
     }
@@ -99,7 +99,7 @@ pub(super) async fn commit_transaction(
     timeout: Duration,
 ) -> Result<(), CommitFailure> {
     let producer = producer.clone();
-    blocking(move || {
+    blocking("commit_transaction", move || {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -126,7 +126,7 @@ pub(super) async fn abort_transaction(
     timeout: Duration,
 ) -> Result<(), KafkaError> {
     let producer = producer.clone();
-    blocking(move || {
+    blocking("abort_transaction", move || {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -203,7 +203,10 @@ impl KafkaProducer {
             .map_err(kafka_err("producer", config.member()))?;
         let topics: Vec<String> = config.topics.iter().map(|t| config.physical(t)).collect();
         let client = producer.clone();
-        blocking(move || wait_for_leaders(&client, &topics, LEADER_WAIT)).await;
+        blocking("wait for leaders", move || {
+            wait_for_leaders(&client, &topics, LEADER_WAIT)
+        })
+        .await;
         Ok(KafkaProducer {
             config: config.clone(),
             producer,

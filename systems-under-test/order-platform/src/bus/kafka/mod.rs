@@ -349,7 +349,7 @@ impl KafkaConsumer {
 
     async fn flush_inner(&mut self) -> Result<(), Flush> {
         for (topic, future) in std::mem::take(&mut self.staged.deliveries) {
-            match future.await {
+            match watched("produce (delivery report)", future).await {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => return Err(Flush::Failed(kafka_err("produce", topic)(e))),
                 Err(_) => {
@@ -540,7 +540,7 @@ impl KafkaConsumer {
     pub async fn close(self) {
         // Leave the group now so the partitions move at once, not after a session timeout.
         let consumer = self.consumer;
-        let _ = blocking(move || {
+        let _ = blocking("close", move || {
             consumer.unsubscribe();
             drop(consumer);
         })
@@ -555,10 +555,36 @@ fn offset(delivery: &Delivery) -> Result<i64, BusError> {
         .map_err(|_| BusError::Other(format!("not a Kafka offset: {}", delivery.position)))
 }
 
-/// Runs a blocking librdkafka call off the async threads.
-pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
+/// Runs a blocking librdkafka call off the async threads, saying every
+/// [`WATCH_EVERY`] while it is still running, so a stalled service's log shows where.
+pub(super) async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    match watched(op, tokio::task::spawn_blocking(f)).await {
         Ok(value) => value,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// How often a call still running is logged.
+const WATCH_EVERY: Duration = Duration::from_secs(10);
+
+/// Awaits `future`, logging a warning every [`WATCH_EVERY`] while it is pending.
+pub(super) async fn watched<F: std::future::Future>(op: &'static str, future: F) -> F::Output {
+    let started = std::time::Instant::now();
+    tokio::pin!(future);
+    loop {
+        tokio::select! {
+            output = &mut future => {
+                if started.elapsed() >= WATCH_EVERY {
+                    tracing::warn!(op, took_s = started.elapsed().as_secs(), "slow Kafka call done");
+                }
+                return output;
+            }
+            _ = tokio::time::sleep(WATCH_EVERY) => {
+                tracing::warn!(op, waited_s = started.elapsed().as_secs(), "still waiting on a Kafka call");
+            }
+        }
     }
 }

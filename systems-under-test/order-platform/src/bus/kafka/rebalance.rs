@@ -107,7 +107,7 @@ impl KafkaConsumer {
             let client = base_config(&self.config);
             let changelog = self.changelog.clone();
             let timeout = self.config.request_timeout * 6;
-            let (counters, result) = blocking(move || {
+            let (counters, result) = blocking("changelog restore", move || {
                 let result = counters.restore(&client, &changelog, partition, timeout);
                 (counters, result)
             })
