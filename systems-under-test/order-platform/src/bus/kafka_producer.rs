@@ -54,8 +54,16 @@ pub(super) async fn output_producer(config: &BusConfig) -> Result<FutureProducer
     if config.guarantee == Guarantee::ExactlyOnce {
         let p = producer.clone();
         let timeout = config.request_timeout * 3;
-        blocking("init_transactions", move || p.init_transactions(timeout))
+        // Bounded here too: the call can outlive its own timeout while the coordinator
+        // moves.
+        let init = blocking("init_transactions", move || p.init_transactions(timeout));
+        tokio::time::timeout(timeout * 2, init)
             .await
+            .map_err(|_| BusError::Timeout {
+                op: "init_transactions",
+                target: group.clone(),
+                after: timeout * 2,
+            })?
             .map_err(kafka_err("init_transactions", &group))?;
     }
     Ok(producer)

@@ -278,14 +278,13 @@ impl KafkaConsumer {
         };
         if self.config.guarantee == Guarantee::ExactlyOnce && !self.staged.in_transaction {
             if let Err(e) = self.producer.begin_transaction() {
-                if transaction_error(&e).1 {
-                    self.replace_producer().await?;
-                    self.producer
-                        .begin_transaction()
-                        .map_err(kafka_err("begin_transaction", self.config.group()))?;
-                } else {
-                    return Err(kafka_err("begin_transaction", self.config.group())(e));
-                }
+                // Fatal, or still busy with a call that outlived its bound (a previous
+                // replacement may have failed): a new producer fences the old one.
+                tracing::warn!(error = %e, fatal = transaction_error(&e).1, "begin_transaction failed; replacing the producer");
+                self.replace_producer().await?;
+                self.producer
+                    .begin_transaction()
+                    .map_err(kafka_err("begin_transaction", self.config.group()))?;
             }
             self.staged.in_transaction = true;
         }
@@ -383,17 +382,28 @@ impl KafkaConsumer {
                     Flush::Failed(BusError::Other(format!("kafka {group}: no group metadata")))
                 })?;
                 let timeout = self.config.request_timeout;
-                match commit_transaction(&self.producer, offsets, metadata, timeout).await {
-                    Ok(()) => {
+                // librdkafka's calls can block well past their own timeouts while the
+                // transaction coordinator moves (seen: over 80 s after a broker kill):
+                // past this bound the outcome counts as unknown and the producer is
+                // replaced; the stuck call ends on its own thread.
+                let bound = timeout * 12;
+                let committing = commit_transaction(&self.producer, offsets, metadata, timeout);
+                match tokio::time::timeout(bound, committing).await {
+                    Ok(Ok(())) => {
                         self.staged.in_transaction = false;
                         Ok(())
                     }
-                    Err(CommitFailure::Abortable(e)) => {
+                    Ok(Err(CommitFailure::Abortable(e))) => {
                         Err(Flush::Failed(kafka_err("commit_transaction", &group)(e)))
                     }
-                    Err(CommitFailure::Unknown(e)) => {
+                    Ok(Err(CommitFailure::Unknown(e))) => {
                         Err(Flush::Unknown(kafka_err("commit_transaction", &group)(e)))
                     }
+                    Err(_) => Err(Flush::Unknown(BusError::Timeout {
+                        op: "commit_transaction",
+                        target: group.clone(),
+                        after: bound,
+                    })),
                 }
             }
         }
@@ -451,7 +461,13 @@ impl KafkaConsumer {
     async fn undo_staged(&mut self) {
         let staged = std::mem::take(&mut self.staged);
         if staged.in_transaction {
-            let aborted = abort_transaction(&self.producer, self.config.request_timeout).await;
+            let timeout = self.config.request_timeout;
+            let aborting = abort_transaction(&self.producer, timeout);
+            // Bounded like the commit: past it the producer is replaced.
+            let aborted = match tokio::time::timeout(timeout * 12, aborting).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {:?}", timeout * 12)),
+            };
             if let Err(e) = aborted {
                 // Fenced (the coordinator timed the transaction out) or otherwise fatal:
                 // this producer is done; a new one with the same transactional id fences
