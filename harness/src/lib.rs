@@ -23,6 +23,17 @@ pub mod observe;
 pub mod run;
 pub mod signals;
 
+/// `println!` for the harness's own output: a closed stdout (`harness lab status | head -1`)
+/// drops the rest of the output instead of panicking, and the command still finishes
+/// (a run still heals its faults and reaps its processes) with its own exit code.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Exit codes shared by every subcommand (DESIGN.md, "Exit codes").
 pub mod exit {
     /// Everything passed.

@@ -32,15 +32,20 @@ fn run_dir(runs: &Path, name: &str, dir: &str, example: &str) -> PathBuf {
     path
 }
 
-#[test]
-fn report_renders_every_file_from_results_json() {
-    let runs = tempfile::tempdir().expect("tempdir");
-    let dir = run_dir(
-        runs.path(),
+/// A run directory holding the gateway-outage example.
+fn gateway_outage_run(runs: &Path) -> PathBuf {
+    run_dir(
+        runs,
         "gateway-outage",
         "20260101T000000Z",
         "gateway-outage.results.json",
-    );
+    )
+}
+
+#[test]
+fn report_renders_every_file_from_results_json() {
+    let runs = tempfile::tempdir().expect("tempdir");
+    let dir = gateway_outage_run(runs.path());
     let out = harness(&[Path::new("report"), &dir]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for file in [
@@ -130,4 +135,27 @@ fn compare_follows_latest_links_and_writes_beside_the_first_run() {
     let out = harness(&[Path::new("compare"), &alo, &runs.path().join("nothing")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a run directory"));
+}
+
+#[test]
+fn report_to_a_closed_stdout_still_writes_every_file_without_a_panic() {
+    // `harness report DIR | head -0`: the reader is gone before the first line.
+    let runs = tempfile::tempdir().expect("tempdir");
+    let dir = gateway_outage_run(runs.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("report")
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run harness");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for harness");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out)
+    );
+    assert!(dir.join("report.html").is_file(), "{}", text(&out));
 }

@@ -52,7 +52,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if args.json {
         let doc =
             serde_json::json!({ "analysis": analysis, "thresholds": results, "verdict": verdict });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::say!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let title = history
             .meta

@@ -147,7 +147,7 @@ async fn up(args: UpArgs) -> anyhow::Result<u8> {
             lab.dir().map(|d| d.display().to_string()),
         );
         if !args.dir.json {
-            println!("lab is up; Ctrl-C stops it");
+            crate::say!("lab is up; Ctrl-C stops it");
         }
         stop.await;
         tokio::task::spawn_blocking(move || lab.shutdown(Duration::from_secs(10))).await?;
@@ -161,7 +161,7 @@ async fn up(args: UpArgs) -> anyhow::Result<u8> {
         Some(state.dir.display().to_string()),
     );
     if !args.dir.json {
-        println!("lab is up; `harness lab status` shows it, `harness lab down` stops it");
+        crate::say!("lab is up; `harness lab status` shows it, `harness lab down` stops it");
     }
     Ok(exit::PASS)
 }
@@ -201,9 +201,9 @@ fn status(args: DirArgs) -> anyhow::Result<u8> {
     let (dir, _) = lab_dir(args.dir)?;
     let Some(state) = LabState::read(&dir)? else {
         if args.json {
-            println!("{}", serde_json::json!({ "dir": dir, "up": false }));
+            crate::say!("{}", serde_json::json!({ "dir": dir, "up": false }));
         } else {
-            println!("no lab is up in {}", dir.display());
+            crate::say!("no lab is up in {}", dir.display());
         }
         return Ok(exit::FAIL);
     };
@@ -217,12 +217,12 @@ fn status(args: DirArgs) -> anyhow::Result<u8> {
         let doc = serde_json::json!({
             "dir": state.dir, "up": all_alive, "processes": list, "endpoints": state.endpoints
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::say!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("lab in {}", state.dir.display());
+        crate::say!("lab in {}", state.dir.display());
         for (p, alive) in &processes {
             let what = if *alive { "running" } else { "NOT RUNNING" };
-            println!(
+            crate::say!(
                 "  {:<10} pid {:<8} {:<12} {}",
                 p.service,
                 p.pid,
@@ -238,17 +238,17 @@ fn status(args: DirArgs) -> anyhow::Result<u8> {
 fn down(args: DownArgs) -> anyhow::Result<u8> {
     let (dir, _) = lab_dir(args.dir)?;
     let Some(state) = LabState::read(&dir)? else {
-        println!("no lab is up in {}", dir.display());
+        crate::say!("no lab is up in {}", dir.display());
         return Ok(exit::PASS);
     };
     let stopped = state.down(args.keep_data, Duration::from_secs(args.grace))?;
     for s in &stopped {
-        println!("  {:<10} pid {:<8} {}", s.service, s.pid, s.how);
+        crate::say!("  {:<10} pid {:<8} {}", s.service, s.pid, s.how);
     }
     if args.keep_data {
-        println!("lab stopped; data and logs kept in {}", dir.display());
+        crate::say!("lab stopped; data and logs kept in {}", dir.display());
     } else {
-        println!("lab stopped and removed");
+        crate::say!("lab stopped and removed");
     }
     Ok(exit::PASS)
 }
@@ -279,20 +279,20 @@ async fn smoke(args: SmokeArgs) -> anyhow::Result<u8> {
         let doc = serde_json::json!({
             "endpoints": lab.endpoints(), "lab_ready_s": up_after.as_secs_f64(), "round_trips": report
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::say!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("lab ready in {:.1} s", up_after.as_secs_f64());
+        crate::say!("lab ready in {:.1} s", up_after.as_secs_f64());
         print_endpoints(lab.endpoints(), false, None);
         if let Some(ms) = report.redis_round_trip_ms {
-            println!("redis: XADD -> XREADGROUP -> XACK through the proxy in {ms:.1} ms");
+            crate::say!("redis: XADD -> XREADGROUP -> XACK through the proxy in {ms:.1} ms");
         }
         if let Some(ms) = report.kafka_round_trip_ms {
-            println!("kafka: produce (acks=all) -> consume through the proxies in {ms:.1} ms");
+            crate::say!("kafka: produce (acks=all) -> consume through the proxies in {ms:.1} ms");
         }
     }
     tokio::task::spawn_blocking(move || lab.shutdown(Duration::from_secs(10))).await?;
     if !args.json {
-        println!("lab stopped");
+        crate::say!("lab stopped");
     }
     Ok(exit::PASS)
 }
@@ -306,15 +306,15 @@ async fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let probes = crate::lab::probe(lab.endpoints()).await;
     let ok = probes.iter().all(|p| p.error.is_none());
     if args.json {
-        println!(
+        crate::say!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "probes": probes}))?
         );
     } else {
         for p in &probes {
             match &p.error {
-                None => println!("ok    {}", p.what),
-                Some(e) => println!("FAIL  {}: {e}", p.what),
+                None => crate::say!("ok    {}", p.what),
+                Some(e) => crate::say!("FAIL  {}: {e}", p.what),
             }
         }
     }
@@ -324,27 +324,27 @@ async fn check(args: CheckArgs) -> anyhow::Result<u8> {
 fn print_endpoints(endpoints: &Endpoints, json: bool, dir: Option<String>) {
     if json {
         // One line, so scripts can read it with a single `read`.
-        println!("{}", serde_json::to_string(endpoints).unwrap_or_default());
+        crate::say!("{}", serde_json::to_string(endpoints).unwrap_or_default());
         return;
     }
     if let Some(dir) = dir {
-        println!("data and logs    {dir}");
+        crate::say!("data and logs    {dir}");
     }
     if let Some(api) = endpoints.toxiproxy {
-        println!("toxiproxy API    http://{api}");
+        crate::say!("toxiproxy API    http://{api}");
     }
     if let Some(redis) = &endpoints.redis {
-        println!(
+        crate::say!(
             "redis            {} (proxied)   {} (direct)",
             redis.proxied_url(),
             redis.direct_url()
         );
     }
     if let Some(kafka) = &endpoints.kafka {
-        println!("kafka bootstrap  {} (proxied)", kafka.bootstrap_proxied);
-        println!("                 {} (direct)", kafka.bootstrap_direct);
+        crate::say!("kafka bootstrap  {} (proxied)", kafka.bootstrap_proxied);
+        crate::say!("                 {} (direct)", kafka.bootstrap_direct);
     }
     for p in &endpoints.proxies {
-        println!("proxy {:<10} {} -> {}", p.name, p.listen, p.upstream);
+        crate::say!("proxy {:<10} {} -> {}", p.name, p.listen, p.upstream);
     }
 }

@@ -40,7 +40,7 @@ fn load(run: &Path) -> anyhow::Result<reports::Results> {
 
 fn print_written(files: &[PathBuf]) {
     for file in files {
-        println!("wrote {}", file.display());
+        crate::say!("wrote {}", file.display());
     }
 }
 
@@ -82,6 +82,6 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| default_out(&args.runs[0]));
     let files = compare_into(&args.runs, &out)?;
     print_written(&files);
-    println!("comparison: {}", out.display());
+    crate::say!("comparison: {}", out.display());
     Ok(exit::PASS)
 }

@@ -65,7 +65,7 @@ pub fn validate(args: ExperimentArgs) -> anyhow::Result<u8> {
     match load(&args)? {
         Ok(experiments) => {
             for e in &experiments {
-                println!(
+                crate::say!(
                     "ok  {} ({} faults, {} thresholds)",
                     e.name,
                     e.faults.len(),
@@ -139,7 +139,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             crate::run::output::stamp(time::OffsetDateTime::now_utc())
         ));
         crate::cli::report::compare_into(&dirs, &out)?;
-        println!("comparison: {}", out.display());
+        crate::say!("comparison: {}", out.display());
     }
     Ok(worst)
 }

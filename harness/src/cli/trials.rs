@@ -261,7 +261,7 @@ pub async fn run_repeated(
         index.complete = i == repeat;
         write_index(&group, &index)?;
     }
-    println!("\ntrials: {} ({repeat} trials)", group.display());
+    crate::say!("\ntrials: {} ({repeat} trials)", group.display());
     Ok(RunOutcome {
         dir: group,
         decision,

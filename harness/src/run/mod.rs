@@ -404,9 +404,12 @@ pub async fn run(
     if !options.quiet {
         eprintln!();
     }
-    print!("{}", String::from_utf8_lossy(&summary));
-    println!("\nresults: {}", dir.display());
-    println!("report:  {}", dir.join("report.html").display());
+    {
+        use std::io::Write as _;
+        let _ = std::io::stdout().lock().write_all(&summary);
+    }
+    crate::say!("\nresults: {}", dir.display());
+    crate::say!("report:  {}", dir.join("report.html").display());
     Ok(RunOutcome {
         dir,
         decision: verdict.decision,
