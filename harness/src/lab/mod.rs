@@ -48,6 +48,12 @@ pub enum LabError {
     NoInstallation { looked: String },
     #[error("{component} is not installed (expected {}); run `lab/install` (or `make install`) first", path.display())]
     NotInstalled { component: String, path: PathBuf },
+    #[error(
+        "the order platform is not built (expected {}): build it with `cargo build -p \
+         order-platform` (`cargo test -p harness` alone does not), or set HARNESS_SUT to its path",
+        path.display()
+    )]
+    SutNotBuilt { path: PathBuf },
     #[error("could not start {name} ({}): {source}", program.display())]
     Spawn {
         name: String,

@@ -93,10 +93,7 @@ pub fn sut_binary() -> Result<PathBuf, LabError> {
         .iter()
         .find(|p| p.is_file())
         .cloned()
-        .ok_or_else(|| LabError::NotInstalled {
-            component:
-                "order-platform (build it: `cargo build -p order-platform`, or set HARNESS_SUT)"
-                    .into(),
+        .ok_or_else(|| LabError::SutNotBuilt {
             path: candidates.first().cloned().unwrap_or_default(),
         })
 }
