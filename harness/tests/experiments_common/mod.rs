@@ -5,16 +5,14 @@
 use std::path::Path;
 use std::process::Command;
 
+/// `harness run experiments/FILE --quiet --runs RUNS EXTRA...`.
 pub fn run(file: &str, runs: &Path, extra: &[&str]) -> std::process::Output {
-    let path = format!("{}/../experiments/{file}", env!("CARGO_MANIFEST_DIR"));
-    run_path(Path::new(&path), runs, extra)
-}
-
-/// `harness run FILE --quiet --runs RUNS EXTRA...` for any experiment file.
-pub fn run_path(file: &Path, runs: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("run")
-        .arg(file)
+        .arg(format!(
+            "{}/../experiments/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         .args(["--quiet", "--runs"])
         .arg(runs)
         .args(extra)

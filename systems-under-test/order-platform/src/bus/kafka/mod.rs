@@ -382,11 +382,9 @@ impl KafkaConsumer {
                     Flush::Failed(BusError::Other(format!("kafka {group}: no group metadata")))
                 })?;
                 let timeout = self.config.request_timeout;
-                // librdkafka's calls can block well past their own timeouts while the
-                // transaction coordinator moves (seen: over 80 s after a broker kill):
-                // past this bound the outcome counts as unknown and the producer is
+                // Past the bound the outcome counts as unknown and the producer is
                 // replaced; the stuck call ends on its own thread.
-                let bound = timeout * 12;
+                let bound = transaction_bound(timeout);
                 let committing = commit_transaction(&self.producer, offsets, metadata, timeout);
                 match tokio::time::timeout(bound, committing).await {
                     Ok(Ok(())) => {
@@ -464,9 +462,10 @@ impl KafkaConsumer {
             let timeout = self.config.request_timeout;
             let aborting = abort_transaction(&self.producer, timeout);
             // Bounded like the commit: past it the producer is replaced.
-            let aborted = match tokio::time::timeout(timeout * 12, aborting).await {
+            let bound = transaction_bound(timeout);
+            let aborted = match tokio::time::timeout(bound, aborting).await {
                 Ok(result) => result.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no answer within {:?}", timeout * 12)),
+                Err(_) => Err(format!("no answer within {bound:?}")),
             };
             if let Err(e) = aborted {
                 // Fenced (the coordinator timed the transaction out) or otherwise fatal:
@@ -581,6 +580,13 @@ pub(super) async fn blocking<T: Send + 'static>(
         Ok(value) => value,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+/// How long a commit or abort may take in all before its outcome counts as unknown.
+/// librdkafka's transactional calls can block well past their own timeouts while the
+/// transaction coordinator moves (seen: over 80 s after a broker kill).
+fn transaction_bound(request_timeout: Duration) -> Duration {
+    request_timeout * 12
 }
 
 /// How often a call still running is logged.
