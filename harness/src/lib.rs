@@ -10,18 +10,29 @@
 //!   overrides, matrix expansion.
 //! - [`load`]: open-loop schedules as intended send times, and the HTTP driver.
 //! - [`observe`]: the tap, the lag sampler and the metrics scrape.
-//! - [`run`]: the phases of `harness run` and the run directory.
-//! - [`cli`]: the subcommands' implementations; `main.rs` only parses and maps exit codes.
+//! - [`run`]: the phases of `harness run` (one module each), the run directory and the
+//!   status a run publishes.
+//! - [`cli`]: the subcommands' implementations and the progress line; `main.rs` only
+//!   parses and maps exit codes.
+//! - [`journal`]: the run's clock and its history, which every recorder appends to.
+//! - [`stop`]: the one stop signal ([`stop::Stopper`] / [`stop::Stop`]) every task of a
+//!   run waits on.
 //! - [`signals`]: Ctrl-C and SIGTERM as a future, so every phase can stop in order.
+//!
+//! Layers (docs/architecture.md): `journal`, `stop`, `signals` at the bottom; `lab`
+//! (with the Toxiproxy client); `load`, `observe`, `chaos`; `run`; `cli`. A module
+//! imports only from layers below it.
 
 pub mod chaos;
 pub mod cli;
 pub mod experiment;
+pub mod journal;
 pub mod lab;
 pub mod load;
 pub mod observe;
 pub mod run;
 pub mod signals;
+pub mod stop;
 
 /// `println!` for the harness's own output: a closed stdout (`harness lab status | head -1`)
 /// drops the rest of the output instead of panicking, and the command still finishes

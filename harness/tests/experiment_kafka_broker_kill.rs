@@ -8,10 +8,9 @@
 //! reported by the run (its verdict fails) but tolerated by these tests.
 //!
 //! Both guarantees run in one test, one after the other (the experiment's [matrix]):
-//! two three-broker labs at once would overload a 2-core machine. Exactly-once stalled
-//! after the kill in 2 of 4 runs before the order platform bounded its transactional
-//! calls (a `commit_transaction` blocked for over 80 s); since then 25 of 26 runs here
-//! passed (issue 4's note; the one failure's output was lost).
+//! two three-broker labs at once would overload a 2-core machine. The order platform
+//! bounds its transactional calls (docs/order-platform.md) so that a commit blocked by
+//! the dying leader cannot stall exactly-once.
 
 mod experiments_common;
 

@@ -62,32 +62,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which broker carried the events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    Redis,
-    Kafka,
-}
-
-/// The processing guarantee the system under test was configured with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Guarantee {
-    AtMostOnce,
-    AtLeastOnce,
-    ExactlyOnce,
-}
-
-impl Guarantee {
-    pub fn name(self) -> &'static str {
-        match self {
-            Guarantee::AtMostOnce => "at-most-once",
-            Guarantee::AtLeastOnce => "at-least-once",
-            Guarantee::ExactlyOnce => "exactly-once",
-        }
-    }
-}
+/// Which broker carried the events, and the guarantee the system ran with: the
+/// platform's own definitions (`events::platform`).
+pub use events::{Backend, Guarantee};
 
 /// What the run was and where its phases ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +141,8 @@ pub struct Observation {
     pub position: String,
 }
 
-/// The kinds of fault the harness injects (DESIGN.md, "Faults").
+/// The kinds of fault the harness injects (DESIGN.md, "Faults"): the one list of their
+/// names, which experiment files, history lines and results all use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
@@ -178,6 +156,48 @@ pub enum FaultKind {
     Kill,
     Pause,
     Restart,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 10] = [
+        FaultKind::Latency,
+        FaultKind::Bandwidth,
+        FaultKind::Timeout,
+        FaultKind::ResetPeer,
+        FaultKind::Slicer,
+        FaultKind::LimitData,
+        FaultKind::Down,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Restart,
+    ];
+
+    /// The name in experiment files and on history lines (`reset_peer`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            FaultKind::Latency => "latency",
+            FaultKind::Bandwidth => "bandwidth",
+            FaultKind::Timeout => "timeout",
+            FaultKind::ResetPeer => "reset_peer",
+            FaultKind::Slicer => "slicer",
+            FaultKind::LimitData => "limit_data",
+            FaultKind::Down => "down",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Restart => "restart",
+        }
+    }
+
+    /// Every name, in [`FaultKind::ALL`] order.
+    pub const NAMES: [&'static str; 10] = {
+        let mut out = [""; 10];
+        let mut i = 0;
+        while i < 10 {
+            out[i] = FaultKind::ALL[i].name();
+            i += 1;
+        }
+        out
+    };
 }
 
 /// One injected fault and its window.

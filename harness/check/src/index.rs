@@ -6,44 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::history::{History, Observation, SendOutcome};
 
-/// The order-flow event types: one logical step each. Only these take part in
-/// `duplicate_effect` and `ordering_violation`; the other types (`StockUpdated`,
-/// `LowStockAlert`, `NotificationSent`, `MetricUpdated`, `AlertTriggered`) are
-/// by-products whose `seq` depends on which input a service happened to read first.
-pub const STEP_TYPES: [&str; 10] = [
-    "OrderPlaced",
-    "StockReserved",
-    "StockRejected",
-    "StockReleased",
-    "PaymentCaptured",
-    "PaymentFailed",
-    "OrderConfirmed",
-    "OrderCancelled",
-    "ShipmentCreated",
-    "OrderShipped",
-];
-
-/// The last event an order ever has.
-pub const TERMINAL_TYPES: [&str; 2] = ["OrderShipped", "OrderCancelled"];
-
-/// Every event type of the reference order platform (steps and by-products).
-pub const KNOWN_TYPES: [&str; 15] = [
-    "OrderPlaced",
-    "StockReserved",
-    "StockRejected",
-    "StockReleased",
-    "PaymentCaptured",
-    "PaymentFailed",
-    "OrderConfirmed",
-    "OrderCancelled",
-    "ShipmentCreated",
-    "OrderShipped",
-    "StockUpdated",
-    "LowStockAlert",
-    "NotificationSent",
-    "MetricUpdated",
-    "AlertTriggered",
-];
+/// The event type lists, each derived from the events catalog (`events::platform`):
+/// the order flow's steps (only these take part in `duplicate_effect` and
+/// `ordering_violation`), the terminal types, and every known type.
+pub use events::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
 
 pub fn is_step(event_type: &str) -> bool {
     STEP_TYPES.contains(&event_type)

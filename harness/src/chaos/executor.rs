@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use check::{FaultKind as Kind, FaultRecord};
-use tokio::sync::watch;
+use check::FaultRecord;
 
 use super::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
 use crate::experiment::{Fault, FaultKind, Stream, Target, Toxic};
+use crate::journal::Recorder;
 use crate::lab::platform::{GATEWAY_PROXY, Platform};
 use crate::lab::{Lab, ServiceId};
-use crate::run::recorder::Recorder;
+use crate::stop::Stop;
 
 /// What faults act on.
 #[derive(Debug, Clone, Copy)]
@@ -49,11 +49,6 @@ fn proxy_toxic(name: &str, toxic: Toxic, stream: Stream, toxicity: f64) -> Proxy
         Stream::Downstream => t.downstream(),
     };
     t.with_toxicity(toxicity as f32)
-}
-
-fn kind(fault: &Fault) -> Kind {
-    serde_json::from_value(serde_json::Value::String(fault.kind.name().into()))
-        .unwrap_or(Kind::Latency)
 }
 
 async fn kill(targets: Targets<'_>, target: Target) -> Result<(), String> {
@@ -190,17 +185,17 @@ pub async fn run(
     recorder: Arc<Recorder>,
     load_start: Instant,
     load_end: Instant,
-    stop: watch::Receiver<bool>,
+    stop: Stop,
 ) {
     let tasks = faults.iter().enumerate().map(|(i, fault)| {
         let toxiproxy = toxiproxy.clone();
         let recorder = recorder.clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         async move {
             let id = format!("f{}", i + 1);
             tokio::select! {
                 _ = tokio::time::sleep_until((load_start + fault.at).into()) => {}
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.stopped() => return,
             }
             let start_us = recorder.now_us();
             if let Err(e) = apply(targets, &toxiproxy, &id, fault).await {
@@ -212,14 +207,14 @@ pub async fn run(
             let until = fault.end().map_or(load_end, |end| load_start + end).min(load_end.max(load_start + fault.at));
             tokio::select! {
                 _ = tokio::time::sleep_until(until.into()) => {}
-                _ = stop.wait_for(|s| *s) => {}
+                _ = stop.stopped() => {}
             }
             if let Err(e) = heal(targets, &toxiproxy, &id, fault).await {
                 tracing::warn!(fault = %id, error = %e, "could not heal fault");
             }
             recorder.history().faults.push(FaultRecord {
                 id,
-                kind: kind(fault),
+                kind: fault.kind.record_kind(),
                 target: fault.target.to_string(),
                 start_us,
                 end_us: recorder.now_us(),

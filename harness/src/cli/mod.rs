@@ -5,6 +5,7 @@ pub mod check;
 pub mod gate;
 mod gate_table;
 pub mod lab;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod trials;

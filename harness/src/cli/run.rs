@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use tokio::sync::watch;
 
 use crate::exit;
 use crate::experiment::{Experiment, ExperimentError, Override};
@@ -90,10 +89,11 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         }
     };
     let shutdown = signals::shutdown().context("installing signal handlers")?;
-    let (interrupt, interrupted) = watch::channel(false);
+    let stopper = crate::stop::Stopper::new();
+    let stop = stopper.stop_token();
     let signal = tokio::spawn(async move {
         let s = shutdown.await;
-        let _ = interrupt.send(true);
+        stopper.stop();
         eprintln!(
             "\nharness: {s:?} received: healing faults, stopping processes, writing partial results"
         );
@@ -103,21 +103,24 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         .map(|a| shell_quote(&a))
         .collect::<Vec<_>>()
         .join(" ");
+    // The live progress line: what the run publishes, shown here (not by the run).
+    let status = (!args.quiet).then(|| {
+        let board = crate::run::StatusBoard::default();
+        tokio::spawn(crate::cli::progress::show(board.subscribe()));
+        board
+    });
     let options = RunOptions {
         runs_dir: args.runs,
         quiet: args.quiet,
         command,
+        status,
     };
     let mut worst = exit::PASS;
     let mut dirs = Vec::new();
     for experiment in &experiments {
-        let outcome = crate::cli::trials::run_repeated(
-            experiment,
-            &options,
-            args.repeat.get(),
-            interrupted.clone(),
-        )
-        .await?;
+        let outcome =
+            crate::cli::trials::run_repeated(experiment, &options, args.repeat.get(), stop.clone())
+                .await?;
         let code = u8::try_from(outcome.decision.exit_code()).unwrap_or(exit::ERROR);
         if outcome.interrupted {
             signal.abort();

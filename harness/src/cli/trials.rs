@@ -24,10 +24,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::stop::Stop;
 use check::Decision;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::watch;
 
 use crate::experiment::Experiment;
 use crate::run::{RunOptions, RunOutcome, output, run};
@@ -195,10 +195,10 @@ pub async fn run_repeated(
     experiment: &Experiment,
     options: &RunOptions,
     repeat: u32,
-    interrupt: watch::Receiver<bool>,
+    stop: Stop,
 ) -> anyhow::Result<RunOutcome> {
     if repeat <= 1 {
-        return run(experiment, options, interrupt).await;
+        return run(experiment, options, stop).await;
     }
     let group = output::create_dir(
         &options.runs_dir,
@@ -219,7 +219,7 @@ pub async fn run_repeated(
     output::link_latest(&group);
     let mut decision = Decision::Pass;
     for i in 1..=repeat {
-        if *interrupt.borrow() {
+        if stop.is_stopped() {
             return Ok(RunOutcome {
                 dir: group,
                 decision,
@@ -235,7 +235,7 @@ pub async fn run_repeated(
             runs_dir: staging.clone(),
             ..options.clone()
         };
-        let outcome = run(experiment, &trial_options, interrupt.clone()).await?;
+        let outcome = run(experiment, &trial_options, stop.clone()).await?;
         std::fs::rename(&outcome.dir, group.join(&name)).map_err(|e| {
             anyhow::anyhow!(
                 "moving {} to {}: {e}",

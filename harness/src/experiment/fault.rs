@@ -158,19 +158,8 @@ impl Fault {
     }
 }
 
-/// The fault kinds' names in experiment files.
-pub const FAULT_KINDS: &[&str] = &[
-    "latency",
-    "bandwidth",
-    "timeout",
-    "reset_peer",
-    "slicer",
-    "limit_data",
-    "down",
-    "kill",
-    "pause",
-    "restart",
-];
+/// The fault kinds' names in experiment files: the history's list ([`check::FaultKind`]).
+pub const FAULT_KINDS: &[&str] = &check::FaultKind::NAMES;
 
 /// What a fault does, with the parameters that kind takes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -217,15 +206,20 @@ pub enum Toxic {
 }
 
 impl FaultKind {
+    /// The kind as the history records it (one list of kinds: [`check::FaultKind`]).
+    pub fn record_kind(&self) -> check::FaultKind {
+        match self {
+            FaultKind::Toxic { toxic, .. } => toxic.record_kind(),
+            FaultKind::Down { .. } => check::FaultKind::Down,
+            FaultKind::Kill { .. } => check::FaultKind::Kill,
+            FaultKind::Pause { .. } => check::FaultKind::Pause,
+            FaultKind::Restart => check::FaultKind::Restart,
+        }
+    }
+
     /// The name used in experiment files (`latency`, `kill`, ...).
     pub fn name(&self) -> &'static str {
-        match self {
-            FaultKind::Toxic { toxic, .. } => toxic.name(),
-            FaultKind::Down { .. } => "down",
-            FaultKind::Kill { .. } => "kill",
-            FaultKind::Pause { .. } => "pause",
-            FaultKind::Restart => "restart",
-        }
+        self.record_kind().name()
     }
 
     /// Network faults act on a proxy; the others on a process.
@@ -235,15 +229,21 @@ impl FaultKind {
 }
 
 impl Toxic {
-    pub fn name(&self) -> &'static str {
+    /// The kind this toxic is recorded as.
+    pub fn record_kind(&self) -> check::FaultKind {
+        use check::FaultKind as K;
         match self {
-            Toxic::Latency { .. } => "latency",
-            Toxic::Bandwidth { .. } => "bandwidth",
-            Toxic::Timeout { .. } => "timeout",
-            Toxic::ResetPeer { .. } => "reset_peer",
-            Toxic::Slicer { .. } => "slicer",
-            Toxic::LimitData { .. } => "limit_data",
+            Toxic::Latency { .. } => K::Latency,
+            Toxic::Bandwidth { .. } => K::Bandwidth,
+            Toxic::Timeout { .. } => K::Timeout,
+            Toxic::ResetPeer { .. } => K::ResetPeer,
+            Toxic::Slicer { .. } => K::Slicer,
+            Toxic::LimitData { .. } => K::LimitData,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.record_kind().name()
     }
 }
 

@@ -16,6 +16,10 @@ use super::fault::Fault;
 use super::matrix::Combination;
 use super::schedule::Schedule;
 
+/// The backend, the guarantee and the services are the platform's own definitions
+/// (`events::platform`): experiment files use the same names.
+pub use events::{Backend, Guarantee, Service};
+
 /// One concrete run: a file with its overrides applied and one matrix combination chosen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Experiment {
@@ -57,66 +61,11 @@ pub(crate) struct ExperimentSpans {
     pub(crate) schedule: Location,
 }
 
-/// A choice written as one of a fixed set of names.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-            /// The names accepted in experiment files, in declaration order.
-            pub const NAMES: &'static [&'static str] = &[$($text,)+];
-
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-
-            pub fn from_name(text: &str) -> Option<Self> {
-                match text {
-                    $($text => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.name())
-            }
-        }
-    };
-}
+// Choices written as one of a fixed set of names: the events crate's `named_enum!`.
+use events::named_enum;
 
 named_enum! {
-    /// The message broker the system runs on.
-    Backend {
-        Redis = "redis",
-        Kafka = "kafka",
-    }
-}
-
-named_enum! {
-    /// The delivery guarantee every service's consume loop implements.
-    Guarantee {
-        AtMostOnce = "at-most-once",
-        AtLeastOnce = "at-least-once",
-        ExactlyOnce = "exactly-once",
-    }
-}
-
-named_enum! {
+    "redis persistence",
     /// Redis `appendfsync` (`none` turns the append-only file off).
     RedisPersistence {
         None = "none",
@@ -126,6 +75,7 @@ named_enum! {
 }
 
 named_enum! {
+    "driver",
     /// How orders enter the system.
     Driver {
         /// `POST /orders` on the order service.
@@ -136,18 +86,7 @@ named_enum! {
 }
 
 named_enum! {
-    /// The order platform's services.
-    Service {
-        Order = "order",
-        Inventory = "inventory",
-        Payment = "payment",
-        Shipping = "shipping",
-        Notification = "notification",
-        Analytics = "analytics",
-    }
-}
-
-named_enum! {
+    "stream",
     /// The direction a toxic acts on.
     Stream {
         /// Client → broker.

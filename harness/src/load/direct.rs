@@ -9,10 +9,10 @@ use check::SendOutcome;
 use events::{Currency, Envelope, Event, OrderPlaced, SalesChannel, Source};
 use order_platform::bus::{BusConfig, Outgoing, Producer};
 use order_platform::services::order::{order_placed_id, price_cents};
-use tokio::sync::watch;
 
 use super::{PlannedOrder, open_loop};
-use crate::run::recorder::Recorder;
+use crate::journal::Recorder;
+use crate::stop::Stop;
 
 fn envelope(order: &PlannedOrder) -> Envelope {
     let event = Event::OrderPlaced(OrderPlaced {
@@ -43,12 +43,7 @@ fn envelope(order: &PlannedOrder) -> Envelope {
 
 /// Produces each order's `OrderPlaced` at its intended time; the broker's ack is the
 /// order's acknowledgement.
-pub async fn run(
-    orders: Vec<PlannedOrder>,
-    bus: BusConfig,
-    recorder: Arc<Recorder>,
-    stop: watch::Receiver<bool>,
-) {
+pub async fn run(orders: Vec<PlannedOrder>, bus: BusConfig, recorder: Arc<Recorder>, stop: Stop) {
     let producer = match Producer::connect(&bus).await {
         Ok(p) => p,
         Err(e) => {
@@ -75,7 +70,7 @@ pub async fn run(
 }
 
 /// Publishes `count` undecodable messages on the orders topic, evenly over `over`.
-pub async fn poison(count: u64, over: Duration, bus: BusConfig, mut stop: watch::Receiver<bool>) {
+pub async fn poison(count: u64, over: Duration, bus: BusConfig, stop: Stop) {
     if count == 0 {
         return;
     }
@@ -87,7 +82,7 @@ pub async fn poison(count: u64, over: Duration, bus: BusConfig, mut stop: watch:
     for i in 0..count {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.stopped() => return,
         }
         let payload = format!("\u{0}poison #{i}: not an envelope").into_bytes();
         let _ = producer

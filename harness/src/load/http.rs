@@ -17,10 +17,10 @@ use std::time::Duration;
 use check::{SendOutcome, SendRecord};
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::{GooseAttack, GooseUser, Scenario, Transaction, TransactionResult};
-use tokio::sync::watch;
 
 use super::{MAX_IN_FLIGHT, PlannedOrder};
-use crate::run::recorder::Recorder;
+use crate::journal::Recorder;
+use crate::stop::{Stop, Stopper};
 
 /// How long one request may take before it counts as an error.
 const REQUEST_TIMEOUT_S: u64 = 10;
@@ -39,9 +39,9 @@ struct Shared {
     /// Set at stop: users take no more orders.
     closed: AtomicBool,
     recorder: Arc<Recorder>,
-    stop: watch::Receiver<bool>,
+    stop: Stop,
     /// Turns true once the supervisor ends the attack: idle users return.
-    finished: watch::Receiver<bool>,
+    finished: Stop,
 }
 
 impl Shared {
@@ -93,16 +93,14 @@ fn classify(status: u16) -> (SendOutcome, Option<String>) {
 /// record it. With no order left, wait until the attack ends.
 async fn send_next(user: &mut GooseUser, shared: Arc<Shared>) -> TransactionResult {
     let Some(order) = shared.take() else {
-        let mut finished = shared.finished.clone();
-        let _ = finished.wait_for(|f| *f).await;
+        shared.finished.stopped().await;
         return Ok(());
     };
     let recorder = &shared.recorder;
     let at = recorder.t0() + order.intended;
-    let mut stop = shared.stop.clone();
     tokio::select! {
         _ = tokio::time::sleep_until(at.into()) => {}
-        _ = stop.wait_for(|s| *s) => {
+        _ = shared.stop.stopped() => {
             shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             return Ok(());
         }
@@ -138,19 +136,18 @@ async fn send_next(user: &mut GooseUser, shared: Arc<Shared>) -> TransactionResu
 
 /// Ends the attack once every order was taken and answered, or at stop once the
 /// orders in flight were answered.
-async fn supervise(shared: Arc<Shared>, finished: watch::Sender<bool>) {
-    let mut stop = shared.stop.clone();
+async fn supervise(shared: Arc<Shared>, finished: Stopper) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => shared.closed.store(true, Ordering::SeqCst),
+            _ = shared.stop.stopped() => shared.closed.store(true, Ordering::SeqCst),
         }
         if shared.all_taken() && shared.in_flight.load(Ordering::SeqCst) == 0 {
             break;
         }
     }
-    let _ = finished.send(true);
+    finished.stop();
     goose::trigger_killswitch("harness: every planned order was sent and answered");
 }
 
@@ -208,7 +205,7 @@ pub async fn run(
     orders: Vec<PlannedOrder>,
     order_base_url: String,
     recorder: Arc<Recorder>,
-    stop: watch::Receiver<bool>,
+    stop: Stop,
     logs: &Path,
 ) {
     let users = users_for(&orders);
@@ -217,7 +214,8 @@ pub async fn run(
     let run_time_s = usize::try_from(last.as_secs()).unwrap_or(usize::MAX / 2)
         + 2 * REQUEST_TIMEOUT_S as usize
         + 5;
-    let (finished_tx, finished) = watch::channel(false);
+    let finished_tx = Stopper::new();
+    let finished = finished_tx.stop_token();
     let shared = Arc::new(Shared {
         orders,
         next: AtomicUsize::new(0),

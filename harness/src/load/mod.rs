@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use check::{SendOutcome, SendRecord};
 use rand::Rng;
 use rand::rngs::StdRng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 use crate::experiment::{Experiment, KeyDistribution, Schedule};
-use crate::run::recorder::Recorder;
+use crate::journal::Recorder;
+use crate::stop::Stop;
 
 /// Sends still waiting for an answer beyond this are dropped (and reported as such).
 pub const MAX_IN_FLIGHT: usize = 2048;
@@ -104,7 +105,7 @@ pub type Sent = (SendOutcome, Option<u64>, Option<String>);
 pub async fn open_loop<F, Fut>(
     orders: Vec<PlannedOrder>,
     recorder: Arc<Recorder>,
-    mut stop: watch::Receiver<bool>,
+    stop: Stop,
     send: F,
 ) where
     F: Fn(PlannedOrder, Arc<Recorder>) -> Fut,
@@ -116,7 +117,7 @@ pub async fn open_loop<F, Fut>(
         let at = recorder.t0() + order.intended;
         tokio::select! {
             _ = tokio::time::sleep_until(at.into()) => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.stopped() => break,
         }
         let intended_us = recorder.at_us(at);
         let Ok(permit) = slots.clone().try_acquire_owned() else {

@@ -7,43 +7,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use check::LagSample;
+use events::Service;
 use order_platform::bus::{Backend, BusConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use tokio::sync::watch;
 
-use crate::run::recorder::Recorder;
+use crate::journal::Recorder;
+use crate::stop::Stop;
 
-/// Each consuming service and the topics its group reads (the platform's subscriptions).
-pub const GROUPS: [(&str, &[&str]); 6] = [
-    ("order", &["inventory", "payments"]),
-    ("inventory", &["orders", "payments"]),
-    ("payment", &["inventory"]),
-    ("shipping", &["orders"]),
-    ("notification", &["orders", "inventory", "payments"]),
-    (
-        "analytics",
-        &[
-            "orders",
-            "inventory",
-            "payments",
-            "shipping",
-            "notifications",
-        ],
-    ),
-];
+/// Each consuming service and the topics its group reads: the platform's
+/// subscriptions, derived from the events catalog ([`Service::subscriptions`]).
+fn subscribed_groups() -> impl Iterator<Item = (&'static str, Vec<&'static str>)> {
+    Service::ALL.iter().map(|s| {
+        let topics = s.subscriptions().into_iter().map(|t| t.as_str()).collect();
+        (s.name(), topics)
+    })
+}
 
 /// Samples every second until `stop`.
-pub async fn run(config: BusConfig, recorder: Arc<Recorder>, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+pub async fn run(config: BusConfig, recorder: Arc<Recorder>, stop: Stop) {
+    let mut ticks = stop.every(Duration::from_secs(1));
     let mut redis = None;
     let mut kafka: Option<KafkaGroups> = None;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
+    while ticks.next().await {
         let t_us = recorder.now_us();
         let samples = match config.backend {
             Backend::Redis => redis_lag(&config, &mut redis).await,
@@ -85,7 +71,7 @@ async fn redis_lag(
         return Vec::new();
     };
     let mut totals: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (service, topics) in GROUPS {
+    for (service, topics) in subscribed_groups() {
         for topic in topics {
             let stream = config.physical(topic);
             let groups: redis::RedisResult<Vec<BTreeMap<String, redis::Value>>> =
@@ -124,7 +110,7 @@ type KafkaGroups = Arc<Vec<(String, BaseConsumer, TopicPartitionList)>>;
 
 fn kafka_groups(config: &BusConfig) -> KafkaGroups {
     let mut groups = Vec::new();
-    for (service, topics) in GROUPS {
+    for (service, topics) in subscribed_groups() {
         let consumer: Result<BaseConsumer, _> = ClientConfig::new()
             .set("bootstrap.servers", &config.kafka_bootstrap)
             .set("group.id", format!("{}.{service}", config.namespace))

@@ -1,14 +1,16 @@
 //! The services' counters, once a second from `GET /metrics`: retries, dead letters,
-//! circuit-breaker state and transitions, events by outcome.
+//! circuit-breaker state and transitions (the families in `KEPT`; the events-processed
+//! counters are not kept: the tap counts events itself).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use check::MetricSample;
-use tokio::sync::watch;
+use prometheus_parse::Value;
 
-use crate::run::recorder::Recorder;
+use crate::journal::Recorder;
+use crate::stop::Stop;
 
 /// Which metric families are kept (without the `order_platform_` prefix).
 const KEPT: [&str; 4] = [
@@ -18,32 +20,38 @@ const KEPT: [&str; 4] = [
     "breaker_transitions_total",
 ];
 
-/// `(name, value)` pairs of the kept families in a Prometheus text exposition; labels
-/// other than `service` and `instance` are folded into the name (`breaker_transitions_total{from=closed,to=open}`).
+/// `(name, value)` pairs of the kept families in a Prometheus text exposition, parsed
+/// by a Prometheus text parser (the `prometheus-parse` crate, which the order
+/// platform's tests use too); labels other than `service` and `instance` are folded into
+/// the name, sorted (`breaker_transitions_total{from=closed,to=open}`).
 pub fn parse(text: &str) -> Vec<(String, f64)> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix("order_platform_")?;
-            let (series, value) = rest.rsplit_once(' ')?;
-            let value: f64 = value.parse().ok()?;
-            let (family, labels) = match series.split_once('{') {
-                Some((f, l)) => (f, l.trim_end_matches('}')),
-                None => (series, ""),
-            };
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let Ok(scrape) = prometheus_parse::Scrape::parse(lines) else {
+        return Vec::new();
+    };
+    scrape
+        .samples
+        .into_iter()
+        .filter_map(|sample| {
+            let family = sample.metric.strip_prefix("order_platform_")?;
             if !KEPT.contains(&family) {
                 return None;
             }
-            let extra: Vec<&str> = labels
-                .split(',')
-                .filter(|l| {
-                    !l.is_empty() && !l.starts_with("service=") && !l.starts_with("instance=")
-                })
+            let value = match sample.value {
+                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+                Value::Histogram(_) | Value::Summary(_) => return None,
+            };
+            let mut extra: Vec<String> = sample
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "service" && k.as_str() != "instance")
+                .map(|(k, v)| format!("{k}={v}"))
                 .collect();
+            extra.sort();
             let name = if extra.is_empty() {
                 family.to_string()
             } else {
-                format!("{family}{{{}}}", extra.join(",").replace('"', ""))
+                format!("{family}{{{}}}", extra.join(","))
             };
             Some((name, value))
         })
@@ -51,23 +59,14 @@ pub fn parse(text: &str) -> Vec<(String, f64)> {
 }
 
 /// Scrapes every instance every second until `stop`.
-pub async fn run(
-    instances: Vec<(String, u32, SocketAddr)>,
-    recorder: Arc<Recorder>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn run(instances: Vec<(String, u32, SocketAddr)>, recorder: Arc<Recorder>, stop: Stop) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(800))
         .no_proxy()
         .build()
         .unwrap_or_default();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
+    let mut ticks = stop.every(Duration::from_secs(1));
+    while ticks.next().await {
         for (service, instance, http) in &instances {
             let Ok(response) = client.get(format!("http://{http}/metrics")).send().await else {
                 continue;

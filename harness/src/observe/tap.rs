@@ -6,21 +6,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use check::Observation;
-use events::Envelope;
+use events::{Envelope, Topic};
 use order_platform::bus::{BusConfig, Reader};
-use tokio::sync::watch;
 
-use crate::run::recorder::Recorder;
+use crate::journal::Recorder;
+use crate::stop::Stop;
 
-/// The topics the tap reads (every topic of the platform).
-pub const TOPICS: [&str; 6] = [
-    "orders",
-    "inventory",
-    "payments",
-    "shipping",
-    "notifications",
-    "analytics",
-];
+/// The topics the tap reads: every topic of the platform ([`Topic::ALL`]).
+pub const TOPICS: [&str; Topic::ALL.len()] = {
+    let mut out = [""; Topic::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Topic::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 
 /// What the tap knows so far, for the drain phase and the progress line.
 #[derive(Debug, Default)]
@@ -40,7 +41,7 @@ pub async fn run(
     config: BusConfig,
     recorder: Arc<Recorder>,
     state: Arc<Mutex<TapState>>,
-    mut stop: watch::Receiver<bool>,
+    stop: Stop,
 ) {
     let mut reader = loop {
         match Reader::connect(&config, &TOPICS).await {
@@ -49,7 +50,7 @@ pub async fn run(
                 tracing::warn!(error = %e, "tap: cannot connect yet");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                    _ = stop.stopped() => return,
                 }
             }
         }
@@ -57,7 +58,7 @@ pub async fn run(
     loop {
         let batch = tokio::select! {
             b = reader.next_batch(2000, Duration::from_millis(200)) => b,
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.stopped() => return,
         };
         let batch = match batch {
             Ok(b) => b,

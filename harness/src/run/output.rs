@@ -14,16 +14,11 @@ use crate::experiment::Experiment;
 
 /// A UTC timestamp for directory names: `20260102T030405Z`.
 pub fn stamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const STAMP: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(STAMP)
+        .unwrap_or_else(|_| "unknown-time".into())
 }
 
 /// `runs/<base name>/<UTC timestamp>[-<combination>]`, created.
@@ -55,6 +50,46 @@ pub fn link_latest(dir: &Path) {
     let link = parent.join("latest");
     let _ = std::fs::remove_file(&link);
     let _ = std::os::unix::fs::symlink(name, &link);
+}
+
+/// What [`write`] leaves for the terminal.
+#[derive(Debug)]
+pub(crate) struct Written {
+    /// The Markdown summary, as summary.md has it.
+    pub summary: Vec<u8>,
+}
+
+/// Writes the run directory: history.jsonl, results.json, the reports rendered from it,
+/// and the `latest` link.
+pub(crate) fn write(
+    dir: &Path,
+    experiment: &Experiment,
+    options: &super::RunOptions,
+    torn: &super::teardown::TornDown,
+    judged: &super::judge::Judged,
+) -> anyhow::Result<Written> {
+    std::fs::write(dir.join("history.jsonl"), judged.history.to_jsonl())
+        .context("writing history.jsonl")?;
+    let mut document = results(
+        experiment,
+        torn.recorder.started_at(),
+        time::OffsetDateTime::now_utc(),
+        judged.history.meta.as_ref().is_none_or(|m| m.complete),
+        torn.environment.clone(),
+        &options.command,
+        &judged.analysis,
+        &judged.thresholds,
+        &judged.verdict,
+    );
+    document["cross_check"] = torn.cross_check.clone();
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&document)?,
+    )
+    .context("writing results.json")?;
+    let summary = write_reports(dir, &document)?;
+    link_latest(dir);
+    Ok(Written { summary })
 }
 
 /// Renders the reports of a run from its results document into `dir` (report.html, the
@@ -181,4 +216,13 @@ pub fn analysis_document(
         "reasons": verdict.reasons,
         "expectations": verdict.expectations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamps_are_utc_and_sortable() {
+        let t = time::macros::datetime!(2026-01-02 03:04:05 +02:00);
+        assert_eq!(super::stamp(t), "20260102T010405Z");
+    }
 }

@@ -16,6 +16,9 @@ pub struct EventSpec {
     /// The services that subscribe to it and act on it. The harness tap reads every
     /// topic and is not listed.
     pub consumed_by: &'static [&'static str],
+    /// Services whose read model (CQRS projection) follows it without their consumer
+    /// group acting on it: it is not one of their subscriptions.
+    pub projected_by: &'static [&'static str],
     /// What the emitter writes in `Envelope::key` (and so the Kafka partition key).
     pub key: &'static str,
     /// The payload's fields at the current schema version, in struct order.
@@ -92,6 +95,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "A customer placed an order (`POST /orders`, or the harness's direct driver).",
         emitted_by: ORDER,
         consumed_by: &[INVENTORY, NOTIFICATION, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -116,6 +120,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "The payment was captured; the order will be fulfilled. One of the two order outcomes.",
         emitted_by: ORDER,
         consumed_by: &[SHIPPING, NOTIFICATION, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -140,6 +145,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "The order will not be fulfilled: stock was rejected, or the payment failed and the stock was released. One of the two order outcomes, and terminal.",
         emitted_by: ORDER,
         consumed_by: &[NOTIFICATION, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -161,6 +167,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "Inventory reserved the order's line.",
         emitted_by: INVENTORY,
         consumed_by: &[PAYMENT, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -185,6 +192,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "Inventory could not reserve the order's line.",
         emitted_by: INVENTORY,
         consumed_by: &[ORDER, NOTIFICATION, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -208,6 +216,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "Saga compensation: the payment failed, so the order's reservation was given back.",
         emitted_by: INVENTORY,
         consumed_by: &[ORDER, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -231,6 +240,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "A sku's stock level changed (reservation, release or restock).",
         emitted_by: INVENTORY,
         consumed_by: &[ANALYTICS],
+        projected_by: &[],
         key: "order id (the sku for a restock)",
         fields: &[
             f("sku", "string", "The sku whose level changed."),
@@ -261,6 +271,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "A sku's available stock dropped below the inventory service's threshold.",
         emitted_by: INVENTORY,
         consumed_by: &[ANALYTICS],
+        projected_by: &[],
         key: "order id (the sku for a restock)",
         fields: &[
             f("sku", "string", "The sku running low."),
@@ -286,6 +297,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "The payment gateway charged the customer.",
         emitted_by: PAYMENT,
         consumed_by: &[ORDER, NOTIFICATION, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -310,6 +322,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "The charge failed (declined, gateway down after retries, or circuit open); inventory must compensate.",
         emitted_by: PAYMENT,
         consumed_by: &[INVENTORY, NOTIFICATION, ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -341,6 +354,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "Shipping created a shipment for a confirmed order.",
         emitted_by: SHIPPING,
         consumed_by: &[ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -355,7 +369,8 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         event_type: EventType::OrderShipped,
         summary: "The parcel left the warehouse. Terminal: the last event of a fulfilled order.",
         emitted_by: SHIPPING,
-        consumed_by: &[ORDER, ANALYTICS],
+        consumed_by: &[ANALYTICS],
+        projected_by: &[ORDER],
         key: BY_ORDER,
         fields: &[
             ORDER_ID,
@@ -378,6 +393,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "The customer was told about an order, inventory or payment outcome.",
         emitted_by: NOTIFICATION,
         consumed_by: &[ANALYTICS],
+        projected_by: &[],
         key: BY_ORDER,
         fields: &[
             f("notification_id", "string", "The notification (`n-…`)."),
@@ -405,6 +421,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "Analytics published a live metric's current value.",
         emitted_by: ANALYTICS,
         consumed_by: &[],
+        projected_by: &[],
         key: "metric name",
         fields: &[
             f(
@@ -439,6 +456,7 @@ static SPECS: [EventSpec; EventType::ALL.len()] = [
         summary: "Analytics raised an alert: a metric crossed a threshold (e.g. after a `LowStockAlert`).",
         emitted_by: ANALYTICS,
         consumed_by: &[],
+        projected_by: &[],
         key: "alert name",
         fields: &[
             f(

@@ -151,11 +151,15 @@ fn link(t: EventType) -> String {
 }
 
 fn consumers(spec: &EventSpec) -> String {
-    if spec.consumed_by.is_empty() {
+    let mut text = if spec.consumed_by.is_empty() {
         "— (operators, dashboards, the harness)".to_owned()
     } else {
         spec.consumed_by.join(", ")
+    };
+    if !spec.projected_by.is_empty() {
+        text += &format!("; read model of {}", spec.projected_by.join(", "));
     }
+    text
 }
 
 fn versions(t: EventType) -> String {

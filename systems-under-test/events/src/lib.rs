@@ -13,6 +13,9 @@
 //!   ([`EventType::spec`]), and the service names.
 //! - [`examples`]: one deterministic example envelope per event type.
 //! - [`docs`]: [`catalog_markdown`], the renderer of `docs/events.md`.
+//! - [`platform`]: facts shared by the services, the harness and the checker, each
+//!   defined once: [`Backend`], [`Guarantee`], the consuming [`Service`]s and their
+//!   subscriptions (derived from the catalog), the step and terminal event types.
 
 pub mod catalog;
 pub mod docs;
@@ -20,6 +23,7 @@ pub mod envelope;
 pub mod event;
 pub mod examples;
 pub mod payloads;
+pub mod platform;
 
 pub use catalog::{EventSpec, FieldSpec, service};
 pub use docs::catalog_markdown;
@@ -27,3 +31,7 @@ pub use envelope::{DecodeError, Envelope, Source};
 pub use event::{Event, EventType, Topic, UnknownEventType, UnknownTopic};
 pub use examples::{example, example_event, example_v1_order_placed};
 pub use payloads::*;
+pub use platform::{
+    Backend, Guarantee, KNOWN_TYPES, STEP_TYPES, Service, TERMINAL_TYPES, UnknownName,
+    dead_letter_topic,
+};

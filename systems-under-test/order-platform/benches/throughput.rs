@@ -132,7 +132,7 @@ async fn main() {
             Guarantee::AtLeastOnce,
             Guarantee::ExactlyOnce,
         ] {
-            let name = format!("{backend:?}-{}", guarantee.as_str()).to_lowercase();
+            let name = format!("{backend:?}-{}", guarantee.name()).to_lowercase();
             if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
                 continue;
             }
@@ -152,7 +152,7 @@ async fn main() {
         table.push_str(&format!(
             "| {:?} | {} | {} | {:.0} | {:.0} | {} |\n",
             r.backend,
-            r.guarantee.as_str(),
+            r.guarantee.name(),
             r.orders,
             r.accepted_per_s,
             r.sustained_per_s,

@@ -43,9 +43,11 @@ pub struct Args {
     /// Which service this process runs.
     #[arg(value_enum)]
     pub service: ServiceKind,
-    #[arg(long, value_enum, default_value = "redis")]
+    /// `redis` or `kafka`.
+    #[arg(long, default_value = "redis")]
     pub backend: Backend,
-    #[arg(long, value_enum, default_value = "at-least-once")]
+    /// `at-most-once`, `at-least-once` or `exactly-once`.
+    #[arg(long, default_value = "at-least-once")]
     pub guarantee: Guarantee,
     /// Instance number within the service's consumer group.
     #[arg(long, default_value_t = 0)]

@@ -205,35 +205,11 @@ fn closest(word: &str, known: impl Iterator<Item = String>) -> Option<String> {
     }
     let limit = (word.chars().count() / 4).clamp(1, 3);
     known
-        .map(|k| (edit_distance(word, &k), k))
+        // Optimal string alignment: a swap of neighbours is one edit (`lots` → `lost`).
+        .map(|k| (strsim::osa_distance(word, &k), k))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
-}
-
-/// Edit distance counting an insertion, deletion, substitution or swap of two
-/// neighbours as one edit (optimal string alignment), so `lots` is one edit from `lost`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        for j in 0..=b.len() {
-            d[i * width + j] = if i == 0 || j == 0 {
-                i + j
-            } else {
-                let cost = usize::from(a[i - 1] != b[j - 1]);
-                let mut best = (d[(i - 1) * width + j] + 1)
-                    .min(d[i * width + j - 1] + 1)
-                    .min(d[(i - 1) * width + j - 1] + cost);
-                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                    best = best.min(d[(i - 2) * width + j - 2] + 1);
-                }
-                best
-            };
-        }
-    }
-    d[a.len() * width + b.len()]
 }
 
 /// Parses `OP VALUE`; returns the byte offset where the value starts.

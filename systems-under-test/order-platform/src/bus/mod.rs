@@ -13,8 +13,15 @@
 //! they live in memory per partition and are written to a changelog topic, from which a
 //! new owner of the partition restores them after a rebalance (as Kafka Streams does).
 //!
-//! Modules: `redis_streams`, `kafka` (+ `kafka_producer` for producers and transactions,
-//! `kafka_state` for the changelog).
+//! Modules:
+//! - `redis_streams`: [`RedisConsumer`] and [`RedisProducer`] (each mode's XREADGROUP /
+//!   XACK / Lua logic; the scripts are in `lua/`).
+//! - `kafka`: [`KafkaConsumer`] (`kafka/mod.rs`: the consume loop, offsets, staging) and
+//!   `kafka/rebalance.rs` (partition movements, state restore, hold-back).
+//! - `kafka_producer`: [`KafkaProducer`], plain and transactional.
+//! - `kafka_state`: the per-partition counters and their changelog topic.
+//! - `reader`: [`Reader`], a plain reader from the beginning of topics (projections, the
+//!   harness's tap).
 
 mod kafka;
 mod kafka_producer;
@@ -24,41 +31,14 @@ mod redis_streams;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 pub use kafka::KafkaConsumer;
 pub use kafka_producer::KafkaProducer;
 pub use reader::Reader;
 pub use redis_streams::{RedisConsumer, RedisProducer};
 
-/// Which broker carries the events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    Redis,
-    Kafka,
-}
-
-/// How inputs are acknowledged relative to outputs (see the module table).
-// The names are the delivery modes' own: at-most-once, at-least-once, exactly-once.
-#[allow(clippy::enum_variant_names)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Guarantee {
-    AtMostOnce,
-    AtLeastOnce,
-    ExactlyOnce,
-}
-
-impl Guarantee {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Guarantee::AtMostOnce => "at-most-once",
-            Guarantee::AtLeastOnce => "at-least-once",
-            Guarantee::ExactlyOnce => "exactly-once",
-        }
-    }
-}
+/// Which broker carries the events, and how inputs are acknowledged relative to
+/// outputs (see the module table): the platform's one definition, in `events`.
+pub use events::{Backend, Guarantee};
 
 /// Where the bus connects and how it names things.
 #[derive(Debug, Clone)]

@@ -14,10 +14,9 @@ use super::poison::Reason;
 /// Version of the [`DeadLetter`] JSON layout; bump it when a field changes meaning.
 pub const DEAD_LETTER_SCHEMA_VERSION: u32 = 1;
 
-/// The dead-letter topic (Kafka) or stream (Redis) of a service, e.g. `dlq.payment`.
-pub fn dlq_topic(service: &str) -> String {
-    format!("dlq.{service}")
-}
+/// The dead-letter topic (Kafka) or stream (Redis) of a service, e.g. `dlq.payment`
+/// (defined once, in `events::platform`, so the harness's tap reads the same name).
+pub use events::dead_letter_topic as dlq_topic;
 
 /// Errors encoding or decoding dead-letter records.
 #[derive(Debug, thiserror::Error)]

@@ -41,13 +41,7 @@ impl Analytics {
 
 impl Handler for Analytics {
     fn topics(&self) -> Vec<&'static str> {
-        vec![
-            "orders",
-            "inventory",
-            "payments",
-            "shipping",
-            "notifications",
-        ]
+        super::subscriptions(events::Service::Analytics)
     }
 
     async fn handle(

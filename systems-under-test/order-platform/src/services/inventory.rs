@@ -47,7 +47,7 @@ pub struct Inventory {
 
 impl Handler for Inventory {
     fn topics(&self) -> Vec<&'static str> {
-        vec!["orders", "payments"]
+        super::subscriptions(events::Service::Inventory)
     }
 
     async fn handle(

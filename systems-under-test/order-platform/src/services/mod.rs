@@ -27,6 +27,16 @@ use crate::metrics::Metrics;
 use crate::resilience::{BreakerConfig, dlq_topic};
 use runner::{Handler, RunnerConfig};
 
+/// The logical topics a consuming service reads: its subscriptions as the events catalog
+/// defines them (one definition for the services, the harness's lag sampler and the docs).
+fn subscriptions(service: events::Service) -> Vec<&'static str> {
+    service
+        .subscriptions()
+        .into_iter()
+        .map(|t| t.as_str())
+        .collect()
+}
+
 /// Runs one service until `shutdown` turns true.
 pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let service = args.service.name();

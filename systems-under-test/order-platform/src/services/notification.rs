@@ -19,7 +19,7 @@ fn channel(customer_id: &str) -> NotificationChannel {
 
 impl Handler for Notification {
     fn topics(&self) -> Vec<&'static str> {
-        vec!["orders", "inventory", "payments"]
+        super::subscriptions(events::Service::Notification)
     }
 
     async fn handle(

@@ -297,7 +297,7 @@ pub struct OrderSaga {
 
 impl Handler for OrderSaga {
     fn topics(&self) -> Vec<&'static str> {
-        vec!["inventory", "payments"]
+        super::subscriptions(events::Service::Order)
     }
 
     async fn handle(

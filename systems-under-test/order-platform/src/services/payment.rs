@@ -179,7 +179,7 @@ impl Payment {
 
 impl Handler for Payment {
     fn topics(&self) -> Vec<&'static str> {
-        vec!["inventory"]
+        super::subscriptions(events::Service::Payment)
     }
 
     async fn handle(

@@ -11,7 +11,7 @@ pub struct Shipping;
 
 impl Handler for Shipping {
     fn topics(&self) -> Vec<&'static str> {
-        vec!["orders"]
+        super::subscriptions(events::Service::Shipping)
     }
 
     async fn handle(

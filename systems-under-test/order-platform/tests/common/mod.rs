@@ -164,7 +164,7 @@ impl Platform {
         let o = &self.options;
         let mut child = Command::new(binary())
             .arg(name)
-            .args(["--backend", backend, "--guarantee", self.guarantee.as_str()])
+            .args(["--backend", backend, "--guarantee", self.guarantee.name()])
             .args([
                 "--instance",
                 &instance.to_string(),

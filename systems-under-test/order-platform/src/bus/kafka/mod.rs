@@ -2,22 +2,24 @@
 //! partitions), one consumer group per service using the KIP-848 consumer protocol
 //! (incremental, cooperative rebalancing) with the server-side `range` assignor, which
 //! keeps partition numbers co-located across topics so a partition is a state shard.
-//! `rebalance` holds what happens when partitions move.
+//! `rebalance` holds what happens when partitions move; `client` the client plumbing
+//! (configuration, topic creation, blocking calls with a watchdog) the producers share.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::FutureExt;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
+mod client;
 mod rebalance;
+
+use client::watched;
+pub(super) use client::{base_config, blocking, ensure_topics, kafka_err};
 
 use super::kafka_producer::{
     CommitFailure, abort_transaction, commit_transaction, output_producer, transaction_error,
@@ -25,63 +27,6 @@ use super::kafka_producer::{
 use super::kafka_state::Counters;
 use super::{BusConfig, BusError, Commit, CommitOutcome, Delivery, Guarantee};
 use rebalance::RebalanceContext;
-
-pub(super) fn kafka_err(
-    op: &'static str,
-    target: impl Into<String>,
-) -> impl FnOnce(KafkaError) -> BusError {
-    let target = target.into();
-    move |source| BusError::Kafka { op, target, source }
-}
-
-pub(super) fn base_config(config: &BusConfig) -> ClientConfig {
-    let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &config.kafka_bootstrap)
-        .set("client.id", config.member())
-        .set("socket.connection.setup.timeout.ms", "5000")
-        .set("log_level", "4");
-    client
-}
-
-/// Creates the topics (and this service's changelog) that do not exist yet.
-pub(super) async fn ensure_topics(config: &BusConfig, extra: &[String]) -> Result<(), BusError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(config)
-        .create()
-        .map_err(kafka_err("admin client", &config.kafka_bootstrap))?;
-    let names: Vec<String> = config
-        .topics
-        .iter()
-        .map(|t| config.physical(t))
-        .chain(extra.iter().cloned())
-        .collect();
-    let new: Vec<NewTopic<'_>> = names
-        .iter()
-        .map(|n| {
-            NewTopic::new(
-                n,
-                config.partitions,
-                TopicReplication::Fixed(config.replication),
-            )
-        })
-        .collect();
-    let options = AdminOptions::new().operation_timeout(Some(config.request_timeout));
-    let results = admin
-        .create_topics(&new, &options)
-        .await
-        .map_err(kafka_err("create topics", names.join(",")))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(BusError::Other(format!(
-                    "kafka create topic {topic}: {code}"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
 
 /// One instance's membership of its service's consumer group, with the producer its
 /// outputs go through (transactional in exactly-once).
@@ -570,43 +515,9 @@ fn offset(delivery: &Delivery) -> Result<i64, BusError> {
         .map_err(|_| BusError::Other(format!("not a Kafka offset: {}", delivery.position)))
 }
 
-/// Runs a blocking librdkafka call off the async threads, saying every
-/// [`WATCH_EVERY`] while it is still running, so a stalled service's log shows where.
-pub(super) async fn blocking<T: Send + 'static>(
-    op: &'static str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    match watched(op, tokio::task::spawn_blocking(f)).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
 /// How long a commit or abort may take in all before its outcome counts as unknown.
 /// librdkafka's transactional calls can block well past their own timeouts while the
 /// transaction coordinator moves (seen: over 80 s after a broker kill).
 fn transaction_bound(request_timeout: Duration) -> Duration {
     request_timeout * 12
-}
-
-/// How often a call still running is logged.
-const WATCH_EVERY: Duration = Duration::from_secs(10);
-
-/// Awaits `future`, logging a warning every [`WATCH_EVERY`] while it is pending.
-pub(super) async fn watched<F: std::future::Future>(op: &'static str, future: F) -> F::Output {
-    let started = std::time::Instant::now();
-    tokio::pin!(future);
-    loop {
-        tokio::select! {
-            output = &mut future => {
-                if started.elapsed() >= WATCH_EVERY {
-                    tracing::warn!(op, took_s = started.elapsed().as_secs(), "slow Kafka call done");
-                }
-                return output;
-            }
-            _ = tokio::time::sleep(WATCH_EVERY) => {
-                tracing::warn!(op, waited_s = started.elapsed().as_secs(), "still waiting on a Kafka call");
-            }
-        }
-    }
 }

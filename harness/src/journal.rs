@@ -1,4 +1,4 @@
-//! The run's clock and its history: every recorder (load generator, tap, samplers,
+//! The journal (the bottom layer of the harness): the run's clock and its history. Every recorder (load generator, tap, samplers,
 //! fault executor) stamps times from one monotonic clock and appends here.
 
 use std::sync::{Mutex, MutexGuard};

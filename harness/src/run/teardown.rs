@@ -1,0 +1,160 @@
+//! Teardown: the platform stopped, the tap left to read to the end, the observers
+//! stopped, the tap cross-checked against an independent reader, the lab's logs copied
+//! and the lab stopped. What is left is the recorder and what the judge needs.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use order_platform::bus::{Backend, BusConfig};
+
+use super::Say;
+use super::setup::{Setup, copy_lab_logs};
+use crate::journal::Recorder;
+use crate::lab::Lab;
+use crate::observe::tap::{self, TapState};
+
+/// What outlives the services.
+#[derive(Debug)]
+pub(crate) struct TornDown {
+    pub recorder: Arc<Recorder>,
+    /// Per topic: entries the tap read and entries an independent reader counted.
+    pub cross_check: serde_json::Value,
+    /// Versions of the harness, the lab's services and the machine.
+    pub environment: serde_json::Value,
+}
+
+/// Stops everything the setup started, in order.
+pub(super) async fn teardown(setup: Setup, dir: &Path, say: &Say) -> anyhow::Result<TornDown> {
+    let Setup {
+        lab,
+        platform,
+        bus,
+        recorder,
+        tap,
+        observers,
+        ..
+    } = setup;
+    let platform_running = platform.running();
+    tokio::task::spawn_blocking(move || platform.shutdown(Duration::from_secs(5))).await?;
+    settle_tap(&tap).await;
+    observers.stopper.stop();
+    for task in observers.tasks {
+        let _ = task.await;
+    }
+    let cross_check = cross_check(&lab, &bus, &tap).await;
+    copy_lab_logs(&lab, &dir.join("logs"));
+    let environment = environment(&lab);
+    tokio::task::spawn_blocking(move || drop(lab)).await?;
+    for (service, instance, up) in platform_running {
+        if !up {
+            say.line(format!(
+                "harness: note: {service}#{instance} was not running at the end of the run"
+            ));
+        }
+    }
+    Ok(TornDown {
+        recorder,
+        cross_check,
+        environment,
+    })
+}
+
+/// Nothing writes any more: lets the tap read to the end (until its count stops moving,
+/// at most 10 s).
+async fn settle_tap(tap: &Mutex<TapState>) {
+    let settle = Instant::now() + Duration::from_secs(10);
+    let mut last = u64::MAX;
+    loop {
+        let now = tap.lock().map(|s| s.observed + s.undecodable).unwrap_or(0);
+        if now == last || Instant::now() >= settle {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+}
+
+/// Entries per topic as the tap read them and as an independent reader counts them
+/// (`redis-cli XLEN` on Redis, `kcat` read_committed on Kafka), on the direct endpoints.
+pub(super) async fn cross_check(
+    lab: &Lab,
+    bus: &BusConfig,
+    tap: &Mutex<TapState>,
+) -> serde_json::Value {
+    let Some(installation) = lab.installation() else {
+        return serde_json::Value::Null;
+    };
+    let endpoints = lab.endpoints();
+    let mut out = serde_json::Map::new();
+    for topic in tap::TOPICS {
+        let physical = bus.physical(topic);
+        let mut command = match bus.backend {
+            Backend::Redis => {
+                let Some(redis) = &endpoints.redis else {
+                    continue;
+                };
+                let mut c = tokio::process::Command::new(installation.redis_cli());
+                c.args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &redis.direct.port().to_string(),
+                    "XLEN",
+                    &physical,
+                ]);
+                c
+            }
+            Backend::Kafka => {
+                let Some(kafka) = &endpoints.kafka else {
+                    continue;
+                };
+                let mut c = tokio::process::Command::new(installation.kcat());
+                c.args([
+                    "-C",
+                    "-b",
+                    &kafka.bootstrap_direct,
+                    "-t",
+                    &physical,
+                    "-e",
+                    "-q",
+                    "-f",
+                    "%o\\n",
+                ]);
+                c.args(["-X", "isolation.level=read_committed"]);
+                c
+            }
+        };
+        command
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        let Ok(Ok(output)) = tokio::time::timeout(Duration::from_secs(30), command.output()).await
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&output.stdout);
+        let independent = match bus.backend {
+            Backend::Redis => text.trim().parse::<u64>().unwrap_or(0),
+            Backend::Kafka => text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+        };
+        let read = tap
+            .lock()
+            .map(|s| s.entries.get(topic).map_or(0, |e| e.len() as u64))
+            .unwrap_or(0);
+        out.insert(
+            topic.to_string(),
+            serde_json::json!({"tap": read, "independent": independent}),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+fn environment(lab: &Lab) -> serde_json::Value {
+    serde_json::json!({
+        "harness": env!("CARGO_PKG_VERSION"),
+        "lab": lab.installation().map(|i| i.versions()).unwrap_or(serde_json::Value::Null),
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+    })
+}
