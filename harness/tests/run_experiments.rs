@@ -48,6 +48,8 @@ fn quickstart_passes_and_writes_its_run_directory() {
     assert!(stdout.contains("quickstart: PASS"), "{stdout}");
     assert!(stdout.contains("results: "), "{stdout}");
     assert!(stdout.contains("report:  "), "{stdout}");
+    // Goose's own "All N users launched." goes to the run's logs, not our stdout.
+    assert!(!stdout.contains("users launched"), "{stdout}");
 
     let doc = results(runs.path(), "quickstart");
     // results.json follows its committed schema (what reports and other tools rely on).
@@ -89,6 +91,7 @@ fn quickstart_passes_and_writes_its_run_directory() {
         "logs/order-0.log",
         "logs/redis.log",
         "logs/toxiproxy.log",
+        "logs/goose-stdout.txt",
     ] {
         assert!(
             dir.join(file).is_file(),

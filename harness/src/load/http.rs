@@ -233,6 +233,7 @@ pub async fn run(
         }
     };
     let supervisor = tokio::spawn(supervise(shared, finished_tx));
+    let redirect = StdoutRedirect::to(&logs.join("goose-stdout.txt"));
     let report = match attack.execute().await {
         Ok(metrics) => format!("Goose, {users} users\n\n{metrics}"),
         Err(e) => {
@@ -240,8 +241,37 @@ pub async fn run(
             format!("Goose, {users} users: failed: {e}\n")
         }
     };
+    drop(redirect);
     supervisor.abort();
     let _ = std::fs::write(logs.join("goose.txt"), report);
+}
+
+/// Goose prints "All N users launched." with `println!`, whatever its settings: while
+/// the attack runs, the process's standard output goes to a file of the run's `logs/`,
+/// so the harness's own stdout carries only its results. The harness writes nothing to
+/// stdout during the load phase (the progress line is on stderr). Restored on drop.
+#[derive(Debug)]
+struct StdoutRedirect {
+    saved: std::os::fd::OwnedFd,
+}
+
+impl StdoutRedirect {
+    fn to(path: &Path) -> Option<StdoutRedirect> {
+        use std::io::Write as _;
+        let file = std::fs::File::create(path).ok()?;
+        let saved = nix::unistd::dup(std::io::stdout()).ok()?;
+        let _ = std::io::stdout().flush();
+        nix::unistd::dup2_stdout(&file).ok()?;
+        Some(StdoutRedirect { saved })
+    }
+}
+
+impl Drop for StdoutRedirect {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        let _ = nix::unistd::dup2_stdout(&self.saved);
+    }
 }
 
 #[cfg(test)]
