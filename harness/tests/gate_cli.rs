@@ -34,7 +34,8 @@ fn real() -> Value {
 fn slower(mut doc: Value, factor: f64) -> Value {
     for p in ["p50_us", "p90_us", "p99_us", "p999_us", "max_us"] {
         let v = doc["latency"]["e2e"][p].as_f64().expect("percentile");
-        doc["latency"]["e2e"][p] = json!((v * factor).round());
+        // Whole microseconds, as the harness writes them.
+        doc["latency"]["e2e"][p] = json!((v * factor).round() as u64);
     }
     doc
 }

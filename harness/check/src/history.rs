@@ -17,7 +17,7 @@
 //!
 //! | kind | one line per | fields |
 //! | --- | --- | --- |
-//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete` |
+//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `analysis` (optional) |
 //! | `send` | order the load generator scheduled | `order_id`, `intended_us`, `sent_us` (optional), `acked_us` (optional), `outcome` (`acked` \| `rejected` \| `error` \| `dropped`), `error` (optional) |
 //! | `observe` | message the tap read | `event_id`, `event_type`, `key`, `seq`, `causation_id` (optional), `produced_us` (optional), `observed_us`, `topic`, `partition`, `position` |
 //! | `fault` | injected fault | `id`, `fault` (`latency` \| `bandwidth` \| `timeout` \| `reset_peer` \| `slicer` \| `limit_data` \| `down` \| `kill` \| `pause` \| `restart`), `target`, `start_us`, `end_us` |
@@ -43,6 +43,12 @@
 //!   have one partition, `0`.
 //! - `fault.fault` is the fault's kind. It is not called `kind` because `"kind"` already
 //!   says what the line is (a JSON object should not repeat a key).
+//! - `meta.analysis` holds the analysis options the run judged itself with: an object
+//!   with `late_after_us`, `causality_slack_us`, `recovery_factor` and
+//!   `recovery_margin_us`, each optional (the default when left out; an unknown key is
+//!   an error). `harness check` re-analyses with them, so it gives the run's own
+//!   verdict; a history without the field (written before it existed) is analysed with
+//!   the defaults.
 //! - `lag.pending` is Redis's pending-entries count (`XINFO GROUPS`); Kafka has none.
 //! - `stock.available` and `stock.reserved` are signed so that a broken store (below
 //!   zero) can be recorded and reported rather than rejected.
@@ -60,7 +66,10 @@
 //! {"kind":"metric","t_us":35000000,"service":"payment","instance":0,"name":"retries_total","value":3.0}
 //! ```
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::analysis::AnalysisOptions;
 
 /// Which broker carried the events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +99,7 @@ impl Guarantee {
 }
 
 /// What the run was and where its phases ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Meta {
     pub experiment: String,
@@ -106,6 +115,11 @@ pub struct Meta {
     pub drain_end_us: u64,
     /// `false` when the run was interrupted before its drain finished.
     pub complete: bool,
+    /// The analysis options the run judged itself with, so that `harness check` on
+    /// this history gives the run's verdict (absent in histories written before it was
+    /// recorded: then the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisOptions>,
 }
 
 /// How one scheduled send ended.
@@ -165,7 +179,7 @@ pub struct Observation {
 }
 
 /// The kinds of fault the harness injects (DESIGN.md, "Faults").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     Latency,
@@ -178,6 +192,24 @@ pub enum FaultKind {
     Kill,
     Pause,
     Restart,
+}
+
+impl FaultKind {
+    /// The name on history lines and in results.json (`latency`, `reset_peer`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Latency => "latency",
+            FaultKind::Bandwidth => "bandwidth",
+            FaultKind::Timeout => "timeout",
+            FaultKind::ResetPeer => "reset_peer",
+            FaultKind::Slicer => "slicer",
+            FaultKind::LimitData => "limit_data",
+            FaultKind::Down => "down",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Restart => "restart",
+        }
+    }
 }
 
 /// One injected fault and its window.

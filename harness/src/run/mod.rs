@@ -3,16 +3,18 @@
 //! reads → check → results. Ctrl-C at any phase heals the faults, reaps every process
 //! and writes what was recorded, marked incomplete.
 
+mod inventory;
 pub mod output;
 pub mod recorder;
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use check::{Charge, Meta, StockLine};
+use check::{Charge, Meta};
 use order_platform::bus::{Backend as BusBackend, BusConfig, Guarantee as BusGuarantee};
 use tokio::sync::watch;
 
@@ -346,6 +348,13 @@ pub async fn run(
     }
 
     // --- check and results ------------------------------------------------------------
+    // The tap reads the topics concurrently and can lag on one behind another: an
+    // effect read up to this long before its cause is not an ordering violation. The
+    // options go into the meta line, so `harness check` judges the history alike.
+    let analysis_options = check::AnalysisOptions {
+        causality_slack_us: 250_000,
+        ..Default::default()
+    };
     let mut history = std::mem::take(&mut *recorder.history());
     history.meta = Some(Meta {
         experiment: experiment.name.clone(),
@@ -363,43 +372,42 @@ pub async fn run(
         load_end_us: load_end_us.min(recorder.at_us(load_end)),
         drain_end_us,
         complete: !interrupted,
+        analysis: Some(analysis_options.clone()),
     });
     history.sends.sort_by_key(|s| s.intended_us);
     std::fs::write(dir.join("history.jsonl"), history.to_jsonl())
         .context("writing history.jsonl")?;
-    let analysis = check::analyze(
-        &history,
-        &check::AnalysisOptions {
-            causality_slack_us: 250_000,
-            ..Default::default()
-        },
-    );
-    let thresholds: Vec<check::Threshold> = experiment
+    let analysis = check::analyze(&history, &analysis_options);
+    // `harness run` checks every expression when it reads the file; a library caller
+    // that loaded the experiment without that check gets the error here, not a
+    // threshold silently left out of the verdict.
+    let thresholds = experiment
         .thresholds
         .iter()
-        .filter_map(|t| check::parse_threshold(&t.metric, &t.expression).ok())
-        .collect();
-    let results = check::evaluate(&analysis, &thresholds);
-    let verdict = check::verdict(history.meta.as_ref(), &analysis, &results);
-    let document = output::results(
+        .map(|t| {
+            check::parse_threshold(&t.metric, &t.expression).map_err(|e| {
+                anyhow::anyhow!(
+                    "threshold {} = {:?}: {e} (history.jsonl is written: judge it with `harness check`)",
+                    t.metric,
+                    t.expression
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let evaluated = check::evaluate(&analysis, &thresholds);
+    let verdict = check::verdict(history.meta.as_ref(), &analysis, &evaluated);
+    let run = output::run_info(
         experiment,
         recorder.started_at(),
         time::OffsetDateTime::now_utc(),
         !interrupted,
         environment,
         &options.command,
-        &analysis,
-        &results,
-        &verdict,
-    );
-    let mut document = document;
-    document["cross_check"] = cross_check;
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&document)?,
-    )
-    .context("writing results.json")?;
-    let summary = output::write_reports(&dir, &document)?;
+        cross_check,
+    )?;
+    let results = check::Results::from_analysis(run, &analysis, &evaluated, &verdict);
+    output::write_results(&dir, &results)?;
+    let summary = output::write_reports(&dir, &results)?;
     output::link_latest(&dir);
     if !options.quiet {
         eprintln!();
@@ -448,42 +456,47 @@ async fn final_reads(platform: &Platform, experiment: &Experiment, recorder: &Re
     }
     if let Some(inventory) = platform.http("inventory", 0) {
         let initial = i64::from(experiment.system.initial_stock);
+        let mut unreadable = Vec::new();
         for sku in 0..experiment.system.skus.get() {
-            let url = format!("http://{inventory}/inventory/sku-{sku}");
-            let Ok(response) = client.get(&url).send().await else {
+            let sku = format!("sku-{sku}");
+            let url = format!("http://{inventory}/inventory/{sku}");
+            let view = match client.get(&url).send().await {
+                Ok(response) => response.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            let Some(shards) = view.as_ref().and_then(|v| v["shards"].as_array()) else {
+                unreadable.push(format!("{sku} (no answer)"));
                 continue;
             };
-            let Ok(view) = response.json::<serde_json::Value>().await else {
-                continue;
-            };
-            let lines: Vec<StockLine> = view["shards"]
-                .as_array()
-                .map(|shards| {
-                    shards
-                        .iter()
-                        .map(|s| StockLine {
-                            sku: format!("sku-{sku}"),
-                            shard: s["shard"].as_u64().unwrap_or(0) as u32,
-                            available: s["available"].as_i64().unwrap_or(0),
-                            reserved: s["reserved"].as_i64().unwrap_or(0),
-                            initial,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let (lines, skipped) = inventory::stock_lines(&sku, shards, initial);
+            if skipped > 0 {
+                unreadable.push(format!(
+                    "{sku} ({skipped} shard(s) without shard, available or reserved)"
+                ));
+            }
             recorder.history().stock.extend(lines);
+        }
+        if !unreadable.is_empty() {
+            eprintln!(
+                "harness: warning: the final stock of {} SKU(s) could not be read in full; what could not be read is not judged: {}",
+                unreadable.len(),
+                unreadable.join(", ")
+            );
         }
     }
 }
 
 /// Entries per topic as the tap read them and as an independent reader counts them
-/// (`redis-cli XLEN` on Redis, `kcat` read_committed on Kafka), on the direct endpoints.
-async fn cross_check(lab: &Lab, bus: &BusConfig, tap: &Mutex<TapState>) -> serde_json::Value {
-    let Some(installation) = lab.installation() else {
-        return serde_json::Value::Null;
-    };
+/// (`redis-cli XLEN` on Redis, `kcat` read_committed on Kafka), on the direct endpoints;
+/// `None` without a lab installation (no independent reader to run).
+async fn cross_check(
+    lab: &Lab,
+    bus: &BusConfig,
+    tap: &Mutex<TapState>,
+) -> Option<BTreeMap<String, check::CrossCount>> {
+    let installation = lab.installation()?;
     let endpoints = lab.endpoints();
-    let mut out = serde_json::Map::new();
+    let mut out = BTreeMap::new();
     for topic in tap::TOPICS {
         let physical = bus.physical(topic);
         let mut command = match bus.backend {
@@ -540,10 +553,13 @@ async fn cross_check(lab: &Lab, bus: &BusConfig, tap: &Mutex<TapState>) -> serde
             .unwrap_or(0);
         out.insert(
             topic.to_string(),
-            serde_json::json!({"tap": read, "independent": independent}),
+            check::CrossCount {
+                tap: read,
+                independent,
+            },
         );
     }
-    serde_json::Value::Object(out)
+    Some(out)
 }
 
 fn copy_lab_logs(lab: &Lab, logs: &std::path::Path) {
