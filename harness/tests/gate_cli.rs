@@ -260,6 +260,20 @@ fn bad_input_is_exit_2_naming_the_path() {
         text(&out)
     );
 
+    // JSON, but not a results document: named with the file and the field's problem.
+    let mut maybe = real();
+    maybe["verdict"] = json!("maybe");
+    let odd = trials(&tmp.path().join("maybe"), &[maybe], true);
+    let out = harness(&["gate", path(&odd), "--baseline", path(&base)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "maybe/trial-1/results.json: not a results document: unknown variant `maybe`"
+        ),
+        "{}",
+        text(&out)
+    );
+
     // A results.json passed as the baseline file.
     let out = harness(&[
         "gate",
