@@ -141,6 +141,30 @@ fn read_late() -> Vec<String> {
 }
 
 #[test]
+fn the_thresholds_recorded_in_meta_are_judged_unless_replaced() {
+    let mut lines = vec![meta(true).replace(
+        r#""complete":true}"#,
+        r#""complete":true,"thresholds":[{"metric":"latency.e2e.p99","expression":"< 1ms"}]}"#,
+    )];
+    for i in 0..5 {
+        lines.extend(clean(&format!("o-{i}"), 100_000 * i, true));
+    }
+    let file = history(&lines);
+    // The run's own threshold: 60 ms end to end is not under 1 ms.
+    let output = check(&file, &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(output.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["thresholds"][0]["metric"], "latency.e2e.p99");
+    assert_eq!(doc["thresholds"][0]["pass"], false);
+    // --threshold replaces the recorded ones.
+    let output = check(&file, &["--json", "--threshold", "lost=== 0"]);
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(output.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["thresholds"].as_array().map(Vec::len), Some(1));
+    assert_eq!(doc["thresholds"][0]["metric"], "lost");
+}
+
+#[test]
 fn the_analysis_options_recorded_in_meta_are_used() {
     // Without recorded options: the defaults (no causality slack), a violation.
     let mut lines = vec![meta(true)];

@@ -1,8 +1,8 @@
 //! Re-analysis gives the run's verdict: a short real run on Redis and one on Kafka
-//! (real services from the lab), then `harness check RUN/history.jsonl --json` with the
-//! run's thresholds must print the run's own results — every anomaly count and sample,
-//! the counts, the verdict, and everything else measured — because the run records
-//! the analysis options it used in the history's meta line (a run allows 250 ms of
+//! (real services from the lab), then `harness check RUN/history.jsonl --json` must
+//! print the run's own results — every anomaly count and sample, the counts, the
+//! verdict, and everything else measured — because the run records the analysis
+//! options and thresholds it used in the history's meta line (a run allows 250 ms of
 //! causality slack; the checker's default is none, which once turned a passing run
 //! into 22 ordering violations on re-analysis).
 
@@ -114,12 +114,16 @@ fn run_then_recheck(name: &str, backend: &str, guarantee: &str, target: &str) {
         meta.contains(r#""analysis":{"#) && meta.contains(r#""causality_slack_us":250000"#),
         "{name}: the meta line records the run's analysis options: {meta}"
     );
+    assert!(
+        meta.contains(r#""thresholds":["#)
+            && meta.contains(r#"{"metric":"lost","expression":"== 0"}"#),
+        "{name}: the meta line records the experiment's thresholds: {meta}"
+    );
 
+    // No --threshold: check judges the thresholds the run recorded.
     let recheck = harness()
         .arg("check")
         .arg(dir.join("history.jsonl"))
-        .args(["--threshold", "lost=== 0"])
-        .args(["--threshold", "latency.e2e.p99=< 60s"])
         .arg("--json")
         .output()
         .expect("harness check");

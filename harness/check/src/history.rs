@@ -17,7 +17,7 @@
 //!
 //! | kind | one line per | fields |
 //! | --- | --- | --- |
-//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `analysis` (optional) |
+//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `analysis` (optional), `thresholds` (optional) |
 //! | `send` | order the load generator scheduled | `order_id`, `intended_us`, `sent_us` (optional), `acked_us` (optional), `outcome` (`acked` \| `rejected` \| `error` \| `dropped`), `error` (optional) |
 //! | `observe` | message the tap read | `event_id`, `event_type`, `key`, `seq`, `causation_id` (optional), `produced_us` (optional), `observed_us`, `topic`, `partition`, `position` |
 //! | `fault` | injected fault | `id`, `fault` (`latency` \| `bandwidth` \| `timeout` \| `reset_peer` \| `slicer` \| `limit_data` \| `down` \| `kill` \| `pause` \| `restart`), `target`, `start_us`, `end_us` |
@@ -49,6 +49,10 @@
 //!   an error). `harness check` re-analyses with them, so it gives the run's own
 //!   verdict; a history without the field (written before it existed) is analysed with
 //!   the defaults.
+//! - `meta.thresholds` lists the experiment's thresholds as written, each
+//!   `{"metric": ..., "expression": ...}` (e.g. `latency.e2e.p99`, `< 800ms`), so that
+//!   `harness check` judges them as the run did; `--threshold` on its command line
+//!   replaces them. Absent when the experiment has none (and in older histories).
 //! - `lag.pending` is Redis's pending-entries count (`XINFO GROUPS`); Kafka has none.
 //! - `stock.available` and `stock.reserved` are signed so that a broken store (below
 //!   zero) can be recorded and reported rather than rejected.
@@ -120,6 +124,20 @@ pub struct Meta {
     /// recorded: then the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisOptions>,
+    /// The experiment's thresholds as written, so that `harness check` judges them
+    /// too and gives the run's verdict (empty in older histories: then only those
+    /// given on its command line).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<RecordedThreshold>,
+}
+
+/// One threshold of the experiment, as text: `metric` and `expression` exactly as the
+/// experiment file gave them (parsed by [`crate::parse_threshold`] when judged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedThreshold {
+    pub metric: String,
+    pub expression: String,
 }
 
 /// How one scheduled send ended.

@@ -57,7 +57,7 @@ pub use detect::AnomalyDetails;
 pub use faults::FaultWindowStats;
 pub use history::{
     Backend, Charge, FaultKind, FaultRecord, Guarantee, History, HistoryError, LagSample, Meta,
-    MetricSample, Observation, SendOutcome, SendRecord, StockLine,
+    MetricSample, Observation, RecordedThreshold, SendOutcome, SendRecord, StockLine,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
 pub use measure::{

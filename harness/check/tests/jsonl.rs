@@ -2,7 +2,9 @@
 
 mod support;
 
-use check::{AnalysisOptions, FaultKind, Guarantee, History, HistoryError, SendOutcome};
+use check::{
+    AnalysisOptions, FaultKind, Guarantee, History, HistoryError, RecordedThreshold, SendOutcome,
+};
 use proptest::prelude::*;
 use support::{Flow, generate};
 
@@ -52,8 +54,17 @@ fn the_meta_line_records_the_analysis_options() {
     let old = History::from_jsonl(&line("")).expect("parses");
     assert_eq!(old.meta.as_ref().expect("meta").analysis, None);
     // Fields left out take their defaults.
-    let partial =
-        History::from_jsonl(&line(r#","analysis":{"causality_slack_us":250000}"#)).expect("parses");
+    let partial = History::from_jsonl(&line(
+        r#","analysis":{"causality_slack_us":250000},"thresholds":[{"metric":"lost","expression":"== 0"}]"#,
+    ))
+    .expect("parses");
+    assert_eq!(
+        partial.meta.as_ref().map(|m| m.thresholds.clone()),
+        Some(vec![RecordedThreshold {
+            metric: "lost".into(),
+            expression: "== 0".into()
+        }])
+    );
     let options = partial.meta.as_ref().and_then(|m| m.analysis.clone());
     assert_eq!(
         options,

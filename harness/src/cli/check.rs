@@ -1,6 +1,6 @@
 //! `harness check HISTORY.jsonl`: re-analyse a recorded history offline, with the
-//! analysis options the run recorded, and print the same verdict the run gave (format:
-//! docs/history-format.md); `--json` prints the run's results document.
+//! analysis options and thresholds the run recorded, and print the verdict the run
+//! gave (format: docs/history-format.md); `--json` prints the run's results document.
 
 use std::path::PathBuf;
 
@@ -14,7 +14,8 @@ pub struct CheckArgs {
     /// The recorded history (a run directory's history.jsonl).
     pub history: PathBuf,
     /// A threshold to judge, as METRIC=EXPRESSION (repeatable), e.g. `lost=== 0` or
-    /// `latency.e2e.p99=< 800ms`.
+    /// `latency.e2e.p99=< 800ms`. Replaces the thresholds the run recorded in the
+    /// history (which are judged when none is given).
     #[arg(long = "threshold", value_name = "METRIC=EXPR")]
     pub thresholds: Vec<String>,
     /// Print the results as JSON: the same document as a run's results.json (without
@@ -42,12 +43,38 @@ pub fn parse_thresholds(pairs: &[String]) -> anyhow::Result<Vec<check::Threshold
         .collect()
 }
 
+/// The thresholds the run recorded in its meta line (none without one).
+fn recorded_thresholds(
+    history: &check::History,
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<check::Threshold>> {
+    let recorded = history.meta.as_ref().map_or(&[][..], |m| &m.thresholds[..]);
+    recorded
+        .iter()
+        .map(|t| {
+            check::parse_threshold(&t.metric, &t.expression).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: the meta line's threshold {} = {:?}: {e}",
+                    path.display(),
+                    t.metric,
+                    t.expression
+                )
+            })
+        })
+        .collect()
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
-    let thresholds = parse_thresholds(&args.thresholds)?;
+    let given = parse_thresholds(&args.thresholds)?;
     let text = std::fs::read_to_string(&args.history)
         .with_context(|| format!("reading {}", args.history.display()))?;
     let history = check::History::from_jsonl(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.display()))?;
+    let thresholds = if args.thresholds.is_empty() {
+        recorded_thresholds(&history, &args.history)?
+    } else {
+        given
+    };
     // The options the run judged itself with (recorded in its meta line), so this
     // gives the run's verdict; the defaults for a history that did not record them.
     let options = history

@@ -373,6 +373,14 @@ pub async fn run(
         drain_end_us,
         complete: !interrupted,
         analysis: Some(analysis_options.clone()),
+        thresholds: experiment
+            .thresholds
+            .iter()
+            .map(|t| check::RecordedThreshold {
+                metric: t.metric.clone(),
+                expression: t.expression.clone(),
+            })
+            .collect(),
     });
     history.sends.sort_by_key(|s| s.intended_us);
     std::fs::write(dir.join("history.jsonl"), history.to_jsonl())

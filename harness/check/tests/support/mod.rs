@@ -21,6 +21,7 @@ pub fn meta(guarantee: Guarantee, load_end_us: u64) -> Meta {
         drain_end_us: load_end_us + 5_000_000,
         complete: true,
         analysis: None,
+        thresholds: Vec::new(),
     }
 }
 
