@@ -397,3 +397,11 @@ fn baseline_files_round_trip_and_are_recognised() {
         Err(BaselineError::Format(2))
     ));
 }
+
+#[test]
+fn the_committed_ci_baseline_reads() {
+    let baseline = Baseline::from_json(include_str!("../../../baselines/ci.json"))
+        .expect("baselines/ci.json reads");
+    assert_eq!(baseline.set.experiment, "ci-gate");
+    assert!(baseline.set.trials.iter().all(|t| t.complete));
+}
