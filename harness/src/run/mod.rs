@@ -473,7 +473,7 @@ async fn final_reads(platform: &Platform, experiment: &Experiment, recorder: &Re
                 Err(_) => None,
             };
             let Some(shards) = view.as_ref().and_then(|v| v["shards"].as_array()) else {
-                unreadable.push(format!("{sku} (no answer)"));
+                unreadable.push(format!("{sku} (no readable answer)"));
                 continue;
             };
             let (lines, skipped) = inventory::stock_lines(&sku, shards, initial);
