@@ -109,13 +109,80 @@ fn a_lost_order_fails_naming_it() {
     lines.push(r#"{"kind":"send","order_id":"o-lost","intended_us":900000,"sent_us":900000,"acked_us":901000,"outcome":"acked","error":null}"#.into());
     let output = check(&history(&lines), &["--json"]);
     assert_eq!(output.status.code(), Some(1));
+    // The same document as a run's results.json (check::Results).
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    assert_eq!(doc["analysis"]["anomalies"]["findings"]["lost"]["count"], 1);
-    assert_eq!(
-        doc["analysis"]["anomalies"]["findings"]["lost"]["sample"][0],
-        "o-lost"
+    assert_eq!(doc["anomalies"]["lost"]["count"], 1);
+    assert_eq!(doc["anomalies"]["lost"]["sample"][0], "o-lost");
+    assert_eq!(doc["verdict"], "fail");
+    assert_eq!(doc["experiment"], "cli-test");
+    assert_eq!(doc["format"], 1);
+    let results: check::Results =
+        serde_json::from_slice(&output.stdout).expect("a results document");
+    assert_eq!(results.counts.acknowledged, 6);
+    assert!(
+        doc.get("config").is_none(),
+        "a bare history has no experiment file"
     );
-    assert_eq!(doc["verdict"]["decision"], "fail");
+}
+
+/// o-1's chain with `StockReserved` read 100 ms after the `PaymentCaptured` it caused
+/// (on another topic, so only the cause rule can see it).
+fn read_late() -> Vec<String> {
+    clean("o-1", 0, true)
+        .into_iter()
+        .map(|line| {
+            if line.contains(r#""event_type":"StockReserved""#) {
+                line.replace(r#""observed_us":20000"#, r#""observed_us":130000"#)
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_thresholds_recorded_in_meta_are_judged_unless_replaced() {
+    let mut lines = vec![meta(true).replace(
+        r#""complete":true}"#,
+        r#""complete":true,"thresholds":[{"metric":"latency.e2e.p99","expression":"< 1ms"}]}"#,
+    )];
+    for i in 0..5 {
+        lines.extend(clean(&format!("o-{i}"), 100_000 * i, true));
+    }
+    let file = history(&lines);
+    // The run's own threshold: 60 ms end to end is not under 1 ms.
+    let output = check(&file, &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(output.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["thresholds"][0]["metric"], "latency.e2e.p99");
+    assert_eq!(doc["thresholds"][0]["pass"], false);
+    // --threshold replaces the recorded ones.
+    let output = check(&file, &["--json", "--threshold", "lost=== 0"]);
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(output.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["thresholds"].as_array().map(Vec::len), Some(1));
+    assert_eq!(doc["thresholds"][0]["metric"], "lost");
+}
+
+#[test]
+fn the_analysis_options_recorded_in_meta_are_used() {
+    // Without recorded options: the defaults (no causality slack), a violation.
+    let mut lines = vec![meta(true)];
+    lines.extend(read_late());
+    let output = check(&history(&lines), &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(doc["anomalies"]["ordering_violation"]["count"], 1, "{doc}");
+    assert_eq!(output.status.code(), Some(1));
+    // With the run's 250 ms slack recorded: the run's verdict, no violation.
+    let mut lines = vec![meta(true).replace(
+        r#""complete":true}"#,
+        r#""complete":true,"analysis":{"causality_slack_us":250000}}"#,
+    )];
+    lines.extend(read_late());
+    let output = check(&history(&lines), &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(doc["anomalies"]["ordering_violation"]["count"], 0, "{doc}");
+    assert_eq!(output.status.code(), Some(0), "{doc}");
 }
 
 #[test]

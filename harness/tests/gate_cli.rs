@@ -34,7 +34,8 @@ fn real() -> Value {
 fn slower(mut doc: Value, factor: f64) -> Value {
     for p in ["p50_us", "p90_us", "p99_us", "p999_us", "max_us"] {
         let v = doc["latency"]["e2e"][p].as_f64().expect("percentile");
-        doc["latency"]["e2e"][p] = json!((v * factor).round());
+        // Whole microseconds, as the harness writes them.
+        doc["latency"]["e2e"][p] = json!((v * factor).round() as u64);
     }
     doc
 }
@@ -255,6 +256,20 @@ fn bad_input_is_exit_2_naming_the_path() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("`expectations` is missing"),
+        "{}",
+        text(&out)
+    );
+
+    // JSON, but not a results document: named with the file and the field's problem.
+    let mut maybe = real();
+    maybe["verdict"] = json!("maybe");
+    let odd = trials(&tmp.path().join("maybe"), &[maybe], true);
+    let out = harness(&["gate", path(&odd), "--baseline", path(&base)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "maybe/trial-1/results.json: not a results document: unknown variant `maybe`"
+        ),
         "{}",
         text(&out)
     );

@@ -118,7 +118,7 @@ pub fn rows(runs: &[Results]) -> Vec<Row> {
         let label = runs
             .iter()
             .find_map(|r| r.faults.get(i))
-            .map(|f| format!("{} {}", f.kind, f.target))
+            .map(|f| format!("{} {}", f.kind.name(), f.target))
             .unwrap_or_default();
         rows.push(row(&format!("recovery: {label}"), Unit::Seconds, &|r| {
             r.faults.get(i).and_then(|f| f.recovery_s)
@@ -294,7 +294,7 @@ pub fn compare_md<W: Write>(out: &mut W, runs: &[Results]) -> io::Result<()> {
                 l.clone(),
                 r.guarantee().unwrap_or("-").to_string(),
                 r.backend().unwrap_or("-").to_string(),
-                r.verdict.upper().to_string(),
+                crate::results::upper(r.verdict).to_string(),
                 r.started_at.clone(),
             ]
         })

@@ -32,7 +32,7 @@ pub fn write<W: Write>(out: &mut W, runs: &[Results], charts: &[Chart]) -> Resul
                 Cell::text(l),
                 Cell::text(r.guarantee().unwrap_or("-")),
                 Cell::text(r.backend().unwrap_or("-")),
-                Cell::status(r.verdict.lower()),
+                Cell::status(r.verdict.name()),
                 Cell::text(&r.started_at),
                 Cell::text(&r.command),
             ]

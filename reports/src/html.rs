@@ -7,7 +7,9 @@ use std::io::{self, Write};
 use crate::chart::{self, Chart};
 use crate::error::ReportError;
 use crate::escape;
-use crate::results::{Percentiles, Results, ms, secs};
+use crate::results::{
+    Percentiles, Results, actual_text, anomaly_names, environment_rows, ms, secs, upper,
+};
 
 pub(crate) const STYLE: &str = include_str!("../templates/style.css");
 const REPORT: &str = include_str!("../templates/report.html");
@@ -151,7 +153,7 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
                 vec![
                     Cell::text(&t.metric),
                     Cell::text(&t.expression),
-                    Cell::num(t.actual_text()),
+                    Cell::num(actual_text(t)),
                     status(t.pass),
                     Cell::text(t.note.clone().unwrap_or_default()),
                 ]
@@ -159,19 +161,19 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
             .collect();
         table(&["metric", "expression", "actual", "result", "note"], &rows)
     };
-    let names = r.anomaly_names();
+    let names = anomaly_names(r);
     let anomaly_rows: Vec<Vec<Cell>> = names
         .iter()
         .map(|name| {
             let finding = r.anomalies.get(*name).cloned().unwrap_or_default();
-            let expectation = r.expectations.iter().find(|e| e.anomaly == *name);
+            let expectation = r.expectations.iter().find(|e| e.anomaly.name() == *name);
             let rule = expectation.map_or(String::new(), |e| {
                 let need = if e.required {
                     "required"
                 } else {
                     "allowed to break"
                 };
-                format!("{} ({need}): {}", e.rule, e.status.replace('_', " "))
+                format!("{} ({need}): {}", e.rule, e.status.name().replace('_', " "))
             });
             vec![
                 Cell::text(*name),
@@ -214,7 +216,7 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
                     .map(|(a, n)| format!("{a} {n}"))
                     .collect();
                 vec![
-                    Cell::text(&f.kind),
+                    Cell::text(f.kind.name()),
                     Cell::text(&f.target),
                     Cell::text(format!("{:.1}–{:.1} s", f.start_s, f.end_s)),
                     Cell::text(if found.is_empty() {
@@ -260,8 +262,7 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
             &rows,
         )
     };
-    let environment: String = r
-        .environment_rows()
+    let environment: String = environment_rows(r)
         .iter()
         .map(|(k, v)| {
             format!(
@@ -279,8 +280,8 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
             "description",
             escape::text(r.description.as_deref().unwrap_or("")),
         ),
-        ("verdict", r.verdict.lower().to_string()),
-        ("verdict_upper", r.verdict.upper().to_string()),
+        ("verdict", r.verdict.name().to_string()),
+        ("verdict_upper", upper(r.verdict).to_string()),
         (
             "guarantee",
             r.guarantee()

@@ -4,7 +4,8 @@
 use std::io::{self, Write};
 
 use crate::escape::{attr, text};
-use crate::results::{ANOMALIES, Results};
+use crate::results::{ANOMALIES, Results, actual_text};
+use check::ExpectationStatus;
 
 struct Case {
     class: &'static str,
@@ -33,11 +34,11 @@ fn cases(r: &Results) -> Vec<Case> {
                     "{} {}: actual {}{note}",
                     t.metric,
                     t.expression,
-                    t.actual_text()
+                    actual_text(t)
                 )
             }),
             skipped: None,
-            output: format!("actual {}", t.actual_text()),
+            output: format!("actual {}", actual_text(t)),
         })
         .collect();
     let samples = |anomaly: &str| {
@@ -62,23 +63,23 @@ fn cases(r: &Results) -> Vec<Case> {
         }
     }
     for e in &r.expectations {
-        let broken = e.status == "broken";
+        let broken = e.status == ExpectationStatus::Broken;
         let detail = format!(
             "{}: {} (sample ids: {})",
-            e.anomaly,
+            e.anomaly.name(),
             e.actual,
-            samples(&e.anomaly)
+            samples(e.anomaly.name())
         );
         cases.push(Case {
             class: "anomalies",
             name: e.rule.clone(),
             failure: (broken && e.required).then(|| detail.clone()),
-            skipped: (e.status == "not_judged")
+            skipped: (e.status == ExpectationStatus::NotJudged)
                 .then(|| "not judged: the run was interrupted before its drain finished".into()),
             output: if broken && !e.required {
                 format!("{detail}; allowed under {guarantee}")
             } else {
-                format!("{}: {}", e.anomaly, e.actual)
+                format!("{}: {}", e.anomaly.name(), e.actual)
             },
         });
     }

@@ -1,13 +1,15 @@
 //! Rendering only: results in, files out. Everything here reads `results.json` (as
-//! [`Results`]) and nothing else; writers are generic over `std::io::Write`.
+//! [`Results`], the checker's one results type `check::Results`) and nothing else;
+//! writers are generic over `std::io::Write`.
 //!
 //! ```text
-//! results.json ──Results::load──► Results ──files::write_run──► report.html, *.png, summary.md, junit.xml
+//! results.json ──results::load──► Results ──files::write_run──► report.html, *.png, summary.md, junit.xml
 //! results.json × N ──────────────► [Results] ──files::write_compare──► compare.html, compare-*.png, compare.md
 //! ```
 //!
 //! Modules:
-//! - [`results`]: `results.json` as typed values, tolerant of missing optional fields.
+//! - [`results`]: re-exports `check::Results` (tolerant of missing optional fields),
+//!   reads a file ([`results::load`]) and prints its values (units, names).
 //! - [`files`]: the files of a run directory ([`write_run`]) and of a comparison
 //!   ([`write_compare`]).
 //! - [`charts`]: which charts a report shows and their data; [`chart`] draws one chart

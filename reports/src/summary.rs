@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use crate::markdown::table;
-use crate::results::{Percentiles, Results, ms, secs};
+use crate::results::{Percentiles, Results, actual_text, anomaly_names, ms, secs, upper};
 
 fn percentile_row(name: &str, p: &Percentiles) -> Vec<String> {
     vec![
@@ -21,7 +21,7 @@ fn percentile_row(name: &str, p: &Percentiles) -> Vec<String> {
 
 /// Writes the summary of one run.
 pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
-    writeln!(out, "## {}: {}\n", r.experiment, r.verdict.upper())?;
+    writeln!(out, "## {}: {}\n", r.experiment, upper(r.verdict))?;
     if !r.complete {
         writeln!(out, "- the run was interrupted: partial results")?;
     }
@@ -41,7 +41,7 @@ pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
         c.late,
         c.observed
     )?;
-    let names = r.anomaly_names();
+    let names = anomaly_names(r);
     let anomalies: Vec<Vec<String>> = names
         .iter()
         .filter_map(|name| {
@@ -82,7 +82,7 @@ pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
             .iter()
             .map(|f| {
                 vec![
-                    f.kind.clone(),
+                    f.kind.name().to_owned(),
                     f.target.clone(),
                     format!("{:.1}-{:.1} s", f.start_s, f.end_s),
                     f.anomaly_total().to_string(),
@@ -115,7 +115,7 @@ pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
                 vec![
                     t.metric.clone(),
                     t.expression.clone(),
-                    t.actual_text(),
+                    actual_text(t),
                     if t.pass { "pass".into() } else { "FAIL".into() },
                 ]
             })

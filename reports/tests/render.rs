@@ -131,9 +131,9 @@ fn a_failing_result_fails_in_junit_with_its_sample_ids() {
     for e in results
         .expectations
         .iter_mut()
-        .filter(|e| e.anomaly == "lost")
+        .filter(|e| e.anomaly == check::Anomaly::Lost)
     {
-        e.status = "broken".into();
+        e.status = reports::results::ExpectationStatus::Broken;
         e.actual = 2;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -219,13 +219,13 @@ fn runs_with_one_guarantee_say_there_is_no_cost() {
 fn bad_input_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("results.json");
-    let e = reports::Results::load(&missing).expect_err("missing");
+    let e = reports::results::load(&missing).expect_err("missing");
     assert!(
         e.to_string().contains(&missing.display().to_string()),
         "{e}"
     );
     std::fs::write(&missing, "{\"experiment\": 3").expect("write");
-    let e = reports::Results::load(&missing).expect_err("malformed");
+    let e = reports::results::load(&missing).expect_err("malformed");
     assert!(e.to_string().contains("is not a results.json"), "{e}");
     assert!(matches!(
         reports::write_compare(dir.path(), &[]),

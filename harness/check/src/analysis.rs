@@ -14,8 +14,11 @@ use crate::measure::{
     self, CounterPoint, Counts, LagReport, Latency, Phases, Shortfall, Throughput,
 };
 
-/// The knobs of an analysis. [`Default`] gives the documented values.
-#[derive(Debug, Clone, PartialEq)]
+/// The knobs of an analysis. [`Default`] gives the documented values. A run records
+/// the options it used in its history's `meta` line (every field optional there, the
+/// default when left out), so a re-analysis judges by the same rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AnalysisOptions {
     /// A send leaving more than this after its intended time is late (default 10 ms).
     pub late_after_us: u64,

@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What can go wrong with events in an event-driven system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Anomaly {
     /// An order the system acknowledged (HTTP 2xx or broker ack) never reached a terminal
@@ -70,10 +73,11 @@ impl Anomaly {
 }
 
 /// One anomaly's count and a bounded sample of the ids involved.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Finding {
     pub count: u64,
-    /// At most [`AnomalyReport::SAMPLE`] ids, the first found (deterministic order).
+    /// At most `AnomalyReport::SAMPLE` (10) ids, the first found (deterministic order).
     pub sample: Vec<String>,
 }
 

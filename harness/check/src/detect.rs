@@ -36,6 +36,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::anomaly::{Anomaly, AnomalyReport};
@@ -43,7 +44,8 @@ use crate::history::History;
 use crate::index::{Index, is_step};
 
 /// Breakdowns behind some counts, for the verdict and for a person reading the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct AnomalyDetails {
     /// `duplicate_delivery` split by event type. Exactly-once judges the processing
     /// services by everything except `OrderPlaced`, which the ingress writes.

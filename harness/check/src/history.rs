@@ -17,7 +17,7 @@
 //!
 //! | kind | one line per | fields |
 //! | --- | --- | --- |
-//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete` |
+//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `analysis` (optional), `thresholds` (optional) |
 //! | `send` | order the load generator scheduled | `order_id`, `intended_us`, `sent_us` (optional), `acked_us` (optional), `outcome` (`acked` \| `rejected` \| `error` \| `dropped`), `error` (optional) |
 //! | `observe` | message the tap read | `event_id`, `event_type`, `key`, `seq`, `causation_id` (optional), `produced_us` (optional), `observed_us`, `topic`, `partition`, `position` |
 //! | `fault` | injected fault | `id`, `fault` (`latency` \| `bandwidth` \| `timeout` \| `reset_peer` \| `slicer` \| `limit_data` \| `down` \| `kill` \| `pause` \| `restart`), `target`, `start_us`, `end_us` |
@@ -43,6 +43,16 @@
 //!   have one partition, `0`.
 //! - `fault.fault` is the fault's kind. It is not called `kind` because `"kind"` already
 //!   says what the line is (a JSON object should not repeat a key).
+//! - `meta.analysis` holds the analysis options the run judged itself with: an object
+//!   with `late_after_us`, `causality_slack_us`, `recovery_factor` and
+//!   `recovery_margin_us`, each optional (the default when left out; an unknown key is
+//!   an error). `harness check` re-analyses with them, so it gives the run's own
+//!   verdict; a history without the field (written before it existed) is analysed with
+//!   the defaults.
+//! - `meta.thresholds` lists the experiment's thresholds as written, each
+//!   `{"metric": ..., "expression": ...}` (e.g. `latency.e2e.p99`, `< 800ms`), so that
+//!   `harness check` judges them as the run did; `--threshold` on its command line
+//!   replaces them. Absent when the experiment has none (and in older histories).
 //! - `lag.pending` is Redis's pending-entries count (`XINFO GROUPS`); Kafka has none.
 //! - `stock.available` and `stock.reserved` are signed so that a broken store (below
 //!   zero) can be recorded and reported rather than rejected.
@@ -60,14 +70,17 @@
 //! {"kind":"metric","t_us":35000000,"service":"payment","instance":0,"name":"retries_total","value":3.0}
 //! ```
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::analysis::AnalysisOptions;
 
 /// Which broker carried the events, and the guarantee the system ran with: the
 /// platform's own definitions (`events::platform`).
 pub use events::{Backend, Guarantee};
 
 /// What the run was and where its phases ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Meta {
     pub experiment: String,
@@ -83,6 +96,25 @@ pub struct Meta {
     pub drain_end_us: u64,
     /// `false` when the run was interrupted before its drain finished.
     pub complete: bool,
+    /// The analysis options the run judged itself with, so that `harness check` on
+    /// this history gives the run's verdict (absent in histories written before it was
+    /// recorded: then the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisOptions>,
+    /// The experiment's thresholds as written, so that `harness check` judges them
+    /// too and gives the run's verdict (empty in older histories: then only those
+    /// given on its command line).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<RecordedThreshold>,
+}
+
+/// One threshold of the experiment, as text: `metric` and `expression` exactly as the
+/// experiment file gave them (parsed by [`crate::parse_threshold`] when judged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedThreshold {
+    pub metric: String,
+    pub expression: String,
 }
 
 /// How one scheduled send ended.
@@ -143,7 +175,7 @@ pub struct Observation {
 
 /// The kinds of fault the harness injects (DESIGN.md, "Faults"): the one list of their
 /// names, which experiment files, history lines and results all use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     Latency,

@@ -6,6 +6,7 @@
 //! ```text
 //! history.jsonl ──History::from_jsonl──► History ──analyze──► Analysis ──evaluate(thresholds)──► Vec<ThresholdResult>
 //!                                                                  └──────────── verdict(meta, analysis, results) ──► Verdict
+//! RunInfo × Analysis × thresholds × Verdict ──Results::from_analysis──► Results (results.json)
 //! ```
 //!
 //! ```
@@ -30,6 +31,9 @@
 //! - [`analysis`]: [`analyze`], tying the above into one serializable [`Analysis`].
 //! - [`threshold`]: the threshold grammar, its parser and [`evaluate`].
 //! - [`verdict`](mod@verdict): each guarantee's expectations and the [`verdict()`] function.
+//! - [`results`](mod@results): `results.json` as one type, [`Results`], built from an
+//!   analysis by [`Results::from_analysis`]; everyone writes and reads it through this
+//!   type, and `reports/results.schema.json` is generated from it.
 //! - [`gate`]: repeated trials against a baseline — correctness absolute, performance
 //!   by bootstrap interval against a tolerance band — and the baseline file format.
 //! - `index` (private): orders and first observations, shared by the rules.
@@ -42,6 +46,7 @@ pub mod gate;
 pub mod history;
 mod index;
 pub mod measure;
+pub mod results;
 pub mod stats;
 pub mod threshold;
 pub mod verdict;
@@ -52,12 +57,13 @@ pub use detect::AnomalyDetails;
 pub use faults::FaultWindowStats;
 pub use history::{
     Backend, Charge, FaultKind, FaultRecord, Guarantee, History, HistoryError, LagSample, Meta,
-    MetricSample, Observation, SendOutcome, SendRecord, StockLine,
+    MetricSample, Observation, RecordedThreshold, SendOutcome, SendRecord, StockLine,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
 pub use measure::{
     CounterPoint, Counts, LagPoint, LagReport, Latency, Phases, Second, Shortfall, Throughput,
 };
+pub use results::{CrossCount, FaultWindow, Results, RunInfo, Services, ThresholdRow};
 pub use stats::{Pct, Percentiles};
 pub use threshold::{
     Metric, Op, Part, Quantity, Threshold, ThresholdError, ThresholdResult, ThresholdStatus, Unit,

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{History, SendOutcome};
@@ -23,7 +24,8 @@ pub const SECOND_US: u64 = 1_000_000;
 const MAX_DENSE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// The phase boundaries the analysis used: from `meta`, or derived when it is absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Phases {
     pub warmup_end_us: u64,
     pub load_end_us: u64,
@@ -60,7 +62,8 @@ impl Phases {
 }
 
 /// Whole-run totals (warm-up included).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Counts {
     /// Distinct orders the schedule intended (send lines, dropped included).
     pub attempted: u64,
@@ -89,7 +92,8 @@ pub struct Counts {
 }
 
 /// End-to-end and per-hop latency after warm-up.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Latency {
     /// First terminal observation minus the order's intended send time.
     pub e2e: Percentiles,
@@ -99,7 +103,8 @@ pub struct Latency {
 }
 
 /// One second of the run: `t_s` covers `[t_s, t_s + 1)` seconds after the start.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Second {
     pub t_s: u64,
     /// Orders intended in this second.
@@ -117,7 +122,8 @@ pub struct Second {
     pub p50_e2e_us: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Throughput {
     /// Measured orders completed per second with their terminal event observed in
     /// `warmup_end..load_end`; `None` when that window is empty.
@@ -126,14 +132,16 @@ pub struct Throughput {
 }
 
 /// One lag sample as charted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct LagPoint {
     pub t_us: u64,
     pub lag: u64,
     pub pending: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct LagReport {
     /// Highest lag of any group after warm-up (`None` without samples after warm-up).
     pub max: Option<u64>,
@@ -143,7 +151,8 @@ pub struct LagReport {
 }
 
 /// What the load generator failed to do on schedule, after warm-up.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Shortfall {
     /// Measured orders never sent.
     pub dropped: u64,
@@ -349,7 +358,8 @@ pub(crate) fn shortfall(history: &History, phases: &Phases, late_after_us: u64) 
 }
 
 /// One second of a scraped service series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct CounterPoint {
     /// Covers `[t_s, t_s + 1)` seconds after the start.
     pub t_s: u64,

@@ -3,11 +3,13 @@
 //! p99 used for the small per-second groups.
 
 use hdrhistogram::Histogram;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Percentiles of one latency distribution, in microseconds. All `None` when `count`
 /// is 0: there is nothing to report, and 0 would read as "instant".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_us: Option<u64>,

@@ -35,6 +35,7 @@
 //! no acknowledged order was intended after warm-up, or a threshold had no data.
 //! Otherwise `pass`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
@@ -43,7 +44,7 @@ use crate::history::{Guarantee, Meta};
 use crate::threshold::{ThresholdResult, ThresholdStatus, Unit};
 
 /// The outcome of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Pass,
@@ -52,6 +53,15 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The name in results.json: `pass`, `fail` or `inconclusive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Pass => "pass",
+            Decision::Fail => "fail",
+            Decision::Inconclusive => "inconclusive",
+        }
+    }
+
     /// The process exit code DESIGN.md assigns: 0 pass, 1 fail, 3 inconclusive.
     pub fn exit_code(self) -> i32 {
         match self {
@@ -62,7 +72,7 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpectationStatus {
     Held,
@@ -71,8 +81,19 @@ pub enum ExpectationStatus {
     NotJudged,
 }
 
+impl ExpectationStatus {
+    /// The name in results.json: `held`, `broken` or `not_judged`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpectationStatus::Held => "held",
+            ExpectationStatus::Broken => "broken",
+            ExpectationStatus::NotJudged => "not_judged",
+        }
+    }
+}
+
 /// One rule of the guarantee and whether it held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Expectation {
     /// E.g. `lost == 0`.
     pub rule: String,

@@ -10,7 +10,7 @@ use check::gate::trial::{
     AnomalyCount, ThresholdOutcome, Trial, TrialError, TrialSet, config_hash,
 };
 use check::gate::{CheckStatus, GateOptions, GateReport, gate};
-use check::{Decision, ExpectationStatus};
+use check::{Decision, ExpectationStatus, Results};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
@@ -290,9 +290,13 @@ fn real() -> Value {
     serde_json::from_str(REAL).unwrap()
 }
 
+fn typed(doc: Value) -> Results {
+    serde_json::from_value(doc).unwrap()
+}
+
 #[test]
 fn reads_a_real_results_json() {
-    let trial = Trial::from_results("real", &real()).unwrap();
+    let trial = Trial::from_results("real", &typed(real())).unwrap();
     assert!(trial.complete);
     assert_eq!(trial.verdict, Decision::Pass);
     for metric in check::gate::metric::METRICS {
@@ -313,25 +317,51 @@ fn reads_a_real_results_json() {
 fn a_missing_field_is_named() {
     let mut doc = real();
     doc.as_object_mut().unwrap().remove("expectations");
-    let e = Trial::from_results("runs/x/results.json", &doc).unwrap_err();
+    let e = Trial::from_results("runs/x/results.json", &typed(doc)).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "runs/x/results.json: `expectations` is missing or not an array"
+        "runs/x/results.json: `expectations` is missing or not a list of the guarantee's rules (every finished run has them)"
     );
     let mut doc = real();
     doc["format"] = json!(9);
-    assert!(matches!(
-        Trial::from_results("r", &doc),
-        Err(TrialError::Format { .. })
-    ));
+    let e = Trial::from_results("runs/y/results.json", &typed(doc)).unwrap_err();
+    assert!(matches!(e, TrialError::Format { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "runs/y/results.json: results format 9 is not one this harness reads (1)"
+    );
+    let mut doc = real();
+    doc.as_object_mut().unwrap().remove("format");
+    let e = Trial::from_results("runs/z/results.json", &typed(doc)).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("runs/z/results.json: results format (missing)"),
+        "{e}"
+    );
+    let mut doc = real();
+    doc.as_object_mut().unwrap().remove("config");
+    let e = TrialSet::from_results(&[("runs/c/results.json".into(), typed(doc))]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("runs/c/results.json: `config` is missing"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_interrupted_trial_reads_as_incomplete() {
+    let mut doc = real();
+    doc["complete"] = json!(false);
+    let trial = Trial::from_results("r", &typed(doc)).unwrap();
+    assert!(!trial.complete);
 }
 
 #[test]
 fn trials_of_different_configurations_do_not_mix() {
-    let a = real();
+    let a = typed(real());
     let mut b = real();
     b["config"]["workload"]["rate"] = json!(80);
-    let e = TrialSet::from_results(&[("a".into(), a.clone()), ("b".into(), b)]).unwrap_err();
+    let e = TrialSet::from_results(&[("a".into(), a.clone()), ("b".into(), typed(b))]).unwrap_err();
     assert!(matches!(e, TrialError::MixedConfigs { .. }), "{e}");
     let set = TrialSet::from_results(&[("a".into(), a.clone()), ("b".into(), a)]).unwrap();
     assert_eq!(set.trials.len(), 2);
@@ -349,7 +379,7 @@ fn the_config_hash_ignores_key_order_and_origin() {
 
 #[test]
 fn baseline_files_round_trip_and_are_recognised() {
-    let set = TrialSet::from_results(&[("trial-1".into(), real())]).unwrap();
+    let set = TrialSet::from_results(&[("trial-1".into(), typed(real()))]).unwrap();
     let baseline = Baseline::new("runs/ci-gate/latest".into(), set);
     let text = serde_json::to_string_pretty(&baseline).unwrap();
     assert_eq!(Baseline::from_json(&text).unwrap(), baseline);
@@ -366,4 +396,12 @@ fn baseline_files_round_trip_and_are_recognised() {
         Baseline::from_json(&future),
         Err(BaselineError::Format(2))
     ));
+}
+
+#[test]
+fn the_committed_ci_baseline_reads() {
+    let baseline = Baseline::from_json(include_str!("../../../baselines/ci.json"))
+        .expect("baselines/ci.json reads");
+    assert_eq!(baseline.set.experiment, "ci-gate");
+    assert!(baseline.set.trials.iter().all(|t| t.complete));
 }

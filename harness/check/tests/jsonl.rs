@@ -2,7 +2,9 @@
 
 mod support;
 
-use check::{FaultKind, Guarantee, History, HistoryError, SendOutcome};
+use check::{
+    AnalysisOptions, FaultKind, Guarantee, History, HistoryError, RecordedThreshold, SendOutcome,
+};
 use proptest::prelude::*;
 use support::{Flow, generate};
 
@@ -39,6 +41,43 @@ fn a_history_round_trips() {
     let again = History::from_jsonl(&h.to_jsonl()).expect("its own output parses");
     assert_eq!(again, h);
     assert!(h.to_jsonl().starts_with(r#"{"kind":"meta""#));
+}
+
+#[test]
+fn the_meta_line_records_the_analysis_options() {
+    let line = |analysis: &str| {
+        format!(
+            r#"{{"kind":"meta","experiment":"x","seed":1,"backend":"kafka","guarantee":"exactly-once","warmup_end_us":0,"load_end_us":1,"drain_end_us":2,"complete":true{analysis}}}"#
+        )
+    };
+    // Older histories have no `analysis`: the defaults.
+    let old = History::from_jsonl(&line("")).expect("parses");
+    assert_eq!(old.meta.as_ref().expect("meta").analysis, None);
+    // Fields left out take their defaults.
+    let partial = History::from_jsonl(&line(
+        r#","analysis":{"causality_slack_us":250000},"thresholds":[{"metric":"lost","expression":"== 0"}]"#,
+    ))
+    .expect("parses");
+    assert_eq!(
+        partial.meta.as_ref().map(|m| m.thresholds.clone()),
+        Some(vec![RecordedThreshold {
+            metric: "lost".into(),
+            expression: "== 0".into()
+        }])
+    );
+    let options = partial.meta.as_ref().and_then(|m| m.analysis.clone());
+    assert_eq!(
+        options,
+        Some(AnalysisOptions {
+            causality_slack_us: 250_000,
+            ..AnalysisOptions::default()
+        })
+    );
+    let again = History::from_jsonl(&partial.to_jsonl()).expect("its own output parses");
+    assert_eq!(again, partial);
+    // An unknown option is an error naming the line, like every other field.
+    let e = error_of(&line(r#","analysis":{"slack":1}"#));
+    assert_eq!(e.line(), 1, "{e}");
 }
 
 #[test]

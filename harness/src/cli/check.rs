@@ -1,5 +1,6 @@
-//! `harness check HISTORY.jsonl`: re-analyse a recorded history offline and print the
-//! same verdict a run would (format: docs/history-format.md).
+//! `harness check HISTORY.jsonl`: re-analyse a recorded history offline, with the
+//! analysis options and thresholds the run recorded, and print the verdict the run
+//! gave (format: docs/history-format.md); `--json` prints the run's results document.
 
 use std::path::PathBuf;
 
@@ -13,10 +14,12 @@ pub struct CheckArgs {
     /// The recorded history (a run directory's history.jsonl).
     pub history: PathBuf,
     /// A threshold to judge, as METRIC=EXPRESSION (repeatable), e.g. `lost=== 0` or
-    /// `latency.e2e.p99=< 800ms`.
+    /// `latency.e2e.p99=< 800ms`. Replaces the thresholds the run recorded in the
+    /// history (which are judged when none is given).
     #[arg(long = "threshold", value_name = "METRIC=EXPR")]
     pub thresholds: Vec<String>,
-    /// Print the analysis, threshold results and verdict as JSON.
+    /// Print the results as JSON: the same document as a run's results.json (without
+    /// the run's config, command, environment and times, which a history has not).
     #[arg(long)]
     pub json: bool,
 }
@@ -40,34 +43,58 @@ pub fn parse_thresholds(pairs: &[String]) -> anyhow::Result<Vec<check::Threshold
         .collect()
 }
 
+/// The thresholds the run recorded in its meta line (none without one).
+fn recorded_thresholds(
+    history: &check::History,
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<check::Threshold>> {
+    let recorded = history.meta.as_ref().map_or(&[][..], |m| &m.thresholds[..]);
+    recorded
+        .iter()
+        .map(|t| {
+            check::parse_threshold(&t.metric, &t.expression).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: the meta line's threshold {} = {:?}: {e}",
+                    path.display(),
+                    t.metric,
+                    t.expression
+                )
+            })
+        })
+        .collect()
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
-    let thresholds = parse_thresholds(&args.thresholds)?;
+    let given = parse_thresholds(&args.thresholds)?;
     let text = std::fs::read_to_string(&args.history)
         .with_context(|| format!("reading {}", args.history.display()))?;
     let history = check::History::from_jsonl(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.display()))?;
-    let analysis = check::analyze(&history, &check::AnalysisOptions::default());
-    let results = check::evaluate(&analysis, &thresholds);
-    let verdict = check::verdict(history.meta.as_ref(), &analysis, &results);
-    if args.json {
-        let doc =
-            serde_json::json!({ "analysis": analysis, "thresholds": results, "verdict": verdict });
-        crate::say!("{}", serde_json::to_string_pretty(&doc)?);
+    let thresholds = if args.thresholds.is_empty() {
+        recorded_thresholds(&history, &args.history)?
     } else {
-        let title = history
-            .meta
-            .as_ref()
-            .map(|m| m.experiment.clone())
-            .unwrap_or_else(|| args.history.display().to_string());
-        // The same Markdown summary a run writes, rendered by the reports crate from the
-        // analysis part of a results document.
-        let mut document = crate::run::output::analysis_document(&analysis, &results, &verdict);
-        document["experiment"] = title.into();
-        document["complete"] = history.meta.as_ref().is_none_or(|m| m.complete).into();
-        let summary: reports::Results = serde_json::from_value(document)
-            .context("the analysis does not read back as reports::Results")?;
+        given
+    };
+    // The options the run judged itself with (recorded in its meta line), so this
+    // gives the run's verdict; the defaults for a history that did not record them.
+    let options = history
+        .meta
+        .as_ref()
+        .and_then(|m| m.analysis.clone())
+        .unwrap_or_default();
+    let analysis = check::analyze(&history, &options);
+    let evaluated = check::evaluate(&analysis, &thresholds);
+    let verdict = check::verdict(history.meta.as_ref(), &analysis, &evaluated);
+    // The same document a run writes as results.json, less what only the run knows
+    // (its experiment file, wall-clock times, command, environment, cross-check).
+    let run = check::RunInfo::from_meta(history.meta.as_ref(), &args.history.display().to_string());
+    let results = check::Results::from_analysis(run, &analysis, &evaluated, &verdict);
+    if args.json {
+        crate::say!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        // The same Markdown summary a run writes, rendered by the reports crate.
         let mut out = std::io::stdout().lock();
-        reports::summary::write(&mut out, &summary)?;
+        reports::summary::write(&mut out, &results)?;
     }
     Ok(match verdict.decision {
         check::Decision::Pass => exit::PASS,

@@ -13,11 +13,10 @@ use check::gate::baseline::Baseline;
 use check::gate::bootstrap::BootstrapOptions;
 use check::gate::metric::METRICS;
 use check::gate::trial::TrialSet;
-use check::gate::{GateOptions, gate};
+use check::gate::{GateDocument, GateOptions, gate};
 use clap::{Args, Subcommand};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde_json::json;
 
 use super::gate_table;
 use super::trials;
@@ -168,14 +167,14 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
     say(&table);
 
     let out = &args.runs[0];
-    let document = json!({
-        "format": 1,
-        "baseline": args.baseline.display().to_string(),
-        "current": current_names,
-        "seed": args.seed,
-        "tolerance_overrides": options.tolerances,
-        "report": report,
-    });
+    let document = GateDocument {
+        format: 1,
+        baseline: args.baseline.display().to_string(),
+        current: current_names,
+        seed: args.seed,
+        tolerance_overrides: options.tolerances.clone(),
+        report,
+    };
     std::fs::write(
         out.join("gate.json"),
         serde_json::to_string_pretty(&document)? + "\n",
@@ -184,7 +183,7 @@ pub fn run(args: GateArgs) -> anyhow::Result<u8> {
     std::fs::write(out.join("gate.md"), &table)
         .with_context(|| format!("writing {}", out.join("gate.md").display()))?;
     say(&format!("\ngate: {}\n", out.join("gate.json").display()));
-    Ok(u8::try_from(report.decision.exit_code()).unwrap_or(exit::ERROR))
+    Ok(u8::try_from(document.report.decision.exit_code()).unwrap_or(exit::ERROR))
 }
 
 pub fn baseline_command(command: BaselineCommand) -> anyhow::Result<u8> {

@@ -33,7 +33,7 @@ fn load(run: &Path) -> anyhow::Result<reports::Results> {
     if !run.is_dir() {
         anyhow::bail!("{} is not a run directory", run.display());
     }
-    Ok(reports::Results::load(
+    Ok(reports::results::load(
         &first_trial(run).join("results.json"),
     )?)
 }

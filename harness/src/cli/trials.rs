@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::stop::Stop;
 use check::Decision;
+use check::Results;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -58,6 +59,11 @@ pub enum TrialsError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("{}: not a results document: {source}", path.display())]
+    Results {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error(
         "{}: no results.json, trials.json or trial-*/results.json here (expected a run directory, a repeated run, or runs/<experiment>/latest)",
         path.display()
@@ -71,7 +77,7 @@ pub struct RunTrials {
     /// The directory (the RUN argument; a `latest` link is followed when used).
     pub dir: PathBuf,
     /// `(label, parsed results.json)` per trial; the label is the trial's directory.
-    pub results: Vec<(String, Value)>,
+    pub results: Vec<(String, Results)>,
     /// Why the set is unfinished (trials.json says `complete: false`).
     pub unfinished: Option<String>,
 }
@@ -87,11 +93,11 @@ fn read_json(path: &Path) -> Result<Value, TrialsError> {
     })
 }
 
-fn trial(dir: &Path) -> Result<(String, Value), TrialsError> {
-    Ok((
-        dir.display().to_string(),
-        read_json(&dir.join("results.json"))?,
-    ))
+fn trial(dir: &Path) -> Result<(String, Results), TrialsError> {
+    let path = dir.join("results.json");
+    let results = serde_json::from_value(read_json(&path)?)
+        .map_err(|source| TrialsError::Results { path, source })?;
+    Ok((dir.display().to_string(), results))
 }
 
 /// Reads the trials of a RUN argument.

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use check::{Charge, StockLine};
+use check::Charge;
+
+use super::inventory;
 
 use crate::experiment::Experiment;
 use crate::journal::Recorder;
@@ -41,30 +43,32 @@ pub(super) async fn read(platform: &Platform, experiment: &Experiment, recorder:
     }
     if let Some(inventory) = platform.http("inventory", 0) {
         let initial = i64::from(experiment.system.initial_stock);
+        let mut unreadable = Vec::new();
         for sku in 0..experiment.system.skus.get() {
-            let url = format!("http://{inventory}/inventory/sku-{sku}");
-            let Ok(response) = client.get(&url).send().await else {
+            let sku = format!("sku-{sku}");
+            let url = format!("http://{inventory}/inventory/{sku}");
+            let view = match client.get(&url).send().await {
+                Ok(response) => response.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            let Some(shards) = view.as_ref().and_then(|v| v["shards"].as_array()) else {
+                unreadable.push(format!("{sku} (no readable answer)"));
                 continue;
             };
-            let Ok(view) = response.json::<serde_json::Value>().await else {
-                continue;
-            };
-            let lines: Vec<StockLine> = view["shards"]
-                .as_array()
-                .map(|shards| {
-                    shards
-                        .iter()
-                        .map(|s| StockLine {
-                            sku: format!("sku-{sku}"),
-                            shard: s["shard"].as_u64().unwrap_or(0) as u32,
-                            available: s["available"].as_i64().unwrap_or(0),
-                            reserved: s["reserved"].as_i64().unwrap_or(0),
-                            initial,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let (lines, skipped) = inventory::stock_lines(&sku, shards, initial);
+            if skipped > 0 {
+                unreadable.push(format!(
+                    "{sku} ({skipped} shard(s) without shard, available or reserved)"
+                ));
+            }
             recorder.history().stock.extend(lines);
+        }
+        if !unreadable.is_empty() {
+            eprintln!(
+                "harness: warning: the final stock of {} SKU(s) could not be read in full; what could not be read is not judged: {}",
+                unreadable.len(),
+                unreadable.join(", ")
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Judge: the recorded history handed to the pure checker with the options the run
-//! uses, its thresholds evaluated and the guarantee's verdict given.
+//! Judge: the recorded history closed with its meta line (what the run was, where its
+//! phases ended, the analysis options and thresholds it is judged by), then handed to
+//! the pure checker: anomalies, thresholds, the guarantee's verdict.
 
 use check::{Analysis, History, Meta, ThresholdResult, Verdict};
 
@@ -23,7 +24,9 @@ pub(crate) struct Judged {
     pub verdict: Verdict,
 }
 
-/// The analysis options of every run (and so of `harness check` on its history).
+/// The analysis options of every run. The tap reads the topics concurrently and can
+/// lag on one behind another: an effect read up to this long before its cause is not an
+/// ordering violation. They go into the meta line, so `harness check` judges alike.
 pub(crate) fn analysis_options() -> check::AnalysisOptions {
     check::AnalysisOptions {
         causality_slack_us: 250_000,
@@ -31,12 +34,13 @@ pub(crate) fn analysis_options() -> check::AnalysisOptions {
     }
 }
 
-pub(super) fn judge(
+/// The recorded history, taken from the recorder and closed with its meta line.
+pub(super) fn close_history(
     experiment: &Experiment,
     recorder: &Recorder,
     phases: PhaseEnds,
     complete: bool,
-) -> Judged {
+) -> History {
     let mut history = std::mem::take(&mut *recorder.history());
     history.meta = Some(Meta {
         experiment: experiment.name.clone(),
@@ -47,20 +51,45 @@ pub(super) fn judge(
         load_end_us: phases.load_end_us,
         drain_end_us: phases.drain_end_us,
         complete,
+        analysis: Some(analysis_options()),
+        thresholds: experiment
+            .thresholds
+            .iter()
+            .map(|t| check::RecordedThreshold {
+                metric: t.metric.clone(),
+                expression: t.expression.clone(),
+            })
+            .collect(),
     });
     history.sends.sort_by_key(|s| s.intended_us);
+    history
+}
+
+/// Judges `history` by the experiment's thresholds and its guarantee.
+pub(super) fn judge(experiment: &Experiment, history: History) -> anyhow::Result<Judged> {
     let analysis = check::analyze(&history, &analysis_options());
-    let thresholds: Vec<check::Threshold> = experiment
+    // `harness run` checks every expression when it reads the file; a library caller
+    // that loaded the experiment without that check gets the error here, not a
+    // threshold silently left out of the verdict.
+    let thresholds = experiment
         .thresholds
         .iter()
-        .filter_map(|t| check::parse_threshold(&t.metric, &t.expression).ok())
-        .collect();
+        .map(|t| {
+            check::parse_threshold(&t.metric, &t.expression).map_err(|e| {
+                anyhow::anyhow!(
+                    "threshold {} = {:?}: {e} (history.jsonl is written: judge it with `harness check`)",
+                    t.metric,
+                    t.expression
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let thresholds = check::evaluate(&analysis, &thresholds);
     let verdict = check::verdict(history.meta.as_ref(), &analysis, &thresholds);
-    Judged {
+    Ok(Judged {
         history,
         analysis,
         thresholds,
         verdict,
-    }
+    })
 }

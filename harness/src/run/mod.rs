@@ -11,12 +11,13 @@
 //! A stop (Ctrl-C, SIGTERM: [`Stop`]) at any phase skips ahead to heal, then tears down
 //! and writes what was recorded, marked incomplete.
 //!
-//! Modules: `setup`, `load` (load and faults; heal), `drain`, `final_reads`, `teardown`,
-//! `judge`, [`output`] (the run directory), [`status`] (what the run publishes each
+//! Modules: `setup`, `load` (load and faults; heal), `drain`, `final_reads` (with
+//! `inventory`, the stock lines), `teardown`, `judge`, [`output`] (the run directory), [`status`] (what the run publishes each
 //! second for a progress line or dashboard; the line itself is the CLI's).
 
 mod drain;
 mod final_reads;
+mod inventory;
 mod judge;
 mod load;
 pub mod output;
@@ -83,9 +84,11 @@ pub async fn run(
         load_end_us: load_end_us.min(torn.recorder.at_us(load.load_end)),
         drain_end_us,
     };
-    let judged = judge::judge(experiment, &torn.recorder, phases, !interrupted);
+    let history = judge::close_history(experiment, &torn.recorder, phases, !interrupted);
+    output::write_history(&dir, &history)?;
+    let judged = judge::judge(experiment, history)?;
     board.phase(Phase::Write);
-    let written = output::write(&dir, experiment, options, &torn, &judged)?;
+    let written = output::write(&dir, experiment, options, torn, &judged)?;
     board.finish(&dir);
     if !options.quiet {
         eprintln!();

@@ -2,6 +2,7 @@
 //! stopped, the tap cross-checked against an independent reader, the lab's logs copied
 //! and the lab stopped. What is left is the recorder and what the judge needs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,8 +19,9 @@ use crate::observe::tap::{self, TapState};
 #[derive(Debug)]
 pub(crate) struct TornDown {
     pub recorder: Arc<Recorder>,
-    /// Per topic: entries the tap read and entries an independent reader counted.
-    pub cross_check: serde_json::Value,
+    /// Per topic: entries the tap read and entries an independent reader counted
+    /// (`None` without a lab installation to run the independent reader from).
+    pub cross_check: Option<BTreeMap<String, check::CrossCount>>,
     /// Versions of the harness, the lab's services and the machine.
     pub environment: serde_json::Value,
 }
@@ -76,17 +78,16 @@ async fn settle_tap(tap: &Mutex<TapState>) {
 }
 
 /// Entries per topic as the tap read them and as an independent reader counts them
-/// (`redis-cli XLEN` on Redis, `kcat` read_committed on Kafka), on the direct endpoints.
+/// (`redis-cli XLEN` on Redis, `kcat` read_committed on Kafka), on the direct endpoints;
+/// `None` without a lab installation (no independent reader to run).
 pub(super) async fn cross_check(
     lab: &Lab,
     bus: &BusConfig,
     tap: &Mutex<TapState>,
-) -> serde_json::Value {
-    let Some(installation) = lab.installation() else {
-        return serde_json::Value::Null;
-    };
+) -> Option<BTreeMap<String, check::CrossCount>> {
+    let installation = lab.installation()?;
     let endpoints = lab.endpoints();
-    let mut out = serde_json::Map::new();
+    let mut out = BTreeMap::new();
     for topic in tap::TOPICS {
         let physical = bus.physical(topic);
         let mut command = match bus.backend {
@@ -143,10 +144,13 @@ pub(super) async fn cross_check(
             .unwrap_or(0);
         out.insert(
             topic.to_string(),
-            serde_json::json!({"tap": read, "independent": independent}),
+            check::CrossCount {
+                tap: read,
+                independent,
+            },
         );
     }
-    serde_json::Value::Object(out)
+    Some(out)
 }
 
 fn environment(lab: &Lab) -> serde_json::Value {

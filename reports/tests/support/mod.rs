@@ -15,7 +15,7 @@ pub fn data(name: &str) -> PathBuf {
 }
 
 pub fn load(name: &str) -> reports::Results {
-    reports::Results::load(&data(name)).expect("example results load")
+    reports::results::load(&data(name)).expect("example results load")
 }
 
 /// Fails when the page could make the browser fetch anything: a URL scheme, a

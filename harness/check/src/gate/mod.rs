@@ -19,7 +19,7 @@
 //!
 //! Modules: [`trial`] (what is read of a `results.json`), [`metric`] (the metrics, their
 //! directions and default tolerances), [`bootstrap`], [`decide`], [`baseline`] (the
-//! baseline file format).
+//! baseline file format). [`GateDocument`] is the type of `gate.json`.
 
 pub mod baseline;
 pub mod bootstrap;
@@ -125,6 +125,23 @@ pub struct GateReport {
     pub current_trials: usize,
     pub confidence: f64,
     pub resamples: usize,
+}
+
+/// `gate.json`, written beside the current run by `harness gate`: the report and what
+/// it was computed from (rerun with the same `seed` for the same intervals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateDocument {
+    /// The layout, 1 (fields are only ever added; another layout gets another number).
+    pub format: u32,
+    /// The baseline as given (a baseline file or a run directory).
+    pub baseline: String,
+    /// The current runs as given.
+    pub current: Vec<String>,
+    /// The bootstrap's seed.
+    pub seed: u64,
+    /// `--tolerance` overrides: metric (or dotted prefix) → fraction.
+    pub tolerance_overrides: BTreeMap<String, f64>,
+    pub report: GateReport,
 }
 
 /// Compares `current` with `baseline`. `rng` drives the bootstrap: seed it for a

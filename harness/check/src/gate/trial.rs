@@ -1,8 +1,8 @@
 //! What the gate reads of a run: one [`Trial`] per `results.json`, and a [`TrialSet`]
 //! of repeated trials of one experiment (the current run, or a baseline).
 //!
-//! Reading is pure: a parsed JSON value in, a trial out. The caller reads the files and
-//! names them (the `label`), so errors can point at the file.
+//! Reading is pure: a parsed [`Results`] in, a trial out. The caller reads the files
+//! and names them (the `label`), so errors can point at the file.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::metric::METRICS;
+use crate::results::{FORMAT, FaultWindow, Results};
 use crate::threshold::Unit;
 use crate::verdict::{Decision, ExpectationStatus};
 
@@ -22,7 +23,7 @@ pub enum TrialError {
         field: String,
         expected: &'static str,
     },
-    #[error("{label}: results format {found} is not one this harness reads (1)")]
+    #[error("{label}: results format {found} is not one this harness reads ({FORMAT})")]
     Format { label: String, found: String },
     #[error("no trials to read")]
     Empty,
@@ -100,26 +101,6 @@ pub struct TrialSet {
     pub trials: Vec<Trial>,
 }
 
-fn field<'a>(
-    doc: &'a Value,
-    label: &str,
-    path: &str,
-    expected: &'static str,
-) -> Result<&'a Value, TrialError> {
-    let pointer = format!("/{}", path.replace('.', "/"));
-    doc.pointer(&pointer).ok_or_else(|| TrialError::Field {
-        label: label.to_owned(),
-        field: path.to_owned(),
-        expected,
-    })
-}
-
-fn number(doc: &Value, path: &str) -> Option<f64> {
-    doc.pointer(&format!("/{}", path.replace('.', "/")))
-        .and_then(Value::as_f64)
-        .filter(|v| v.is_finite())
-}
-
 fn bad(label: &str, field: &str, expected: &'static str) -> TrialError {
     TrialError::Field {
         label: label.to_owned(),
@@ -128,154 +109,124 @@ fn bad(label: &str, field: &str, expected: &'static str) -> TrialError {
     }
 }
 
+/// A measured number, if it is one (a non-finite value is no measurement).
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite())
+}
+
 impl Trial {
-    /// Reads a parsed `results.json` (schema: reports/results.schema.json).
-    pub fn from_results(label: &str, doc: &Value) -> Result<Trial, TrialError> {
-        let format = field(doc, label, "format", "a number")?;
-        if format.as_u64() != Some(1) {
+    /// Reads one run's results (schema: reports/results.schema.json). `label` names
+    /// the document in errors. A document of another format, or without the
+    /// guarantee's rules (`expectations`), is refused: the gate would judge nothing.
+    pub fn from_results(label: &str, doc: &Results) -> Result<Trial, TrialError> {
+        if doc.format != Some(FORMAT) {
             return Err(TrialError::Format {
                 label: label.to_owned(),
-                found: format.to_string(),
+                found: doc.format.map_or("(missing)".into(), |f| f.to_string()),
             });
         }
-        let complete = field(doc, label, "complete", "a boolean")?
-            .as_bool()
-            .ok_or_else(|| bad(label, "complete", "a boolean"))?;
-        let verdict = match field(doc, label, "verdict", "a string")?.as_str() {
-            Some("pass") => Decision::Pass,
-            Some("fail") => Decision::Fail,
-            Some("inconclusive") => Decision::Inconclusive,
-            _ => return Err(bad(label, "verdict", "pass, fail or inconclusive")),
-        };
-
-        let mut metrics = BTreeMap::new();
-        let e2e = field(doc, label, "latency.e2e", "an object")?;
-        let faults = field(doc, label, "faults", "an array")?
-            .as_array()
-            .ok_or_else(|| bad(label, "faults", "an array"))?;
-        let slowest = |key: &str| {
-            faults
+        let e2e = &doc.latency.e2e;
+        // A fault that never recovered or drained has no value: the metric is then not
+        // measured for this trial (its threshold, if any, failed).
+        let slowest = |value: fn(&FaultWindow) -> Option<f64>| {
+            doc.faults
                 .iter()
-                .map(|f| number(f, key))
+                .map(|f| finite(value(f)))
                 .collect::<Option<Vec<f64>>>()
                 .filter(|v| !v.is_empty())
                 .map(|v| v.into_iter().fold(f64::MIN, f64::max))
         };
+        let us = |v: Option<u64>| v.map(|v| v as f64);
+        let mut metrics = BTreeMap::new();
         for spec in METRICS {
             let value = match spec.name {
-                "throughput.mean" => number(doc, "throughput.mean_per_s"),
-                "latency.e2e.p50" => number(e2e, "p50_us"),
-                "latency.e2e.p90" => number(e2e, "p90_us"),
-                "latency.e2e.p99" => number(e2e, "p99_us"),
-                "latency.e2e.p99.9" => number(e2e, "p999_us"),
-                "lag.max" => number(doc, "lag.max"),
-                // A fault that never recovered or drained has no value: the metric is
-                // then not measured for this trial (its threshold, if any, failed).
-                "recovery.max" => slowest("recovery_s"),
-                "drain.max" => slowest("drain_s"),
+                "throughput.mean" => finite(doc.throughput.mean_per_s),
+                "latency.e2e.p50" => us(e2e.p50_us),
+                "latency.e2e.p90" => us(e2e.p90_us),
+                "latency.e2e.p99" => us(e2e.p99_us),
+                "latency.e2e.p99.9" => us(e2e.p999_us),
+                "lag.max" => us(doc.lag.max),
+                "recovery.max" => slowest(|f| f.recovery_s),
+                "drain.max" => slowest(|f| f.drain_s),
                 _ => None,
             };
-            // Latency percentiles of an empty histogram are 0: not a measurement.
-            let empty = spec.name.starts_with("latency.") && number(e2e, "count") == Some(0.0);
+            // Latency percentiles of an empty histogram are not a measurement.
+            let empty = spec.name.starts_with("latency.") && e2e.count == 0;
             if let (Some(v), false) = (value, empty) {
                 metrics.insert(spec.name.to_owned(), v);
             }
         }
 
-        let expectations = field(doc, label, "expectations", "an array")?
-            .as_array()
-            .ok_or_else(|| bad(label, "expectations", "an array"))?;
-        let mut anomalies = BTreeMap::new();
-        for (i, e) in expectations.iter().enumerate() {
-            let at = |name: &str| format!("expectations.{i}.{name}");
-            let name = e["anomaly"]
-                .as_str()
-                .ok_or_else(|| TrialError::Field {
-                    label: label.to_owned(),
-                    field: at("anomaly"),
-                    expected: "a string",
-                })?
-                .to_owned();
-            let status: ExpectationStatus =
-                serde_json::from_value(e["status"].clone()).map_err(|_| TrialError::Field {
-                    label: label.to_owned(),
-                    field: at("status"),
-                    expected: "held, broken or not_judged",
-                })?;
-            // The anomaly's own count, else the rule's (they differ only for
-            // duplicate_delivery, whose rule leaves OrderPlaced out).
-            let count = e["actual"].as_u64().ok_or_else(|| TrialError::Field {
-                label: label.to_owned(),
-                field: at("actual"),
-                expected: "a count",
-            })?;
-            anomalies.insert(
-                name,
-                AnomalyCount {
-                    count,
-                    required: e["required"].as_bool().unwrap_or(true),
-                    status,
-                },
-            );
+        if doc.expectations.is_empty() {
+            return Err(bad(
+                label,
+                "expectations",
+                "a list of the guarantee's rules (every finished run has them)",
+            ));
         }
-
-        let thresholds = field(doc, label, "thresholds", "an array")?
-            .as_array()
-            .ok_or_else(|| bad(label, "thresholds", "an array"))?
+        // The rule's count (it differs from the anomaly's only for duplicate_delivery,
+        // whose rule leaves OrderPlaced out).
+        let anomalies = doc
+            .expectations
             .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                Ok(ThresholdOutcome {
-                    metric: t["metric"].as_str().unwrap_or_default().to_owned(),
-                    expression: t["expression"].as_str().unwrap_or_default().to_owned(),
-                    actual: t["actual"].as_f64(),
-                    unit: serde_json::from_value(t["unit"].clone()).ok(),
-                    pass: t["pass"].as_bool().ok_or_else(|| TrialError::Field {
-                        label: label.to_owned(),
-                        field: format!("thresholds.{i}.pass"),
-                        expected: "a boolean",
-                    })?,
-                })
+            .map(|e| {
+                (
+                    e.anomaly.name().to_owned(),
+                    AnomalyCount {
+                        count: e.actual,
+                        required: e.required,
+                        status: e.status,
+                    },
+                )
             })
-            .collect::<Result<Vec<_>, TrialError>>()?;
+            .collect();
+        let thresholds = doc
+            .thresholds
+            .iter()
+            .map(|t| ThresholdOutcome {
+                metric: t.metric.clone(),
+                expression: t.expression.clone(),
+                actual: t.actual,
+                unit: t.unit,
+                pass: t.pass,
+            })
+            .collect();
 
         Ok(Trial {
             label: label.to_owned(),
-            complete,
-            verdict,
+            complete: doc.complete,
+            verdict: doc.verdict,
             metrics,
             anomalies,
             thresholds,
-            sent: number(doc, "counts.sent").map_or(0, |v| v as u64),
-            late: number(doc, "counts.late").map_or(0, |v| v as u64),
+            sent: doc.counts.sent,
+            late: doc.counts.late,
         })
     }
 }
 
 impl TrialSet {
-    /// Reads repeated trials: `(label, parsed results.json)` each. Every trial must be
-    /// the same experiment with the same configuration.
-    pub fn from_results(documents: &[(String, Value)]) -> Result<TrialSet, TrialError> {
+    /// Reads repeated trials: `(label, results)` each. Every trial must be the same
+    /// experiment with the same configuration.
+    pub fn from_results(documents: &[(String, Results)]) -> Result<TrialSet, TrialError> {
         let (first_label, first) = documents.first().ok_or(TrialError::Empty)?;
-        let name = |label: &str, doc: &Value| {
-            field(doc, label, "experiment", "a string")?
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| bad(label, "experiment", "a string"))
+        let hash = |label: &str, doc: &Results| {
+            if doc.config.is_object() {
+                Ok(config_hash(&doc.config))
+            } else {
+                Err(bad(label, "config", "an object (the expanded experiment)"))
+            }
         };
-        let experiment = name(first_label, first)?;
-        let hash =
-            |label: &str, doc: &Value| field(doc, label, "config", "an object").map(config_hash);
+        let experiment = first.experiment.clone();
         let config = hash(first_label, first)?;
         let mut trials = Vec::new();
         for (label, doc) in documents {
-            let other = name(label, doc)?;
-            if other != experiment {
+            if doc.experiment != experiment {
                 return Err(TrialError::MixedExperiments {
                     first: first_label.clone(),
                     first_name: experiment,
                     other: label.clone(),
-                    other_name: other,
+                    other_name: doc.experiment.clone(),
                 });
             }
             let other_hash = hash(label, doc)?;
@@ -292,7 +243,7 @@ impl TrialSet {
         Ok(TrialSet {
             experiment,
             config_hash: config,
-            environment: first.get("environment").cloned().unwrap_or(Value::Null),
+            environment: first.environment.clone(),
             trials,
         })
     }

@@ -28,6 +28,7 @@ mod parse;
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
@@ -183,7 +184,7 @@ impl ThresholdError {
 }
 
 /// How a threshold came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdStatus {
     Pass,
@@ -192,8 +193,8 @@ pub enum ThresholdStatus {
     NoData,
 }
 
-/// The unit of [`ThresholdResult::actual`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The unit of a threshold's `actual` value: a count, microseconds or per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     Count,

@@ -20,6 +20,8 @@ pub fn meta(guarantee: Guarantee, load_end_us: u64) -> Meta {
         load_end_us,
         drain_end_us: load_end_us + 5_000_000,
         complete: true,
+        analysis: None,
+        thresholds: Vec::new(),
     }
 }
 
