@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use check::{FaultKind as Kind, FaultRecord};
+use lab::platform::{GATEWAY_PROXY, Platform};
+use lab::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
+use lab::{Lab, ServiceId};
 use tokio::sync::watch;
 
-use super::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
 use crate::experiment::{Fault, FaultKind, Stream, Target, Toxic};
-use crate::lab::platform::{GATEWAY_PROXY, Platform};
-use crate::lab::{Lab, ServiceId};
 use crate::run::recorder::Recorder;
 
 /// What faults act on.

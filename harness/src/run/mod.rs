@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use check::{Charge, Meta, StockLine};
+use lab::platform::{Platform, PlatformSpec};
+use lab::{Lab, LabSpec, RedisPersistence};
 use order_platform::bus::{Backend as BusBackend, BusConfig, Guarantee as BusGuarantee};
 use tokio::sync::watch;
 
 use crate::chaos::executor::{self, Targets};
 use crate::experiment::{Backend, Driver, Experiment, Guarantee};
-use crate::lab::platform::{Platform, PlatformSpec};
-use crate::lab::{Lab, LabSpec, RedisPersistence};
 use crate::observe::tap::TapState;
 use crate::observe::{lag, scrape, tap};
 use recorder::Recorder;
