@@ -2,9 +2,11 @@
 //! modes, under open-loop load (orders go out at their intended times whatever the
 //! platform answers; latency counts from the intended time). The pure checker judges
 //! each run by its guarantee's rules:
-//! - at-most-once on Kafka may lose what the dead consumer had committed but not
-//!   processed (counted and printed); at-most-once on Redis, at-least-once and
-//!   exactly-once lose nothing;
+//! - at-most-once may lose what the killed instance had taken but not processed, on
+//!   both backends (counted and printed): Kafka commits before processing, Redis reads
+//!   with NOACK, so an entry in flight at the kill is gone (a run lost `k-90`, the
+//!   order intended at the kill, on Redis); at-least-once and exactly-once lose
+//!   nothing;
 //! - at-least-once may duplicate (counted and printed, not forbidden);
 //! - exactly-once shows no duplicate output event, no step applied twice and no
 //!   double charge at the gateway;
@@ -47,6 +49,13 @@ async fn kill_one_inventory(backend: Backend, guarantee: Guarantee) {
         _ => Duration::from_secs(120),
     };
     let missing = platform.wait_terminal(&ids, wait).await;
+    if !missing.is_empty() {
+        let found = platform.terminal_in_log(&missing).await;
+        eprintln!(
+            "{backend:?} {guarantee:?}: {} orders without a terminal event at the tap; a fresh read of the log finds one for {found:?}",
+            missing.len()
+        );
+    }
     let judged = platform.judge().await;
     let what = format!("{backend:?} {guarantee:?}, inventory#1 killed");
     eprintln!("{what}: {}", judged.summary());
@@ -60,11 +69,10 @@ async fn kill_one_inventory(backend: Backend, guarantee: Guarantee) {
 
     // Every mode's required rules (the checker's verdict), then what this test claims
     // beyond them.
-    let may_lose = backend == Backend::Kafka && guarantee == Guarantee::AtMostOnce;
     let none: &[Anomaly] = match guarantee {
+        Guarantee::AtMostOnce => &[],
+        Guarantee::AtLeastOnce => &[Anomaly::Lost],
         Guarantee::ExactlyOnce => &[Anomaly::Lost, Anomaly::DuplicateEffect],
-        _ if may_lose => &[],
-        _ => &[Anomaly::Lost],
     };
     judged.expect(&what, Decision::Pass, none);
     if guarantee == Guarantee::ExactlyOnce {
@@ -92,7 +100,7 @@ async fn kill_one_inventory(backend: Backend, guarantee: Guarantee) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_at_most_once_loses_nothing_and_keeps_running() {
+async fn redis_at_most_once_keeps_running() {
     kill_one_inventory(Backend::Redis, Guarantee::AtMostOnce).await;
 }
 

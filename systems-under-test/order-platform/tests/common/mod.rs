@@ -83,6 +83,8 @@ pub const RATE: u32 = 50;
 pub struct Judged {
     pub analysis: Analysis,
     pub verdict: Verdict,
+    /// Holds `history.jsonl` and the services' logs.
+    pub dir: std::path::PathBuf,
 }
 
 impl Judged {
@@ -105,17 +107,33 @@ impl Judged {
         }
     }
 
-    /// Every anomaly with its count and sample, and the verdict's reasons: for messages.
+    /// The verdict's reasons, every anomaly found (count and sample) and the e2e
+    /// latency from the intended send time: for messages.
     pub fn summary(&self) -> String {
         let a = &self.analysis;
+        let found: Vec<String> = Anomaly::ALL
+            .into_iter()
+            .filter(|&anomaly| self.count(anomaly) > 0)
+            .map(|anomaly| {
+                let sample = a.anomalies.sample(anomaly).join(", ");
+                format!("{} = {} [{sample}]", anomaly.name(), self.count(anomaly))
+            })
+            .collect();
+        let ms = |us: Option<u64>| us.map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1e3));
         format!(
-            "{:?}: {}; anomalies {}; e2e p50 {:?} µs, p99 {:?} µs over {} orders",
+            "{:?} ({}); anomalies: {}; e2e latency p50 {}, p99 {}, max {} over {} orders; history and logs in {}",
             self.verdict.decision,
             self.verdict.reasons.join("; "),
-            serde_json::to_string(&a.anomalies).unwrap_or_default(),
-            a.latency.e2e.p50_us,
-            a.latency.e2e.p99_us,
+            if found.is_empty() {
+                "none".into()
+            } else {
+                found.join(", ")
+            },
+            ms(a.latency.e2e.p50_us),
+            ms(a.latency.e2e.p99_us),
+            ms(a.latency.e2e.max_us),
             a.latency.e2e.count,
+            self.dir.display(),
         )
     }
 }
@@ -169,10 +187,7 @@ impl Platform {
             gateway_proxy: Some(format!("gateway-{}", platform.namespace)),
         };
         let lab = platform.lab;
-        let logs = lab
-            .dir()
-            .expect("a local lab")
-            .join(format!("platform-{}", platform.namespace));
+        let logs = platform.dir();
         let deployed = lab::platform::Platform::deploy_tuned(
             lab,
             &spec,
@@ -218,6 +233,14 @@ impl Platform {
 
     pub fn lab(&self) -> &'static Lab {
         self.lab
+    }
+
+    /// Where the services' logs and the judged history go: kept after the test (under
+    /// cargo's target tmp dir), so a failure can be read, or re-checked with
+    /// `harness check`.
+    pub fn dir(&self) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("platform-{}", self.namespace))
     }
 
     fn deployed(&self) -> &lab::platform::Platform {
@@ -360,6 +383,24 @@ impl Platform {
         out
     }
 
+    /// Of `orders`, those whose terminal event a fresh reader finds in the log now: for
+    /// telling an order the platform lost from one the tap missed.
+    pub async fn terminal_in_log(&self, orders: &[String]) -> Vec<String> {
+        let log: std::collections::HashSet<String> = self
+            .read_all(&["orders", "shipping"])
+            .await
+            .into_iter()
+            .filter_map(|(_, bytes)| Envelope::from_bytes(&bytes).ok())
+            .filter(|e| matches!(e.event_type.as_str(), "OrderShipped" | "OrderCancelled"))
+            .map(|e| e.key)
+            .collect();
+        orders
+            .iter()
+            .filter(|o| log.contains(*o))
+            .cloned()
+            .collect()
+    }
+
     /// Decoded order-flow events the tap read, once it has caught up.
     pub async fn events(&self) -> Vec<(Envelope, Event)> {
         self.settle().await;
@@ -428,6 +469,10 @@ impl Platform {
     /// The pure checker's analysis and verdict of [`history`](Self::history).
     pub async fn judge(&self) -> Judged {
         let history = self.history().await;
+        let file = self.dir().join("history.jsonl");
+        if let Err(e) = std::fs::write(&file, history.to_jsonl()) {
+            eprintln!("could not keep the history at {}: {e}", file.display());
+        }
         // The tap reads several topics; an effect may be read up to a batch before its
         // cause (the harness allows the same).
         let options = AnalysisOptions {
@@ -436,7 +481,11 @@ impl Platform {
         };
         let analysis = check::analyze(&history, &options);
         let verdict = check::verdict(history.meta.as_ref(), &analysis, &[]);
-        Judged { analysis, verdict }
+        Judged {
+            analysis,
+            verdict,
+            dir: self.dir(),
+        }
     }
 
     pub async fn get_json(&self, service: &str, path: &str) -> serde_json::Value {
