@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use check::{FaultKind as Kind, FaultRecord};
-use lab::platform::{GATEWAY_PROXY, Platform};
+use lab::platform::Platform;
 use lab::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
 use lab::{Lab, ServiceId};
 use tokio::sync::watch;
@@ -22,11 +22,13 @@ pub struct Targets<'a> {
     pub platform: &'a Platform,
 }
 
-fn proxy_name(target: Target) -> Option<String> {
+/// The Toxiproxy proxy a network fault on `target` goes through; the gateway's is the
+/// deployed platform's own (`GATEWAY_PROXY` unless it was deployed tuned otherwise).
+fn proxy_name(target: Target, platform: &Platform) -> Option<String> {
     match target {
         Target::Redis => Some("redis".into()),
         Target::Broker(n) => Some(format!("kafka-{n}")),
-        Target::Gateway => Some(GATEWAY_PROXY.into()),
+        Target::Gateway => Some(platform.gateway_proxy.clone()),
         Target::Service { .. } => None,
     }
 }
@@ -105,7 +107,7 @@ async fn apply(
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target);
+    let proxy = proxy_name(fault.target, targets.platform);
     match fault.kind {
         FaultKind::Toxic {
             toxic,
@@ -157,7 +159,7 @@ async fn heal(
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target);
+    let proxy = proxy_name(fault.target, targets.platform);
     match fault.kind {
         FaultKind::Toxic { .. } => match proxy {
             Some(p) => toxiproxy
