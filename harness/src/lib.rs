@@ -2,10 +2,12 @@
 //! faults, and measures what was lost, duplicated, reordered or late.
 //!
 //! Modules:
-//! - [`lab`]: the local services (redis-server, Kafka KRaft JVMs, toxiproxy-server) on
-//!   loopback, or an external lab built from addresses; process faults; the state file
-//!   behind `harness lab up / status / down`.
-//! - [`chaos`]: fault injection; [`chaos::toxiproxy`] is the async Toxiproxy client.
+//! - [`lab`]: the `lab` crate, re-exported (`harness::lab::…` keeps working): the local
+//!   services (redis-server, Kafka KRaft JVMs, toxiproxy-server) on loopback, or an
+//!   external lab built from addresses; process faults; the platform launcher; the
+//!   state file behind `harness lab up / status / down`; and the async Toxiproxy client
+//!   [`lab::toxiproxy`]. It is a layer below everything here and imports nothing of it.
+//! - [`chaos`]: fault injection: the fault plan executor over the lab and Toxiproxy.
 //! - [`experiment`]: experiment files — model, parse, validate (file:line:col), `--set`
 //!   overrides, matrix expansion.
 //! - [`load`]: open-loop schedules as intended send times, and the HTTP driver.
@@ -27,12 +29,13 @@ pub mod chaos;
 pub mod cli;
 pub mod experiment;
 pub mod journal;
-pub mod lab;
 pub mod load;
 pub mod observe;
 pub mod run;
 pub mod signals;
 pub mod stop;
+
+pub use lab;
 
 /// `println!` for the harness's own output: a closed stdout (`harness lab status | head -1`)
 /// drops the rest of the output instead of panicking, and the command still finishes

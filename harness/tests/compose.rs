@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use harness::lab::Endpoints;
+use lab::Endpoints;
 use serde_yaml_ng::Value;
 
 const COMPOSE: &str = include_str!("../../compose.yaml");

@@ -63,7 +63,7 @@ fn foreground_lab_stops_on(signal: Signal) {
     let line = rx
         .recv_timeout(Duration::from_secs(120))
         .expect("endpoints printed within 120 s");
-    let endpoints = harness::lab::Endpoints::from_json(&line).expect("endpoints JSON");
+    let endpoints = lab::Endpoints::from_json(&line).expect("endpoints JSON");
     assert!(endpoints.kafka.is_some() && endpoints.redis.is_some());
     let services = common::children_of(child.id());
     assert!(
@@ -130,7 +130,7 @@ fn a_missing_installation_names_lab_install() {
     for args in [&["lab", "up"][..], &["lab", "smoke"][..]] {
         let output: Output = harness()
             .args(args)
-            .env(harness::lab::HOME_ENV, empty.path())
+            .env(lab::HOME_ENV, empty.path())
             .output()
             .expect("run harness");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -168,7 +168,7 @@ fn up_status_down_with_three_brokers_leaves_nothing_behind() {
     let up = run(&["lab", "up", "--brokers", "3", "--json"], &dir);
     let stderr = String::from_utf8_lossy(&up.stderr);
     assert!(up.status.success(), "lab up: {stderr}");
-    harness::lab::Endpoints::from_json(String::from_utf8_lossy(&up.stdout).trim())
+    lab::Endpoints::from_json(String::from_utf8_lossy(&up.stdout).trim())
         .expect("endpoints JSON on stdout");
 
     // A second `up` on the same directory refuses, naming the running lab.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use harness::lab::{Endpoints, Lab, LabError, LabSpec, ServiceId};
+use lab::{Endpoints, Lab, LabError, LabSpec, ServiceId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_lab_is_probed_and_refuses_process_faults() {
@@ -14,7 +14,7 @@ async fn an_external_lab_is_probed_and_refuses_process_faults() {
     assert!(!external.is_local());
     assert_eq!(external.endpoints(), local.endpoints());
 
-    let probes = harness::lab::probe(external.endpoints()).await;
+    let probes = lab::probe(external.endpoints()).await;
     assert_eq!(probes.len(), 5, "toxiproxy, redis x2, kafka x2: {probes:?}");
     assert!(probes.iter().all(|p| p.error.is_none()), "{probes:?}");
 

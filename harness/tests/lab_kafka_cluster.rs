@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::kafka::{config, create_topic, producer};
-use harness::lab::{LabSpec, ServiceId};
+use lab::{LabSpec, ServiceId};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 

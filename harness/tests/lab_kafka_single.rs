@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::kafka::{create_topic, pinned_consumer, producer};
-use harness::chaos::toxiproxy::Toxic;
-use harness::lab::{LabSpec, kafka_brokers};
+use lab::toxiproxy::Toxic;
+use lab::{LabSpec, kafka_brokers};
 use rdkafka::Message;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureRecord;

@@ -6,8 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use harness::chaos::toxiproxy::Toxic;
-use harness::lab::LabSpec;
+use lab::LabSpec;
+use lab::toxiproxy::Toxic;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamReadOptions, StreamReadReply};
@@ -107,7 +107,7 @@ async fn redis_through_its_proxy_round_trips_and_is_faultable() {
     );
 
     // The harness's own view (direct) never went away.
-    harness::lab::redis_ping(redis.direct)
+    lab::redis_ping(redis.direct)
         .await
         .expect("direct PING while the proxy is down");
 

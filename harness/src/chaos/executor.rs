@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use check::FaultRecord;
+use lab::platform::Platform;
+use lab::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
+use lab::{Lab, ServiceId};
 
-use super::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
 use crate::experiment::{Fault, FaultKind, Stream, Target, Toxic};
 use crate::journal::Recorder;
-use crate::lab::platform::{GATEWAY_PROXY, Platform};
-use crate::lab::{Lab, ServiceId};
 use crate::stop::Stop;
 
 /// What faults act on.
@@ -22,11 +22,13 @@ pub struct Targets<'a> {
     pub platform: &'a Platform,
 }
 
-fn proxy_name(target: Target) -> Option<String> {
+/// The Toxiproxy proxy a network fault on `target` goes through; the gateway's is the
+/// deployed platform's own (`lab::platform::GATEWAY_PROXY` unless it was deployed tuned otherwise).
+fn proxy_name(target: Target, platform: &Platform) -> Option<String> {
     match target {
         Target::Redis => Some("redis".into()),
         Target::Broker(n) => Some(format!("kafka-{n}")),
-        Target::Gateway => Some(GATEWAY_PROXY.into()),
+        Target::Gateway => Some(platform.gateway_proxy.clone()),
         Target::Service { .. } => None,
     }
 }
@@ -100,7 +102,7 @@ async fn apply(
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target);
+    let proxy = proxy_name(fault.target, targets.platform);
     match fault.kind {
         FaultKind::Toxic {
             toxic,
@@ -152,7 +154,7 @@ async fn heal(
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target);
+    let proxy = proxy_name(fault.target, targets.platform);
     match fault.kind {
         FaultKind::Toxic { .. } => match proxy {
             Some(p) => toxiproxy

@@ -1,5 +1,6 @@
-//! Fault injection. For now: the Toxiproxy client that network faults go through.
-//! Process faults (kill, pause, restart) are methods of [`crate::lab::Lab`].
+//! Fault injection: [`executor`] applies an experiment's fault plan at its times and
+//! heals it. Network faults go through the Toxiproxy client ([`lab::toxiproxy`]);
+//! process faults (kill, pause, restart) are methods of [`lab::Lab`] and
+//! [`lab::platform::Platform`]. Both live in the `lab` crate, a layer below.
 
 pub mod executor;
-pub mod toxiproxy;

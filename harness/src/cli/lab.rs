@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use lab::state::LabState;
+use lab::{Endpoints, Installation, Lab, LabSpec, RedisPersistence, smoke};
 
 use crate::exit;
-use crate::lab::state::LabState;
-use crate::lab::{Endpoints, Installation, Lab, LabSpec, RedisPersistence, smoke};
 use crate::signals;
 
 #[derive(Debug, Subcommand)]
@@ -303,7 +303,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let endpoints = Endpoints::from_json(&text)
         .with_context(|| format!("{}: not an endpoints file", args.endpoints.display()))?;
     let lab = Lab::external(endpoints);
-    let probes = crate::lab::probe(lab.endpoints()).await;
+    let probes = lab::probe(lab.endpoints()).await;
     let ok = probes.iter().all(|p| p.error.is_none());
     if args.json {
         crate::say!(

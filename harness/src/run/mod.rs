@@ -11,13 +11,11 @@
 //! A stop (Ctrl-C, SIGTERM: [`Stop`]) at any phase skips ahead to heal, then tears down
 //! and writes what was recorded, marked incomplete.
 //!
-//! Modules: `setup`, `load` (load and faults; heal), `drain`, `final_reads` (with
-//! `inventory`, the stock lines), `teardown`, `judge`, [`output`] (the run directory), [`status`] (what the run publishes each
+//! Modules: `setup`, `load` (load and faults; heal), `drain`, `final_reads`, `teardown`, `judge`, [`output`] (the run directory), [`status`] (what the run publishes each
 //! second for a progress line or dashboard; the line itself is the CLI's).
 
 mod drain;
 mod final_reads;
-mod inventory;
 mod judge;
 mod load;
 pub mod output;

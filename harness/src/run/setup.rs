@@ -11,14 +11,14 @@ use order_platform::bus::BusConfig;
 use tokio::task::JoinHandle;
 
 use super::Say;
-use crate::chaos::toxiproxy::Toxiproxy;
 use crate::experiment::{Backend, Experiment};
 use crate::journal::Recorder;
-use crate::lab::platform::{Platform, PlatformSpec};
-use crate::lab::{Lab, LabSpec, RedisPersistence};
 use crate::observe::tap::TapState;
 use crate::observe::{lag, scrape, tap};
 use crate::stop::{Stop, Stopper};
+use lab::platform::{Platform, PlatformSpec};
+use lab::toxiproxy::Toxiproxy;
+use lab::{Lab, LabSpec, RedisPersistence};
 
 /// Everything the later phases work with.
 #[derive(Debug)]
@@ -63,8 +63,8 @@ fn lab_spec(experiment: &Experiment) -> LabSpec {
 
 fn platform_spec(experiment: &Experiment, namespace: &str) -> PlatformSpec {
     PlatformSpec {
-        backend: experiment.system.backend.to_string(),
-        guarantee: experiment.system.guarantee.to_string(),
+        backend: experiment.system.backend,
+        guarantee: experiment.system.guarantee,
         namespace: namespace.to_string(),
         partitions: experiment.system.partitions.get(),
         skus: experiment.system.skus.get(),

@@ -12,8 +12,8 @@ use order_platform::bus::{Backend, BusConfig};
 use super::Say;
 use super::setup::{Setup, copy_lab_logs};
 use crate::journal::Recorder;
-use crate::lab::Lab;
 use crate::observe::tap::{self, TapState};
+use lab::Lab;
 
 /// What outlives the services.
 #[derive(Debug)]

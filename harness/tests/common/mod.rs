@@ -9,7 +9,7 @@ pub mod kafka;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use harness::lab::{Lab, LabSpec};
+use lab::{Lab, LabSpec};
 
 /// Starts a lab or fails the test with the reason (e.g. "run `lab/install`").
 pub async fn start_lab(spec: LabSpec) -> Lab {

@@ -2,12 +2,15 @@
 //! payments; poison messages go to the dead-letter stream/topic without blocking the
 //! flow; a gateway outage (its proxy disabled) opens the circuit breaker, which closes
 //! again through a half-open probe when the gateway is back; bad HTTP input is refused
-//! with 4xx and the service keeps serving.
+//! with 4xx and the service keeps serving. Orders go out open loop; the pure checker
+//! judges each flow alongside the test's own assertions (saga counts, dead letters,
+//! breaker transitions).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use check::{Anomaly, Decision};
 use common::{Options, Platform};
 use events::{Envelope, Event};
 use order_platform::bus::{Backend, Guarantee, Outgoing, Producer};
@@ -40,6 +43,11 @@ async fn failed_payments_are_compensated_and_invariants_hold() {
     assert!(failed > 10, "half the payments should fail, {failed} did");
     assert_eq!(released, failed, "every failed payment releases its stock");
     assert_eq!(cancelled_for_payment, failed, "and cancels its order");
+    // The checker: nothing lost, no step twice, stock invariants hold per shard.
+    platform
+        .judge()
+        .await
+        .expect("saga", Decision::Pass, &[Anomaly::DuplicateEffect]);
 
     // Released stock is back: per SKU, reserved is exactly the confirmed units.
     for sku in 0..3 {
@@ -77,6 +85,8 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_flow_continues() {
         valid.event_type = "OrderTeleported".into();
         let mut bad_payload = events::example(events::EventType::OrderPlaced);
         bad_payload.payload = serde_json::json!({"order_id": 17});
+        // An id of its own: to the checker, a foreign OrderPlaced (a phantom).
+        bad_payload.event_id = uuid::Uuid::new_v4();
         for payload in [
             b"\xff not json".to_vec(),
             valid.to_bytes().expect("json"),
@@ -138,6 +148,18 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_flow_continues() {
             ),
             "{metrics}"
         );
+        // To the checker the foreign OrderPlaced (a key no order was sent with) is a
+        // phantom; nothing else is wrong with the flow.
+        let judged = platform.judge().await;
+        assert_eq!(judged.count(Anomaly::Phantom), 1, "{}", judged.summary());
+        let what = format!("{backend:?} poison");
+        let none = [
+            Anomaly::Lost,
+            Anomaly::Unobserved,
+            Anomaly::DuplicateDelivery,
+            Anomaly::DuplicateEffect,
+        ];
+        judged.expect(&what, Decision::Fail, &none);
     }
 }
 
@@ -217,6 +239,11 @@ async fn gateway_outage_opens_the_breaker_and_a_probe_closes_it() {
         .filter(|(_, e)| matches!(e, Event::OrderConfirmed(_)))
         .count();
     assert_eq!(confirmed, orders.len());
+    platform.judge().await.expect(
+        "gateway outage",
+        Decision::Pass,
+        &[Anomaly::DuplicateEffect],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

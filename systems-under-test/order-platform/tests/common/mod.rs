@@ -1,23 +1,31 @@
-//! A deployed order platform for the integration tests: every service as a real
-//! process (`order-platform` binary) against a real lab (Redis, Kafka, Toxiproxy). One
-//! lab per test binary; each test gets its own namespace (streams, topics, groups), so
-//! tests share the brokers without seeing each other's events.
+//! A deployed order platform for the integration tests, through the one launcher the
+//! harness uses too ([`lab::platform::Platform`]): every service a real
+//! `order-platform` process against a real lab (Redis, Kafka, Toxiproxy). One lab per
+//! test binary; each test gets its own namespace (streams, topics, groups) and its own
+//! gateway proxy, so tests share the brokers without seeing each other's events.
+//!
+//! Orders go out open loop ([`load`]); a live tap ([`tap`]) records what the topics
+//! carried; [`Platform::judge`] hands both, with the gateway's ledger and the final
+//! stock, to the pure checker (`check::analyze` + `check::verdict`).
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+pub mod load;
+pub mod tap;
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use events::{Envelope, Event, EventType};
-use harness::chaos::toxiproxy::{ProxyConfig, Toxiproxy};
-use harness::lab::{Lab, LabSpec};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use check::{Analysis, AnalysisOptions, Anomaly, Decision, History, Meta, SendRecord, Verdict};
+use events::{Envelope, Event};
+use lab::platform::{PlatformSpec, Tuning};
+use lab::toxiproxy::Toxiproxy;
+use lab::{Lab, LabSpec};
 use order_platform::bus::{Backend, BusConfig, Guarantee, Reader};
 use tokio::sync::OnceCell;
+
+use load::Order;
+use tap::{Clock, Tap};
 
 static LAB: OnceCell<Lab> = OnceCell::const_new();
 
@@ -37,15 +45,20 @@ pub async fn lab() -> &'static Lab {
     .await
 }
 
+/// What a test deploys (mapped onto the launcher's [`PlatformSpec`] and [`Tuning`]).
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Inventory instances (one consumer group).
     pub inventory: u32,
+    /// The gateway declines this share of orders.
     pub decline_ratio: f64,
     pub skus: u32,
-    pub initial_stock: i64,
-    pub partitions: i32,
-    pub claim_idle_ms: u64,
-    pub breaker_open_ms: u64,
+    pub initial_stock: u32,
+    pub partitions: u32,
+    /// Redis: a dead consumer's pending entries are claimed after this.
+    pub claim_idle: Duration,
+    /// Payment: the breaker stays open this long before a half-open probe.
+    pub breaker_open: Duration,
 }
 
 impl Default for Options {
@@ -56,21 +69,76 @@ impl Default for Options {
             skus: 10,
             initial_stock: 1000,
             partitions: 3,
-            claim_idle_ms: 2000,
-            breaker_open_ms: 1000,
+            claim_idle: Duration::from_secs(2),
+            breaker_open: Duration::from_secs(1),
         }
     }
 }
 
+/// Orders per second of [`Platform::place_many`].
+pub const RATE: u32 = 50;
+
+/// What the checker made of a test's history.
 #[derive(Debug)]
-struct Service {
-    name: String,
-    instance: u32,
-    child: Child,
-    http: SocketAddr,
+pub struct Judged {
+    pub analysis: Analysis,
+    pub verdict: Verdict,
+    /// Holds `history.jsonl` and the services' logs.
+    pub dir: std::path::PathBuf,
 }
 
-/// Every service of the platform, running.
+impl Judged {
+    pub fn count(&self, anomaly: Anomaly) -> u64 {
+        self.analysis.anomalies.count(anomaly)
+    }
+
+    /// Panics, naming `what` and with the summary, unless the verdict is `decision` and
+    /// each anomaly of `none` counts 0.
+    pub fn expect(&self, what: &str, decision: Decision, none: &[Anomaly]) {
+        assert_eq!(
+            self.verdict.decision,
+            decision,
+            "{what}: {}",
+            self.summary()
+        );
+        for &anomaly in none {
+            let n = self.count(anomaly);
+            assert_eq!(n, 0, "{what}: {} = {n}: {}", anomaly.name(), self.summary());
+        }
+    }
+
+    /// The verdict's reasons, every anomaly found (count and sample) and the e2e
+    /// latency from the intended send time: for messages.
+    pub fn summary(&self) -> String {
+        let a = &self.analysis;
+        let found: Vec<String> = Anomaly::ALL
+            .into_iter()
+            .filter(|&anomaly| self.count(anomaly) > 0)
+            .map(|anomaly| {
+                let sample = a.anomalies.sample(anomaly).join(", ");
+                format!("{} = {} [{sample}]", anomaly.name(), self.count(anomaly))
+            })
+            .collect();
+        let ms = |us: Option<u64>| us.map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1e3));
+        format!(
+            "{:?} ({}); anomalies: {}; e2e latency p50 {}, p99 {}, max {} over {} orders; history and logs in {}",
+            self.verdict.decision,
+            self.verdict.reasons.join("; "),
+            if found.is_empty() {
+                "none".into()
+            } else {
+                found.join(", ")
+            },
+            ms(a.latency.e2e.p50_us),
+            ms(a.latency.e2e.p99_us),
+            ms(a.latency.e2e.max_us),
+            a.latency.e2e.count,
+            self.dir.display(),
+        )
+    }
+}
+
+/// Every service of the platform, running, with a tap on its topics.
 #[derive(Debug)]
 pub struct Platform {
     pub backend: Backend,
@@ -79,69 +147,93 @@ pub struct Platform {
     pub options: Options,
     /// The gateway's proxy in Toxiproxy (payment reaches the gateway through it).
     pub gateway_proxy: String,
-    services: Vec<Service>,
+    /// `None` for [`reader_only`](Self::reader_only); taken by `Drop` to shut down.
+    deployed: Option<lab::platform::Platform>,
     lab: &'static Lab,
     http: reqwest::Client,
+    clock: Clock,
+    tap: Option<Tap>,
+    /// Every order sent (open loop), for the checker.
+    sends: Arc<Mutex<Vec<SendRecord>>>,
 }
 
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_order-platform")
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Redis => "redis",
+        Backend::Kafka => "kafka",
+    }
+}
+
+/// The tap reads several topics; an effect may be read up to a batch before its cause
+/// (the harness allows the same). Recorded in the kept history's meta line, so
+/// `harness check` on it judges alike.
+fn analysis_options() -> AnalysisOptions {
+    AnalysisOptions {
+        causality_slack_us: 250_000,
+        ..AnalysisOptions::default()
+    }
 }
 
 impl Platform {
     pub async fn start(backend: Backend, guarantee: Guarantee, options: Options) -> Platform {
-        let lab = lab().await;
-        let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
-        let mut platform = Platform {
+        let mut platform = Self::reader_only(backend).await;
+        platform.guarantee = guarantee;
+        platform.options = options;
+        let o = &platform.options;
+        let spec = PlatformSpec {
             backend,
             guarantee,
-            gateway_proxy: format!("gateway-{namespace}"),
-            namespace,
-            options,
-            services: Vec::new(),
-            lab,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .no_proxy()
-                .build()
-                .expect("http client"),
+            namespace: platform.namespace.clone(),
+            partitions: o.partitions,
+            skus: o.skus,
+            initial_stock: o.initial_stock,
+            decline_ratio: o.decline_ratio,
+            seed: 42,
+            replicas: vec![("inventory".into(), o.inventory)],
+            claim_idle: o.claim_idle,
         };
-        let gateway = platform.spawn("payment-gateway", 0, &[]);
-        // Payment reaches the gateway through a proxy, like any external dependency.
-        let proxy = platform
-            .toxiproxy()
-            .create_proxy(&ProxyConfig::new(
-                &platform.gateway_proxy,
-                "127.0.0.1:0".parse().expect("addr"),
-                gateway,
-            ))
-            .await
-            .expect("gateway proxy");
-        let gateway_url = format!("http://{}", proxy.listen);
-        platform.spawn("payment", 0, &["--gateway-url", &gateway_url]);
-        for i in 0..platform.options.inventory {
-            platform.spawn("inventory", i, &[]);
-        }
-        for name in ["order", "shipping", "notification", "analytics"] {
-            platform.spawn(name, 0, &[]);
-        }
-        platform.wait_healthy().await;
+        let tuning = Tuning {
+            breaker_open: Some(o.breaker_open),
+            gateway_proxy: Some(format!("gateway-{}", platform.namespace)),
+        };
+        let lab = platform.lab;
+        let logs = platform.dir();
+        let deployed = lab::platform::Platform::deploy_tuned(
+            lab,
+            &spec,
+            &tuning,
+            &logs,
+            Duration::from_secs(90),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("deploying the order platform ({backend:?} {guarantee:?}): {e}")
+        });
+        platform.gateway_proxy = deployed.gateway_proxy.clone();
+        platform.deployed = Some(deployed);
+        platform.tap = Some(Tap::start(&platform.reader_config(), platform.clock).await);
         platform
     }
 
     /// A namespace on the shared lab with no services: for tests that drive the bus or
     /// the consume loop themselves.
     pub async fn reader_only(backend: Backend) -> Platform {
-        let lab = lab().await;
         Platform {
             backend,
             guarantee: Guarantee::AtLeastOnce,
             namespace: format!("t{}", uuid::Uuid::new_v4().simple()),
             gateway_proxy: String::new(),
             options: Options::default(),
-            services: Vec::new(),
-            lab,
-            http: reqwest::Client::new(),
+            deployed: None,
+            lab: lab().await,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .no_proxy()
+                .build()
+                .expect("http client"),
+            clock: Clock::start(),
+            tap: None,
+            sends: Arc::default(),
         }
     }
 
@@ -153,127 +245,48 @@ impl Platform {
         self.lab
     }
 
-    fn spawn(&mut self, name: &str, instance: u32, extra: &[&str]) -> SocketAddr {
-        let e = self.lab.endpoints();
-        let redis = e.redis.as_ref().expect("redis").proxied_url();
-        let kafka = e.kafka.as_ref().expect("kafka").bootstrap_proxied.clone();
-        let backend = match self.backend {
-            Backend::Redis => "redis",
-            Backend::Kafka => "kafka",
-        };
-        let o = &self.options;
-        let mut child = Command::new(binary())
-            .arg(name)
-            .args(["--backend", backend, "--guarantee", self.guarantee.name()])
-            .args([
-                "--instance",
-                &instance.to_string(),
-                "--namespace",
-                &self.namespace,
-            ])
-            .args(["--redis-url", &redis, "--kafka-bootstrap", &kafka])
-            .args([
-                "--partitions",
-                &o.partitions.to_string(),
-                "--skus",
-                &o.skus.to_string(),
-            ])
-            .args([
-                "--initial-stock",
-                &o.initial_stock.to_string(),
-                "--decline-ratio",
-                &o.decline_ratio.to_string(),
-            ])
-            .args([
-                "--claim-idle-ms",
-                &o.claim_idle_ms.to_string(),
-                "--breaker-open-ms",
-                &o.breaker_open_ms.to_string(),
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn,order_platform=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn order-platform");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            // Not yet in `services`, so Drop would not reap it.
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name}#{instance} did not announce its address within 30 s");
-        };
-        let doc: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{name}: {line:?}: {e}"));
-        let http: SocketAddr = doc["http"].as_str().expect("http").parse().expect("addr");
-        self.services.push(Service {
-            name: name.to_string(),
-            instance,
-            child,
-            http,
-        });
-        http
+    /// Where the services' logs and the judged history go: kept after the test (under
+    /// cargo's target tmp dir), so a failure can be read, or re-checked with
+    /// `harness check`.
+    pub fn dir(&self) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("platform-{}", self.namespace))
     }
 
-    pub fn http(&self, name: &str, instance: u32) -> SocketAddr {
-        self.services
-            .iter()
-            .find(|s| s.name == name && s.instance == instance)
-            .map(|s| s.http)
-            .expect("service")
+    fn deployed(&self) -> &lab::platform::Platform {
+        self.deployed.as_ref().expect("a deployed platform")
+    }
+
+    fn tap(&self) -> &Tap {
+        self.tap.as_ref().expect("a deployed platform has a tap")
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    pub fn http(&self, name: &str, instance: u32) -> std::net::SocketAddr {
+        self.deployed()
+            .http(name, instance)
+            .unwrap_or_else(|| panic!("no service {name}#{instance}"))
     }
 
     pub fn client(&self) -> &reqwest::Client {
         &self.http
     }
 
-    async fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for s in &self.services {
-            loop {
-                let ok = self
-                    .http
-                    .get(format!("http://{}/health", s.http))
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false);
-                if ok {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{}#{} never became healthy",
-                    s.name,
-                    s.instance
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-
     /// SIGKILL one service instance.
-    pub fn kill(&mut self, name: &str, instance: u32) {
-        let s = self
-            .services
-            .iter_mut()
-            .find(|s| s.name == name && s.instance == instance)
-            .expect("service");
-        let _ = s.child.kill();
-        let _ = s.child.wait();
+    pub fn kill(&self, name: &str, instance: u32) {
+        self.deployed()
+            .kill(name, instance)
+            .unwrap_or_else(|e| panic!("kill {name}#{instance}: {e}"));
     }
 
-    /// Places an order; `Ok(order_id)` when the platform acknowledged it (201).
+    /// Places one order (not recorded for the checker: for the benchmark's closed
+    /// saturation loop); `Ok(order_id)` when the platform acknowledged it (201).
     pub async fn place(&self, order_id: &str, sku: u32, quantity: u32) -> Result<String, String> {
         let body = serde_json::json!({
-            "order_id": order_id, "customer_id": format!("c-{}", order_id.len() + sku as usize), "sku": format!("sku-{sku}"), "quantity": quantity
+            "order_id": order_id, "customer_id": format!("c-{sku}"), "sku": format!("sku-{sku}"), "quantity": quantity
         });
         let response = self
             .http
@@ -293,16 +306,48 @@ impl Platform {
         }
     }
 
-    /// Places `n` orders (ids `{prefix}-{i}`, SKUs round robin, quantity 1..=3).
+    /// The orders `{prefix}-{i}` (SKUs round robin, quantity 1..=3) of an open-loop
+    /// schedule at `per_second`.
+    pub fn orders(&self, prefix: &str, n: usize) -> Vec<Order> {
+        (0..n)
+            .map(|i| Order {
+                id: format!("{prefix}-{i}"),
+                sku: (i as u32) % self.options.skus,
+                quantity: 1 + (i as u32 % 3),
+            })
+            .collect()
+    }
+
+    /// Sends `orders` open loop at `per_second` starting at `start`, recording each
+    /// send for the checker; returns when all were answered.
+    pub async fn send_open_loop(&self, orders: Vec<Order>, start: Instant, per_second: u32) {
+        let url = format!("http://{}/orders", self.http("order", 0));
+        load::open_loop(
+            &self.http,
+            &url,
+            self.clock,
+            start,
+            per_second,
+            orders,
+            self.sends.clone(),
+        )
+        .await;
+    }
+
+    /// Places `n` orders open loop at [`RATE`]; every one must be acknowledged.
     pub async fn place_many(&self, prefix: &str, n: usize) -> Vec<String> {
-        let mut ids = Vec::new();
-        for i in 0..n {
-            let id = format!("{prefix}-{i}");
-            self.place(&id, (i as u32) % self.options.skus, 1 + (i as u32 % 3))
-                .await
-                .expect("order accepted");
-            ids.push(id);
-        }
+        let orders = self.orders(prefix, n);
+        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        self.send_open_loop(orders, Instant::now(), RATE).await;
+        let refused: Vec<SendRecord> = self
+            .sends
+            .lock()
+            .expect("sends")
+            .iter()
+            .filter(|s| ids.contains(&s.order_id) && s.outcome != check::SendOutcome::Acked)
+            .cloned()
+            .collect();
+        assert!(refused.is_empty(), "orders not accepted: {refused:?}");
         ids
     }
 
@@ -317,7 +362,7 @@ impl Platform {
             instance: 0,
             redis_url: e.redis.as_ref().expect("redis").direct_url(),
             kafka_bootstrap: e.kafka.as_ref().expect("kafka").bootstrap_direct.clone(),
-            partitions: self.options.partitions,
+            partitions: self.options.partitions as i32,
             replication: -1,
             claim_idle: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
@@ -325,7 +370,8 @@ impl Platform {
         }
     }
 
-    /// Every envelope on `topics` so far (read directly, unfaulted).
+    /// Every message on `topics` so far (read directly, unfaulted): for topics the tap
+    /// does not follow, such as dead-letter topics.
     pub async fn read_all(&self, topics: &[&str]) -> Vec<(String, Vec<u8>)> {
         let mut reader = Reader::connect(&self.reader_config(), topics)
             .await
@@ -347,17 +393,35 @@ impl Platform {
         out
     }
 
-    /// Decoded events of the order flow.
-    pub async fn events(&self) -> Vec<(Envelope, Event)> {
-        self.read_all(&["orders", "inventory", "payments", "shipping"])
+    /// Of `orders`, those whose terminal event a fresh reader finds in the log now: for
+    /// telling an order the platform lost from one the tap missed.
+    pub async fn terminal_in_log(&self, orders: &[String]) -> Vec<String> {
+        let log: std::collections::HashSet<String> = self
+            .read_all(&["orders", "shipping"])
             .await
             .into_iter()
-            .filter_map(|(_, bytes)| {
-                let envelope = Envelope::from_bytes(&bytes).ok()?;
-                let event = envelope.decode().ok()?;
-                Some((envelope, event))
-            })
+            .filter_map(|(_, bytes)| Envelope::from_bytes(&bytes).ok())
+            .filter(|e| events::TERMINAL_TYPES.contains(&e.event_type.as_str()))
+            .map(|e| e.key)
+            .collect();
+        orders
+            .iter()
+            .filter(|o| log.contains(*o))
+            .cloned()
             .collect()
+    }
+
+    /// Decoded order-flow events the tap read, once it has caught up.
+    pub async fn events(&self) -> Vec<(Envelope, Event)> {
+        self.settle().await;
+        self.tap().snapshot().events
+    }
+
+    /// Waits until the tap has caught up with the topics (nothing new for a second).
+    pub async fn settle(&self) {
+        self.tap()
+            .settle(Duration::from_secs(1), Duration::from_secs(30))
+            .await;
     }
 
     /// Waits until every order has a terminal event (OrderShipped or OrderCancelled);
@@ -365,29 +429,78 @@ impl Platform {
     pub async fn wait_terminal(&self, orders: &[String], timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            let terminal = terminal_orders(&self.events().await);
-            let missing: Vec<String> = orders
-                .iter()
-                .filter(|o| !terminal.contains_key(*o))
-                .cloned()
-                .collect();
+            let missing = self.tap().missing(orders);
             if missing.is_empty() || Instant::now() >= deadline {
                 return missing;
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What the test observed, as the checker reads it: the sends, the tap's
+    /// observations, the gateway's ledger and the final stock.
+    pub async fn history(&self) -> History {
+        self.settle().await;
+        let sends = self.sends.lock().expect("sends").clone();
+        let deployed = self.deployed();
+        let charges = deployed.charges().await.expect("the gateway's ledger");
+        let stock = deployed
+            .stock(self.options.skus, i64::from(self.options.initial_stock))
+            .await
+            .expect("the inventory");
+        assert!(
+            stock.unreadable.is_empty(),
+            "the inventory could not be read in full: {:?}",
+            stock.unreadable
+        );
+        assert!(
+            !stock.lines.is_empty(),
+            "the inventory served no stock lines"
+        );
+        let stock = stock.lines;
+        let meta = Meta {
+            experiment: self.namespace.clone(),
+            seed: 42,
+            backend: self.backend,
+            guarantee: self.guarantee,
+            warmup_end_us: 0,
+            load_end_us: sends.iter().map(|s| s.intended_us).max().unwrap_or(0),
+            drain_end_us: self.clock.now_us(),
+            complete: true,
+            analysis: Some(analysis_options()),
+            thresholds: Vec::new(),
+        };
+        History {
+            meta: Some(meta),
+            sends,
+            observations: self.tap().snapshot().observations,
+            charges,
+            stock,
+            ..History::default()
+        }
+    }
+
+    /// The pure checker's analysis and verdict of [`history`](Self::history).
+    pub async fn judge(&self) -> Judged {
+        let history = self.history().await;
+        let file = self.dir().join("history.jsonl");
+        if let Err(e) = std::fs::write(&file, history.to_jsonl()) {
+            eprintln!("could not keep the history at {}: {e}", file.display());
+        }
+        let analysis = check::analyze(&history, &analysis_options());
+        let verdict = check::verdict(history.meta.as_ref(), &analysis, &[]);
+        Judged {
+            analysis,
+            verdict,
+            dir: self.dir(),
         }
     }
 
     pub async fn get_json(&self, service: &str, path: &str) -> serde_json::Value {
-        let url = format!("http://{}{path}", self.http(service, 0));
-        self.http
-            .get(&url)
-            .send()
+        self.deployed()
+            .get_json(service, path)
             .await
-            .expect("GET")
-            .json()
-            .await
-            .expect("JSON")
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn metrics(&self, service: &str, instance: u32) -> String {
@@ -405,64 +518,10 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
-        for s in &self.services {
-            let _ = kill(Pid::from_raw(s.child.id() as i32), Signal::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        for s in &mut self.services {
-            while s.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = s.child.kill();
-            let _ = s.child.wait();
+        self.tap = None;
+        // SIGTERM first: consumers leave their groups, Kafka producers end cleanly.
+        if let Some(deployed) = self.deployed.take() {
+            deployed.shutdown(Duration::from_secs(5));
         }
     }
-}
-
-/// Terminal event types per order id (an order may have more than one: a bug to count).
-pub fn terminal_orders(events: &[(Envelope, Event)]) -> HashMap<String, Vec<EventType>> {
-    let mut out: HashMap<String, Vec<EventType>> = HashMap::new();
-    for (_, event) in events {
-        if event.event_type().is_terminal_for_order()
-            && let Some(id) = event.order_id()
-        {
-            out.entry(id.to_string())
-                .or_default()
-                .push(event.event_type());
-        }
-    }
-    out
-}
-
-/// Occurrences of each event id (duplicates are ids seen more than once).
-pub fn id_counts(events: &[(Envelope, Event)]) -> BTreeMap<uuid::Uuid, usize> {
-    let mut counts = BTreeMap::new();
-    for (e, _) in events {
-        *counts.entry(e.event_id).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// (order id, event type) pairs with more than one distinct event id: one step applied twice.
-pub fn duplicate_effects(events: &[(Envelope, Event)]) -> Vec<(String, EventType)> {
-    let mut ids: BTreeMap<(String, EventType), std::collections::BTreeSet<uuid::Uuid>> =
-        BTreeMap::new();
-    for (e, ev) in events {
-        // StockUpdated and LowStockAlert legitimately repeat for one order (reserve, release).
-        if matches!(
-            ev.event_type(),
-            EventType::StockUpdated | EventType::LowStockAlert
-        ) {
-            continue;
-        }
-        if let Some(order) = ev.order_id() {
-            ids.entry((order.to_string(), ev.event_type()))
-                .or_default()
-                .insert(e.event_id);
-        }
-    }
-    ids.into_iter()
-        .filter(|(_, set)| set.len() > 1)
-        .map(|(k, _)| k)
-        .collect()
 }

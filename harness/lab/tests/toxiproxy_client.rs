@@ -5,10 +5,10 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use harness::chaos::toxiproxy::{
+use lab::toxiproxy::{
     Proxy, ProxyConfig, ProxyUpdate, Stream, Toxic, ToxicKind, Toxiproxy, ToxiproxyError,
 };
-use harness::lab::{Lab, LabSpec};
+use lab::{Lab, LabSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;

@@ -1,21 +1,34 @@
 //! The lab: real Redis, Kafka (KRaft) and Toxiproxy processes on loopback, wired so
-//! that every client connection of the system under test goes through a proxy.
+//! that every client connection of the system under test goes through a proxy; the
+//! order platform deployed on it as processes; and the async Toxiproxy client.
+//!
+//! This crate is a bottom layer: it depends on neither the `harness` nor the
+//! `order-platform` crate (the platform is started as the `order-platform` *binary*),
+//! so the harness and the platform's own tests share one launcher.
 //!
 //! - [`Lab::start`] installs nothing: it runs what `lab/install` put in `.lab/`, on free
 //!   ports, waits until each service answers (Redis PING, Kafka metadata listing every
 //!   broker, Toxiproxy `/version`), and reaps everything when dropped.
 //! - [`Lab::external`] builds the same handle from the addresses of services the user
 //!   already runs; it has no processes to control.
-//! - Process faults for the chaos module: [`Lab::kill`], [`Lab::pause`], [`Lab::resume`],
-//!   [`Lab::restart`], [`Lab::start_service`]; data directories survive them.
+//! - Process faults: [`Lab::kill`], [`Lab::pause`], [`Lab::resume`], [`Lab::restart`],
+//!   [`Lab::start_service`]; data directories survive them.
 //! - [`Lab::detach`] hands the processes over to a state file (`harness lab up`), which
 //!   [`state`] reads back for `harness lab status` and `harness lab down`.
 //!
-//! Modules: `install` (finding `.lab/`), `ports` (free loopback ports), `process` (one
-//! supervised child), `reaper` (exit-time safety net), `services` (config files and
-//! command lines), `ready` (readiness probes), `state` (the state file), `endpoints`.
+//! Modules:
+//! - [`toxiproxy`]: the async client for Toxiproxy's HTTP API (proxies and toxics).
+//! - [`platform`]: the order platform as lab processes, one per service instance,
+//!   behind the lab's proxies ([`platform::Platform::deploy`]).
+//! - [`smoke`]: a produce/consume round trip through the proxies (`harness lab smoke`).
+//! - [`state`]: the state file of a detached lab.
+//! - private: `error` ([`LabError`]), `install` (finding `.lab/`), `ports` (free
+//!   loopback ports), `process` (one supervised child), `reaper` (exit-time safety
+//!   net), `services` (config files and command lines), `ready` (readiness probes),
+//!   `endpoints` (addresses, direct and proxied).
 
 mod endpoints;
+mod error;
 mod install;
 pub mod platform;
 mod ports;
@@ -25,93 +38,20 @@ mod reaper;
 mod services;
 pub mod smoke;
 pub mod state;
+pub mod toxiproxy;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::chaos::toxiproxy::{Toxiproxy, ToxiproxyError};
+use crate::toxiproxy::Toxiproxy;
 
 pub use endpoints::{BrokerEndpoints, Endpoints, KafkaEndpoints, ProxyEndpoint, RedisEndpoints};
+pub use error::LabError;
 pub use install::{HOME_ENV, Installation};
 pub use process::{ManagedProcess, ProcessSpec, log_tail};
 pub use ready::{MetadataBroker, Probe, kafka_brokers, probe, redis_ping};
-
-/// Everything that can go wrong starting or controlling the lab.
-#[derive(Debug, thiserror::Error)]
-pub enum LabError {
-    #[error(
-        "the lab is not installed: no `lab/install` found above {looked}; run `lab/install` \
-         from the project's checkout, or set {HOME_ENV} to an installed lab"
-    )]
-    NoInstallation { looked: String },
-    #[error("{component} is not installed (expected {}); run `lab/install` (or `make install`) first", path.display())]
-    NotInstalled { component: String, path: PathBuf },
-    #[error(
-        "the order platform is not built (expected {}): build it with `cargo build -p \
-         order-platform` (`cargo test -p harness` alone does not), or set HARNESS_SUT to its path",
-        path.display()
-    )]
-    SutNotBuilt { path: PathBuf },
-    #[error("could not start {name} ({}): {source}", program.display())]
-    Spawn {
-        name: String,
-        program: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("free ports: {0}")]
-    Ports(String),
-    #[error(
-        "{name} was not ready after {waited:?}: {last_error}\n--- last lines of its log ---\n{log_tail}"
-    )]
-    NotReady {
-        name: String,
-        waited: Duration,
-        last_error: String,
-        log_tail: String,
-    },
-    #[error("{name} exited during start-up ({status})\n--- last lines of its log ---\n{log_tail}")]
-    Exited {
-        name: String,
-        status: String,
-        log_tail: String,
-    },
-    #[error("{name} is not running")]
-    NotRunning { name: String },
-    #[error("sending {signal} to {name}: {errno}")]
-    Signal {
-        name: String,
-        signal: &'static str,
-        errno: nix::errno::Errno,
-    },
-    #[error(transparent)]
-    Toxiproxy(#[from] ToxiproxyError),
-    #[error("unknown lab service `{0}` (expected redis, toxiproxy or kafka-N)")]
-    UnknownService(String),
-    #[error("`{service}`: {reason}")]
-    NoProcessControl { service: String, reason: String },
-    #[error("invalid lab spec: {0}")]
-    Spec(String),
-    #[error("lab state {}: {message}", path.display())]
-    State { path: PathBuf, message: String },
-}
-
-impl LabError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        LabError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
 
 /// How Redis persists: none (lost on kill), AOF fsync every second, or on every write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

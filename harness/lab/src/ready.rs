@@ -14,7 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use super::endpoints::Endpoints;
 use super::process::ManagedProcess;
 use super::{LabError, ServiceId, lock};
-use crate::chaos::toxiproxy::Toxiproxy;
+use crate::toxiproxy::Toxiproxy;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
