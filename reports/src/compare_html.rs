@@ -54,18 +54,20 @@ pub fn write<W: Write>(out: &mut W, runs: &[Results], charts: &[Chart]) -> Resul
         Some(r) => format!("Comparison: {} ({} runs)", r.base_name(), runs.len()),
         None => "Comparison".into(),
     };
+    use crate::html::Slot::{Html, Text};
     let page = fill(
+        "compare.html",
         COMPARE,
-        &[
-            ("style", STYLE.to_string()),
-            ("title", escape::text(&title)),
+        vec![
+            ("style", Html(STYLE.to_string())),
+            ("title", Text(title)),
             (
                 "baseline",
-                escape::text(labels.first().map_or("-", |l| l.as_str())),
+                Text(labels.first().map_or("-", |l| l.as_str()).to_string()),
             ),
             (
                 "runs",
-                table(
+                Html(table(
                     &[
                         "run",
                         "guarantee",
@@ -75,13 +77,13 @@ pub fn write<W: Write>(out: &mut W, runs: &[Results], charts: &[Chart]) -> Resul
                         "command",
                     ],
                     &run_rows,
-                ),
+                )),
             ),
-            ("cost", cost),
-            ("deltas", text_table(&header, &rows)),
-            ("charts", figures.join("\n")),
+            ("cost", Html(cost)),
+            ("deltas", Html(text_table(&header, &rows))),
+            ("charts", Html(figures.join("\n"))),
         ],
-    );
+    )?;
     out.write_all(page.as_bytes())
         .map_err(|source| ReportError::Write {
             path: "compare.html".into(),

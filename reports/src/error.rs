@@ -24,6 +24,8 @@ pub enum ReportError {
     Chart { chart: String, message: String },
     #[error("the embedded chart font could not be loaded")]
     Font,
+    #[error("rendering template {template}: {message}")]
+    Template { template: String, message: String },
     #[error("compare needs at least one run")]
     NoRuns,
 }

@@ -80,13 +80,44 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<Cell>]) -> String {
     out
 }
 
-/// Replaces each `{{key}}` of `template` with its value (values are already HTML).
-pub(crate) fn fill(template: &str, values: &[(&str, String)]) -> String {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        out = out.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    out
+/// One value of a page: text, which the template engine escapes, or HTML this crate
+/// built (tables, figures, lists of escaped text), inserted as it is.
+#[derive(Debug, Clone)]
+pub(crate) enum Slot {
+    Text(String),
+    Html(String),
+}
+
+/// Renders a page template (minijinja, HTML auto-escaping: the template's name ends in
+/// `.html`) in one pass: a value is never read as template syntax, so an experiment
+/// named `{{seed}}` shows as `{{seed}}`. A key the values do not name renders as nothing.
+pub(crate) fn fill(
+    name: &str,
+    template: &str,
+    values: Vec<(&str, Slot)>,
+) -> Result<String, ReportError> {
+    let mut env = minijinja::Environment::new();
+    env.add_template(name, template)
+        .map_err(|e| ReportError::Template {
+            template: name.to_string(),
+            message: format!("{e:#}"),
+        })?;
+    let context: std::collections::BTreeMap<String, minijinja::Value> = values
+        .into_iter()
+        .map(|(key, slot)| {
+            let value = match slot {
+                Slot::Text(text) => minijinja::Value::from(text),
+                Slot::Html(html) => minijinja::Value::from_safe_string(html),
+            };
+            (key.to_string(), value)
+        })
+        .collect();
+    env.get_template(name)
+        .and_then(|t| t.render(minijinja::Value::from(context)))
+        .map_err(|e| ReportError::Template {
+            template: name.to_string(),
+            message: format!("{e:#}"),
+        })
 }
 
 /// A chart as a figure with its inline SVG and the name of its PNG.
@@ -273,34 +304,37 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    use Slot::{Html, Text};
     let mut values = vec![
-        ("style", STYLE.to_string()),
-        ("title", escape::text(&r.experiment)),
+        ("style", Html(STYLE.to_string())),
+        ("title", Text(r.experiment.clone())),
         (
             "description",
-            escape::text(r.description.as_deref().unwrap_or("")),
+            Text(r.description.clone().unwrap_or_default()),
         ),
-        ("verdict", r.verdict.name().to_string()),
-        ("verdict_upper", upper(r.verdict).to_string()),
+        ("verdict", Text(r.verdict.name().to_string())),
+        ("verdict_upper", Text(upper(r.verdict).to_string())),
         (
             "guarantee",
-            r.guarantee()
-                .map(|g| format!(" judged as {}", escape::text(g)))
-                .unwrap_or_default(),
+            Text(
+                r.guarantee()
+                    .map(|g| format!(" judged as {g}"))
+                    .unwrap_or_default(),
+            ),
         ),
-        ("reasons", list(&r.reasons)),
+        ("reasons", Html(list(&r.reasons))),
         (
             "incomplete",
-            if r.complete {
+            Html(if r.complete {
                 String::new()
             } else {
                 "<p class=\"banner inconclusive\">The run was interrupted: these are partial results.</p>".into()
-            },
+            }),
         ),
-        ("thresholds", thresholds),
+        ("thresholds", Html(thresholds)),
         (
             "anomalies",
-            table(
+            Html(table(
                 &[
                     "anomaly",
                     "count",
@@ -308,47 +342,38 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
                     "rule under this guarantee",
                 ],
                 &anomaly_rows,
-            ),
+            )),
         ),
-        ("counts", counts),
-        ("latency_table", latency_table),
+        ("counts", Html(counts)),
+        ("latency_table", Html(latency_table)),
         (
             "mean_throughput",
-            r.throughput
-                .mean_per_s
-                .map_or("no data".into(), |m| format!("{m:.1}/s")),
+            Text(
+                r.throughput
+                    .mean_per_s
+                    .map_or("no data".into(), |m| format!("{m:.1}/s")),
+            ),
         ),
         (
             "max_lag",
-            r.lag.max.map_or("no data".into(), |m| m.to_string()),
+            Text(r.lag.max.map_or("no data".into(), |m| m.to_string())),
         ),
-        ("faults", faults),
-        ("services", services),
-        ("seed", r.seed.to_string()),
-        ("started_at", escape::text(&r.started_at)),
-        ("finished_at", escape::text(&r.finished_at)),
-        ("environment", environment),
-        ("command", escape::text(&r.command)),
+        ("faults", Html(faults)),
+        ("services", Html(services)),
+        ("seed", Text(r.seed.to_string())),
+        ("started_at", Text(r.started_at.clone())),
+        ("finished_at", Text(r.finished_at.clone())),
+        ("environment", Html(environment)),
+        ("command", Text(r.command.clone())),
         (
             "config",
-            escape::text(&serde_json::to_string_pretty(&r.config).unwrap_or_default()),
+            Text(serde_json::to_string_pretty(&r.config).unwrap_or_default()),
         ),
     ];
     for chart in charts {
-        values.push((chart_key(&chart.slug), figure(chart)?));
+        values.push((chart_key(&chart.slug), Html(figure(chart)?)));
     }
-    // Keys of charts that were not given render as nothing rather than as `{{...}}`.
-    for key in [
-        "chart_latency_percentiles",
-        "chart_hop_latency_percentiles",
-        "chart_latency_over_time",
-        "chart_throughput",
-        "chart_lag",
-        "chart_resilience",
-    ] {
-        values.push((key, String::new()));
-    }
-    Ok(fill(REPORT, &values))
+    fill("report.html", REPORT, values)
 }
 
 fn chart_key(slug: &str) -> &'static str {
@@ -368,14 +393,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fill_replaces_every_occurrence() {
-        assert_eq!(
-            fill(
-                "{{a}} {{b}} {{a}}",
-                &[("a", "1".into()), ("b", "<i>".into())]
-            ),
-            "1 <i> 1"
-        );
+    fn fill_escapes_text_keeps_html_and_renders_once() {
+        let page = fill(
+            "t.html",
+            "{{a}} {{b}} {{a}} {{c}}[{{missing}}]",
+            vec![
+                ("a", Slot::Text("<{{b}}>".into())),
+                ("b", Slot::Html("<i>".into())),
+                ("c", Slot::Text("{{seed}}".into())),
+            ],
+        )
+        .expect("render");
+        assert_eq!(page, "&lt;{{b}}&gt; <i> &lt;{{b}}&gt; {{seed}}[]");
+    }
+
+    #[test]
+    fn an_experiment_named_like_a_placeholder_keeps_its_name() {
+        let r = Results::parse(r#"{"experiment":"x {{seed}} y","verdict":"pass","seed":42}"#)
+            .expect("parse");
+        let page = render(&r, &[]).expect("render");
+        assert!(page.contains("<h1>x {{seed}} y</h1>"), "{page}");
     }
 
     #[test]
@@ -387,10 +424,14 @@ mod tests {
         .expect("parse");
         let page = render(&r, &crate::charts::run_charts(&r)).expect("render");
         assert!(!page.contains("<script>"), "{page}");
-        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        // minijinja escapes `/` too (`&#x2f;`), which is as safe.
+        assert!(
+            page.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
+            "{page}"
+        );
         assert!(page.contains("a &lt; b &amp; c"));
         assert!(page.contains("&lt;o-1&gt;"));
-        assert!(page.contains("harness run &quot;x&quot;"));
+        assert!(page.contains("harness run &quot;x&quot;"), "{page}");
         assert!(!page.contains("{{"), "every placeholder is filled");
     }
 }

@@ -81,8 +81,11 @@ fn a_run_renders_every_file_offline() {
         html.contains("<td>down</td><td>gateway</td><td>13.0–23.0 s</td>"),
         "fault row"
     );
+    // The template engine escapes `/` as well (`&#x2f;`); a browser shows `/`.
     assert!(
-        html.contains("harness run experiments/gateway-outage.toml --quiet --set duration=30s")
+        html.contains(
+            "harness run experiments&#x2f;gateway-outage.toml --quiet --set duration=30s"
+        )
     );
     assert!(
         html.contains("payment.retries_total"),
