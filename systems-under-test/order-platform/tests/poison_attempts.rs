@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use events::{Envelope, Event, EventType};
-use order_platform::bus::{Backend, Guarantee, Outgoing, Producer, Reader};
+use events::{Envelope, Event};
+use order_platform::bus::{Backend, Guarantee, Reader};
 use order_platform::http::Health;
 use order_platform::metrics::Metrics;
 use order_platform::resilience::{DeadLetter, ReasonKind};
@@ -62,16 +62,7 @@ async fn an_input_failing_every_time_is_dead_lettered_after_max_attempts() {
         bus.service = "flaky".into();
         bus.guarantee = Guarantee::AtLeastOnce;
         bus.topics = vec!["orders".into(), "dlq.flaky".into()];
-        let producer = Producer::connect(&bus).await.expect("producer");
-        let input = events::example(EventType::OrderPlaced);
-        producer
-            .publish(Outgoing {
-                topic: "orders".into(),
-                key: input.key.clone(),
-                payload: input.to_bytes().expect("json"),
-            })
-            .await
-            .expect("publish");
+        let input = common::publish_example_order(&bus, 1).await;
 
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let config = RunnerConfig {

@@ -21,7 +21,7 @@ use events::{Envelope, Event};
 use lab::platform::{PlatformSpec, Tuning};
 use lab::toxiproxy::Toxiproxy;
 use lab::{Lab, LabSpec};
-use order_platform::bus::{Backend, BusConfig, Guarantee, Reader};
+use order_platform::bus::{Backend, BusConfig, Guarantee, Outgoing, Producer, Reader};
 use tokio::sync::OnceCell;
 
 use load::Order;
@@ -524,4 +524,22 @@ impl Drop for Platform {
             deployed.shutdown(Duration::from_secs(5));
         }
     }
+}
+
+/// Publishes the example `OrderPlaced` `n` times to `orders` (for tests that drive the
+/// bus or the consume loop themselves), and returns it.
+pub async fn publish_example_order(bus: &BusConfig, n: usize) -> Envelope {
+    let producer = Producer::connect(bus).await.expect("producer");
+    let input = events::example(events::EventType::OrderPlaced);
+    for _ in 0..n {
+        producer
+            .publish(Outgoing {
+                topic: "orders".into(),
+                key: input.key.clone(),
+                payload: input.to_bytes().expect("json"),
+            })
+            .await
+            .expect("publish");
+    }
+    input
 }

@@ -308,8 +308,11 @@ impl KafkaConsumer {
             Guarantee::AtMostOnce => Ok(()),
             Guarantee::AtLeastOnce => {
                 for ((topic, partition), next) in &self.staged.next {
+                    // `store_offset` (librdkafka's `rd_kafka_offset_store`) takes the
+                    // last processed offset and stores it + 1 as the next to consume:
+                    // handing it `next` skipped one message at each change of owner.
                     self.consumer
-                        .store_offset(topic, *partition, *next)
+                        .store_offset(topic, *partition, *next - 1)
                         .map_err(kafka_err("store offset", topic.clone()))
                         .map_err(Flush::Failed)?;
                 }
