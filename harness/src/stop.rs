@@ -46,10 +46,6 @@ impl Stopper {
     pub fn stop(&self) {
         self.0.send_replace(true);
     }
-
-    pub fn is_stopped(&self) -> bool {
-        *self.0.borrow()
-    }
 }
 
 impl Default for Stopper {
@@ -59,14 +55,6 @@ impl Default for Stopper {
 }
 
 impl Stop {
-    /// A stop that never comes (for callers without one, and tests).
-    pub fn never() -> Stop {
-        let (sender, receiver) = watch::channel(false);
-        // Kept alive for the rest of the process: a dropped sender would count as a stop.
-        std::mem::forget(sender);
-        Stop(receiver)
-    }
-
     /// Whether the stop has come (or its stopper is gone).
     pub fn is_stopped(&self) -> bool {
         *self.0.borrow() || self.0.has_changed().is_err()
@@ -137,12 +125,5 @@ mod tests {
         assert!(ticks.next().await);
         stopper.stop();
         assert!(!ticks.next().await);
-    }
-
-    #[tokio::test]
-    async fn never_does_not_stop() {
-        let stop = Stop::never();
-        assert!(!stop.sleep(Duration::from_millis(10)).await);
-        assert!(!stop.is_stopped());
     }
 }

@@ -157,13 +157,6 @@ pub struct Platform {
     sends: Arc<Mutex<Vec<SendRecord>>>,
 }
 
-fn backend_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Redis => "redis",
-        Backend::Kafka => "kafka",
-    }
-}
-
 /// The tap reads several topics; an effect may be read up to a batch before its cause
 /// (the harness allows the same). Recorded in the kept history's meta line, so
 /// `harness check` on it judges alike.
