@@ -227,6 +227,22 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
         c.late,
         c.events
     );
+    let counts = match &r.drain {
+        Some(drain) => format!(
+            "{counts}\n<p>{}</p>",
+            escape::text(&crate::summary::drain_text(drain))
+        ),
+        None => counts,
+    };
+    let counts = if r.in_flight.count > 0 {
+        format!(
+            "{counts}\n<p><strong>In flight</strong> when the drain ended (neither lost nor finished): {}. Sample: <code>{}</code>.</p>",
+            escape::text(&r.in_flight.summary()),
+            escape::text(&r.in_flight.sample.join(" "))
+        )
+    } else {
+        counts
+    };
     let mut latency_rows = vec![percentile_row("end to end", &r.latency.e2e)];
     latency_rows.extend(r.latency.hops.iter().map(|(hop, p)| percentile_row(hop, p)));
     let latency_table = table(

@@ -19,6 +19,19 @@ fn percentile_row(name: &str, p: &Percentiles) -> Vec<String> {
     ]
 }
 
+/// "drain: 4.2 s (every consuming group caught up ...)": how long the drain took and
+/// how it ended.
+pub fn drain_text(drain: &check::Drain) -> String {
+    let how = match drain.ended {
+        Some(check::DrainEnd::Finished) => "every acknowledged order finished",
+        Some(check::DrainEnd::Idle) => "every group and the tap caught up, then nothing moved",
+        Some(check::DrainEnd::TimedOut) => "drain_timeout ran out while the system was busy",
+        Some(check::DrainEnd::Stopped) => "the run was stopped",
+        None => "how it ended was not recorded",
+    };
+    format!("drain: {:.1} s ({how})", drain.seconds)
+}
+
 /// Writes the summary of one run.
 pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
     writeln!(out, "## {}: {}\n", r.experiment, upper(r.verdict))?;
@@ -31,16 +44,29 @@ pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
     let c = &r.counts;
     writeln!(
         out,
-        "\norders: {} attempted, {} acknowledged, {} completed; {} rejected, {} errors, {} dropped, {} late; {} events observed\n",
+        "\norders: {} attempted, {} acknowledged, {} observed, {} completed; {} rejected, {} errors, {} dropped, {} late; {} distinct events observed",
         c.attempted,
         c.acknowledged,
+        c.observed,
         c.completed,
         c.rejected,
         c.errors,
         c.dropped,
         c.late,
-        c.observed
+        c.events
     )?;
+    if let Some(drain) = &r.drain {
+        writeln!(out, "{}", drain_text(drain))?;
+    }
+    if r.in_flight.count > 0 {
+        writeln!(
+            out,
+            "in flight when the drain ended (neither lost nor finished): {} (sample: {})",
+            r.in_flight.summary(),
+            r.in_flight.sample.join(" ")
+        )?;
+    }
+    writeln!(out)?;
     let names = anomaly_names(r);
     let anomalies: Vec<Vec<String>> = names
         .iter()

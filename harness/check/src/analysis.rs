@@ -10,6 +10,7 @@ use crate::detect::{AnomalyDetails, detect, report};
 use crate::faults::{Band, FaultWindowStats, fault_windows};
 use crate::history::History;
 use crate::index::Index;
+use crate::inflight::InFlight;
 use crate::measure::{
     self, CounterPoint, Counts, LagReport, Latency, Phases, Shortfall, Throughput,
 };
@@ -52,6 +53,10 @@ pub struct Analysis {
     pub counts: Counts,
     pub anomalies: AnomalyReport,
     pub anomaly_details: AnomalyDetails,
+    /// Unfinished orders the system had not moved past when the drain ended: neither
+    /// lost nor finished ([`crate::inflight`]).
+    #[serde(default)]
+    pub in_flight: InFlight,
     pub latency: Latency,
     pub throughput: Throughput,
     pub lag: LagReport,
@@ -71,7 +76,8 @@ pub struct Analysis {
 pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
     let index = Index::new(history);
     let phases = Phases::of(history);
-    let (occurrences, anomaly_details) = detect(history, &index, options.causality_slack_us);
+    let (occurrences, anomaly_details, in_flight) =
+        detect(history, &index, &phases, options.causality_slack_us);
     let throughput = measure::throughput(history, &index, &phases);
     let faults = fault_windows(
         history,
@@ -89,6 +95,7 @@ pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
         counts: measure::counts(history, &index, &phases, options.late_after_us),
         anomalies: report(&occurrences),
         anomaly_details,
+        in_flight,
         latency: measure::latency(&index, &phases),
         throughput,
         lag: measure::lag(history, &phases),

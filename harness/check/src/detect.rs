@@ -2,9 +2,11 @@
 //! count is only useful if a person knows what one unit of it is.
 //!
 //! - **lost**: one per order that has an `acked` send line and no first observation of
-//!   a terminal event (`OrderShipped`, `OrderCancelled`) with that order id as key.
-//!   Sample: order ids.
-//! - **unobserved**: one per acknowledged order whose `OrderPlaced` was never observed.
+//!   a terminal event (`OrderShipped`, `OrderCancelled`) with that order id as key,
+//!   and that is not in flight: the system had moved past it when the drain ended
+//!   (the rule is in [`crate::inflight`]). Sample: order ids.
+//! - **unobserved**: one per acknowledged order, not in flight, whose `OrderPlaced`
+//!   was never observed.
 //!   An order can be both lost and unobserved (nothing of it arrived) or only
 //!   unobserved (the tap missed the entry, the rest of the flow arrived). Sample: order
 //!   ids.
@@ -34,7 +36,7 @@
 //!
 //! [`AnalysisOptions::causality_slack_us`]: crate::AnalysisOptions::causality_slack_us
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,8 @@ use serde::{Deserialize, Serialize};
 use crate::anomaly::{Anomaly, AnomalyReport};
 use crate::history::History;
 use crate::index::{Index, is_step};
+use crate::inflight::{self, InFlight};
+use crate::measure::Phases;
 
 /// Breakdowns behind some counts, for the verdict and for a person reading the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -106,20 +110,23 @@ pub(crate) fn report<'a>(occurrences: impl IntoIterator<Item = &'a Occurrence>) 
 pub(crate) fn detect(
     history: &History,
     index: &Index<'_>,
+    phases: &Phases,
     causality_slack_us: u64,
-) -> (Vec<Occurrence>, AnomalyDetails) {
+) -> (Vec<Occurrence>, AnomalyDetails, InFlight) {
     let mut out = Vec::new();
     let mut details = AnomalyDetails::default();
     let known = |key: &str| index.order(key).map(|o| o.id);
 
-    // lost and unobserved
+    // lost and unobserved (in-flight orders are neither)
+    let (in_flight, in_flight_summary) = inflight::classify(history, index, phases);
+    let in_flight: HashSet<&str> = in_flight.iter().map(String::as_str).collect();
     for order in index.orders.iter().filter(|o| o.acked) {
-        if order.terminal_us.is_none() {
+        if order.terminal_us.is_none() && !in_flight.contains(order.id) {
             out.push(Occurrence::new(Anomaly::Lost, order.id, Some(order.id), 1));
         }
     }
     for order in index.orders.iter().filter(|o| o.acked) {
-        if order.placed_us.is_none() {
+        if order.placed_us.is_none() && !in_flight.contains(order.id) {
             out.push(Occurrence::new(
                 Anomaly::Unobserved,
                 order.id,
@@ -263,5 +270,5 @@ pub(crate) fn detect(
         ));
     }
 
-    (out, details)
+    (out, details, in_flight_summary)
 }

@@ -17,11 +17,11 @@
 //!
 //! | kind | one line per | fields |
 //! | --- | --- | --- |
-//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `analysis` (optional), `thresholds` (optional) |
+//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `drain` (optional), `analysis` (optional), `thresholds` (optional) |
 //! | `send` | order the load generator scheduled | `order_id`, `intended_us`, `sent_us` (optional), `acked_us` (optional), `outcome` (`acked` \| `rejected` \| `error` \| `dropped`), `error` (optional) |
 //! | `observe` | message the tap read | `event_id`, `event_type`, `key`, `seq`, `causation_id` (optional), `produced_us` (optional), `observed_us`, `topic`, `partition`, `position` |
 //! | `fault` | injected fault | `id`, `fault` (`latency` \| `bandwidth` \| `timeout` \| `reset_peer` \| `slicer` \| `limit_data` \| `down` \| `kill` \| `pause` \| `restart`), `target`, `start_us`, `end_us` |
-//! | `lag` | sample (1 Hz per consumer group) | `t_us`, `group`, `lag`, `pending` (optional) |
+//! | `lag` | sample (1 Hz per consumer group, and the tap) | `t_us`, `group`, `lag`, `pending` (optional), `positions` (optional) |
 //! | `charge` | charge in the payment gateway's final ledger | `order_id`, `charge_id` |
 //! | `stock` | SKU and shard, final inventory | `sku`, `shard`, `available`, `reserved`, `initial` |
 //! | `metric` | scraped sample of a service counter | `t_us`, `service`, `instance`, `name`, `value` |
@@ -30,6 +30,10 @@
 //!
 //! - `meta.complete` is `false` when the run was interrupted (Ctrl-C): the drain may not
 //!   have finished, so the verdict is at best `inconclusive`.
+//! - `meta.drain` says how the drain ended: `finished` (every acknowledged order
+//!   reached a terminal event), `idle` (every consumer group and the tap had caught
+//!   up and nothing new arrived for the settle window), `timed_out` (the experiment's
+//!   `drain_timeout` ran out while the system was busy) or `stopped`.
 //! - `send.intended_us` is the open-loop schedule's intended send time. Latency is
 //!   measured from it, not from `sent_us`, so a generator that falls behind does not hide
 //!   the delay (no coordinated omission). `acked` means the system acknowledged the
@@ -54,6 +58,15 @@
 //!   `harness check` judges them as the run did; `--threshold` on its command line
 //!   replaces them. Absent when the experiment has none (and in older histories).
 //! - `lag.pending` is Redis's pending-entries count (`XINFO GROUPS`); Kafka has none.
+//!   `lag.lag` counts entries the group has not yet read: on Kafka the readable
+//!   entries at or after its committed offset (transaction markers, which take an
+//!   offset each but carry nothing, are not counted).
+//! - `lag.positions` lists, per partition the group reads, `{"topic", "partition",
+//!   "next"}`: every entry of the partition before `next` has been processed by the
+//!   group ([`GroupPosition`]). The checker's in-flight rule ([`crate::inflight`])
+//!   compares an unfinished order's last observed entry with it.
+//! - The group `tap` is the harness's own reader: its `lag` is the entries written
+//!   but not yet read, its `positions` the next entry it will read.
 //! - `stock.available` and `stock.reserved` are signed so that a broken store (below
 //!   zero) can be recorded and reported rather than rejected.
 //!
@@ -64,7 +77,7 @@
 //! {"kind":"send","order_id":"o-17","intended_us":5000000,"sent_us":5000120,"acked_us":5003400,"outcome":"acked","error":null}
 //! {"kind":"observe","event_id":"6f1c…","event_type":"OrderPlaced","key":"o-17","seq":1,"causation_id":null,"produced_us":5003100,"observed_us":5004000,"topic":"orders","partition":0,"position":"1700000000000-0"}
 //! {"kind":"fault","id":"f1","fault":"latency","target":"redis","start_us":20000000,"end_us":30000000}
-//! {"kind":"lag","t_us":21000000,"group":"inventory","lag":123,"pending":4}
+//! {"kind":"lag","t_us":21000000,"group":"inventory","lag":123,"pending":4,"positions":[{"topic":"orders","partition":0,"next":"1700000000000-0"}]}
 //! {"kind":"charge","order_id":"o-17","charge_id":"ch-3"}
 //! {"kind":"stock","sku":"sku-3","shard":0,"available":990,"reserved":10,"initial":1000}
 //! {"kind":"metric","t_us":35000000,"service":"payment","instance":0,"name":"retries_total","value":3.0}
@@ -96,6 +109,9 @@ pub struct Meta {
     pub drain_end_us: u64,
     /// `false` when the run was interrupted before its drain finished.
     pub complete: bool,
+    /// How the drain ended (absent in older histories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainEnd>,
     /// The analysis options the run judged itself with, so that `harness check` on
     /// this history gives the run's verdict (absent in histories written before it was
     /// recorded: then the defaults).
@@ -106,6 +122,32 @@ pub struct Meta {
     /// given on its command line).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<RecordedThreshold>,
+}
+
+/// How a run's drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainEnd {
+    /// Every acknowledged order reached a terminal event.
+    Finished,
+    /// Every consumer group and the tap had caught up (no lag, nothing pending) and
+    /// nothing new was observed for the settle window: the system was idle.
+    Idle,
+    /// `drain_timeout` ran out while the system was still busy.
+    TimedOut,
+    /// The run was stopped (Ctrl-C, SIGTERM) during the drain.
+    Stopped,
+}
+
+impl DrainEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            DrainEnd::Finished => "finished",
+            DrainEnd::Idle => "idle",
+            DrainEnd::TimedOut => "timed_out",
+            DrainEnd::Stopped => "stopped",
+        }
+    }
 }
 
 /// One threshold of the experiment, as text: `metric` and `expression` exactly as the
@@ -255,6 +297,33 @@ pub struct LagSample {
     /// Redis pending entries (delivered, not acknowledged); `None` on Kafka.
     #[serde(default)]
     pub pending: Option<u64>,
+    /// Where the group stands in each partition it reads: every entry before `next`
+    /// has been processed. Empty in histories written before it was recorded (then
+    /// only `lag` and `pending` say whether the group is done).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<GroupPosition>,
+}
+
+/// The first entry of one partition that a consumer group (or the tap) has not yet
+/// processed: Kafka's committed offset; on Redis the oldest pending entry's id, or,
+/// with nothing pending, the id just after the group's last delivered one
+/// (`<ms>-<seq+1>`). For the tap, the next entry it will read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPosition {
+    /// Logical topic name (`orders`), as on `observe` lines.
+    pub topic: String,
+    pub partition: u32,
+    pub next: String,
+}
+
+/// A log position as a comparable pair: a Kafka offset `17` is `(17, 0)`, a Redis
+/// stream id `1700000000000-3` is `(1700000000000, 3)`. `None` for anything else.
+pub fn position_key(position: &str) -> Option<(u64, u64)> {
+    match position.split_once('-') {
+        Some((ms, seq)) => Some((ms.parse().ok()?, seq.parse().ok()?)),
+        None => Some((position.parse().ok()?, 0)),
+    }
 }
 
 /// One charge in the payment gateway's ledger at the end of the run.

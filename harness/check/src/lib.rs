@@ -25,6 +25,7 @@
 //! - [`anomaly`]: the named anomalies a verdict counts (lost, duplicate_delivery, ...),
 //!   each with a count and a sample of ids.
 //! - [`detect`]: the rules that find anomalies, with their exact counting.
+//! - [`inflight`]: when an unfinished order is lost and when it is still in flight.
 //! - [`measure`]: counts, latency, throughput timeline, lag, shortfall, service counters.
 //! - [`faults`]: per fault window: anomalies, p99, time to recover and to drain.
 //! - [`stats`]: HdrHistogram percentiles.
@@ -45,6 +46,7 @@ pub mod faults;
 pub mod gate;
 pub mod history;
 mod index;
+pub mod inflight;
 pub mod measure;
 pub mod results;
 pub mod stats;
@@ -56,14 +58,16 @@ pub use anomaly::{Anomaly, AnomalyReport, Finding};
 pub use detect::AnomalyDetails;
 pub use faults::FaultWindowStats;
 pub use history::{
-    Backend, Charge, FaultKind, FaultRecord, Guarantee, History, HistoryError, LagSample, Meta,
-    MetricSample, Observation, RecordedThreshold, SendOutcome, SendRecord, StockLine,
+    Backend, Charge, DrainEnd, FaultKind, FaultRecord, GroupPosition, Guarantee, History,
+    HistoryError, LagSample, Meta, MetricSample, Observation, RecordedThreshold, SendOutcome,
+    SendRecord, StockLine,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
+pub use inflight::{Backlog, InFlight, TAP_GROUP};
 pub use measure::{
     CounterPoint, Counts, LagPoint, LagReport, Latency, Phases, Second, Shortfall, Throughput,
 };
-pub use results::{CrossCount, FaultWindow, Results, RunInfo, Services, ThresholdRow};
+pub use results::{CrossCount, Drain, FaultWindow, Results, RunInfo, Services, ThresholdRow};
 pub use stats::{Pct, Percentiles};
 pub use threshold::{
     Metric, Op, Part, Quantity, Threshold, ThresholdError, ThresholdResult, ThresholdStatus, Unit,

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{History, SendOutcome};
+use crate::history::{DrainEnd, History, SendOutcome};
 use crate::index::Index;
 use crate::stats::{Percentiles, Recorder, p50_exact, p99_exact};
 
@@ -30,6 +30,9 @@ pub struct Phases {
     pub warmup_end_us: u64,
     pub load_end_us: u64,
     pub drain_end_us: u64,
+    /// How the drain ended, from `meta` (absent in older histories and without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain_ended: Option<DrainEnd>,
     /// `true` when there was no `meta` line: warm-up 0, load end just after the last
     /// intended send, drain end at the last observation.
     pub derived: bool,
@@ -42,6 +45,7 @@ impl Phases {
                 warmup_end_us: meta.warmup_end_us,
                 load_end_us: meta.load_end_us,
                 drain_end_us: meta.drain_end_us,
+                drain_ended: meta.drain,
                 derived: false,
             };
         }
@@ -52,6 +56,7 @@ impl Phases {
             warmup_end_us: 0,
             load_end_us,
             drain_end_us: last_observed.unwrap_or(0).max(load_end_us),
+            drain_ended: None,
             derived: true,
         }
     }

@@ -26,7 +26,8 @@ use crate::analysis::Analysis;
 use crate::anomaly::Finding;
 use crate::detect::AnomalyDetails;
 use crate::faults::FaultWindowStats;
-use crate::history::{FaultKind, Meta};
+use crate::history::{DrainEnd, FaultKind, Meta};
+use crate::inflight::InFlight;
 use crate::measure::{CounterPoint, Counts, LagReport, Latency, Phases, Shortfall, Throughput};
 use crate::threshold::{ThresholdResult, ThresholdStatus, Unit};
 use crate::verdict::{Decision, Expectation, Verdict};
@@ -79,6 +80,9 @@ pub struct Results {
     pub cross_check: Option<BTreeMap<String, CrossCount>>,
     #[serde(default)]
     pub phases: Option<Phases>,
+    /// How long the drain took and how it ended (absent without a `meta` line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
     #[serde(default)]
     pub counts: Counts,
     /// Anomaly name (`lost`, `duplicate_delivery`, ...) → count and sample ids. Keyed
@@ -87,6 +91,10 @@ pub struct Results {
     pub anomalies: BTreeMap<String, Finding>,
     #[serde(default)]
     pub anomaly_details: AnomalyDetails,
+    /// Unfinished orders the system had not moved past when the drain ended: neither
+    /// lost nor finished. More than zero makes the verdict inconclusive.
+    #[serde(default)]
+    pub in_flight: InFlight,
     #[serde(default)]
     pub latency: Latency,
     #[serde(default)]
@@ -107,6 +115,15 @@ pub struct Results {
     /// The guarantee's rules and whether each held.
     #[serde(default)]
     pub expectations: Vec<Expectation>,
+}
+
+/// The drain phase: from the end of the load until the tap stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Drain {
+    pub seconds: f64,
+    /// Absent in histories written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DrainEnd>,
 }
 
 fn yes() -> bool {
@@ -276,6 +293,14 @@ impl Results {
             config: run.config,
             cross_check: run.cross_check,
             phases: Some(analysis.phases),
+            drain: (!analysis.phases.derived).then(|| Drain {
+                seconds: analysis
+                    .phases
+                    .drain_end_us
+                    .saturating_sub(analysis.phases.load_end_us) as f64
+                    / 1e6,
+                ended: analysis.phases.drain_ended,
+            }),
             counts: analysis.counts.clone(),
             anomalies: analysis
                 .anomalies
@@ -284,6 +309,7 @@ impl Results {
                 .map(|(a, f)| (a.name().to_owned(), f.clone()))
                 .collect(),
             anomaly_details: analysis.anomaly_details.clone(),
+            in_flight: analysis.in_flight.clone(),
             latency: analysis.latency.clone(),
             throughput: analysis.throughput.clone(),
             lag: analysis.lag.clone(),

@@ -32,7 +32,9 @@
 //! `inconclusive` when the history has no `meta` line (the guarantee is unknown: only
 //! the rules required in every mode are judged), the run was interrupted (`complete:
 //! false`: the drain may not have finished, so `lost` and `unobserved` are not judged),
-//! no acknowledged order was intended after warm-up, or a threshold had no data.
+//! the drain ended with orders still in flight (the system had not caught up: those
+//! orders are neither lost nor finished, see [`crate::inflight`]), no acknowledged
+//! order was intended after warm-up, or a threshold had no data.
 //! Otherwise `pass`.
 
 use schemars::JsonSchema;
@@ -209,6 +211,12 @@ pub fn verdict(meta: Option<&Meta>, analysis: &Analysis, results: &[ThresholdRes
         doubts.push(
             "the run was interrupted (complete: false): lost and unobserved are not judged".into(),
         );
+    }
+    if analysis.in_flight.count > 0 && !interrupted {
+        doubts.push(format!(
+            "the drain did not finish: {}",
+            analysis.in_flight.summary()
+        ));
     }
     if analysis.counts.acknowledged_measured == 0 {
         doubts.push("too little data: no acknowledged order was intended after warm-up".into());

@@ -309,6 +309,7 @@ fn any_history() -> impl Strategy<Value = History> {
         group,
         lag,
         pending: None,
+        positions: Vec::new(),
     });
     let stock =
         (any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(available, reserved, initial)| {

@@ -34,6 +34,25 @@ pub struct TapState {
     /// Distinct entries read per topic (partition, position), envelopes or not: what an
     /// independent reader of the same topic should count.
     pub entries: BTreeMap<String, HashSet<(i32, String)>>,
+    /// Kafka only: the offsets of the entries read, per (topic, partition), ascending.
+    /// A group's lag counts these at or after its committed offset, so transaction
+    /// markers (an offset each, nothing to read) are not counted as backlog.
+    pub offsets: BTreeMap<(String, i32), Vec<i64>>,
+    /// The next position the tap will read per (topic, partition); `None` before it
+    /// read anything there ([`Reader::positions`]).
+    pub next: BTreeMap<(String, i32), Option<String>>,
+}
+
+impl TapState {
+    /// Entries read in `partition` of `topic` at or after `offset` (Kafka).
+    pub fn read_since(&self, topic: &str, partition: i32, offset: i64) -> u64 {
+        self.offsets
+            .get(&(topic.to_string(), partition))
+            .map_or(0, |read| {
+                let from = read.partition_point(|&o| o < offset);
+                (read.len() - from) as u64
+            })
+    }
 }
 
 /// Reads until `stop`, recording observations.
@@ -81,10 +100,7 @@ pub async fn run(
                 undecodable += 1;
                 continue;
             };
-            if matches!(
-                envelope.event_type.as_str(),
-                "OrderShipped" | "OrderCancelled"
-            ) {
+            if check::TERMINAL_TYPES.contains(&envelope.event_type.as_str()) {
                 terminal.push(envelope.key.clone());
             }
             observations.push(Observation {
@@ -100,15 +116,26 @@ pub async fn run(
                 position: d.position,
             });
         }
+        let next = reader.positions();
         if let Ok(mut s) = state.lock() {
             s.observed += observations.len() as u64;
             s.undecodable += undecodable;
             s.terminal.extend(terminal);
             for (topic, partition, position) in positions {
+                if let Ok(offset) = position.parse::<i64>() {
+                    let read = s.offsets.entry((topic.clone(), partition)).or_default();
+                    // A re-read (after a reconnect) is already there.
+                    if read.last().is_none_or(|&last| offset > last) {
+                        read.push(offset);
+                    }
+                }
                 s.entries
                     .entry(topic)
                     .or_default()
                     .insert((partition, position));
+            }
+            for (topic, partition, position) in next {
+                s.next.insert((topic, partition), position);
             }
         }
         recorder.history().observations.extend(observations);

@@ -1,7 +1,21 @@
-//! Drain: after the load and the faults, wait (up to the experiment's `drain_timeout`)
-//! until every acknowledged order has reached a terminal event on the tap.
+//! Drain: after the load and the faults, wait for the system to finish what it was
+//! given, up to the experiment's `drain_timeout`. It ends
+//!
+//! - `finished`: every acknowledged order has reached a terminal event on the tap;
+//! - `idle`: every consumer group and the tap had caught up (lag 0, nothing pending in
+//!   their latest samples, each taken after the load ended) and the tap read nothing
+//!   new for [`SETTLE`]: the system has nothing left to do, so an unfinished order is
+//!   not coming (the checker calls it lost);
+//! - `timed_out`: the system was still busy when `drain_timeout` ran out (the checker
+//!   calls the orders it had not reached in flight);
+//! - `stopped`: a stop came.
+//!
+//! Then the tap is given [`TAP_GRACE`] to read what was written last.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use check::DrainEnd;
 
 use super::Say;
 use super::setup::Setup;
@@ -9,16 +23,10 @@ use super::status::{Phase, StatusBoard};
 use crate::experiment::Experiment;
 use crate::stop::Stop;
 
-/// How the drain ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Drained {
-    /// Every acknowledged order has a terminal event.
-    Settled,
-    /// `drain_timeout` ran out first.
-    TimedOut,
-    /// A stop came.
-    Stopped,
-}
+/// How long nothing may move before an idle system counts as drained.
+pub(super) const SETTLE: Duration = Duration::from_secs(2);
+/// After the drain, for the tap to read the last entries written.
+const TAP_GRACE: Duration = Duration::from_millis(500);
 
 /// Drains, unless a stop came already (then it only lets the tap read what is there).
 pub(super) async fn drain(
@@ -27,23 +35,23 @@ pub(super) async fn drain(
     stop: &Stop,
     say: &Say,
     board: &StatusBoard,
-) -> Drained {
+) -> DrainEnd {
     board.phase(Phase::Drain);
-    let drained = if stop.is_stopped() {
-        Drained::Stopped
+    let ended = if stop.is_stopped() {
+        DrainEnd::Stopped
     } else {
         say.line(format!(
             "harness: load done; draining (up to {:?})",
             experiment.drain_timeout
         ));
-        wait_for_terminals(experiment, setup, stop).await
+        wait(experiment, setup, stop).await
     };
-    // Let the tap read what is already there.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    drained
+    tokio::time::sleep(TAP_GRACE).await;
+    ended
 }
 
-async fn wait_for_terminals(experiment: &Experiment, setup: &Setup, stop: &Stop) -> Drained {
+async fn wait(experiment: &Experiment, setup: &Setup, stop: &Stop) -> DrainEnd {
+    let start_us = setup.recorder.now_us();
     let acked: Vec<String> = setup
         .recorder
         .history()
@@ -52,21 +60,102 @@ async fn wait_for_terminals(experiment: &Experiment, setup: &Setup, stop: &Stop)
         .filter(|s| s.outcome == check::SendOutcome::Acked)
         .map(|s| s.order_id.clone())
         .collect();
+    let groups = expected_groups();
     let deadline = Instant::now() + experiment.drain_timeout;
+    let mut last_observed = u64::MAX;
+    let mut quiet_since = Instant::now();
     loop {
-        let done = setup
+        let (done, observed) = setup
             .tap
             .lock()
-            .map(|s| acked.iter().all(|o| s.terminal.contains(o)))
-            .unwrap_or(false);
+            .map(|s| (acked.iter().all(|o| s.terminal.contains(o)), s.observed))
+            .unwrap_or((false, 0));
         if done {
-            return Drained::Settled;
+            return DrainEnd::Finished;
+        }
+        if observed != last_observed {
+            last_observed = observed;
+            quiet_since = Instant::now();
+        }
+        let caught_up = caught_up(&setup.recorder.history().lags, &groups, start_us);
+        if caught_up && quiet_since.elapsed() >= SETTLE {
+            return DrainEnd::Idle;
         }
         if Instant::now() >= deadline {
-            return Drained::TimedOut;
+            return DrainEnd::TimedOut;
         }
         if stop.sleep(Duration::from_millis(250)).await {
-            return Drained::Stopped;
+            return DrainEnd::Stopped;
         }
+    }
+}
+
+/// Every consuming service's group, and the tap.
+fn expected_groups() -> Vec<&'static str> {
+    let mut groups: Vec<&str> = events::Service::ALL
+        .iter()
+        .filter(|s| !s.subscriptions().is_empty())
+        .map(|s| s.name())
+        .collect();
+    groups.push(check::TAP_GROUP);
+    groups
+}
+
+/// Whether each of `groups` has a sample after `since_us` and its latest shows no lag
+/// and nothing pending.
+fn caught_up(lags: &[check::LagSample], groups: &[&str], since_us: u64) -> bool {
+    let mut latest: BTreeMap<&str, &check::LagSample> = BTreeMap::new();
+    for s in lags.iter().rev().take_while(|s| s.t_us > since_us) {
+        latest.entry(s.group.as_str()).or_insert(s);
+    }
+    groups.iter().all(|g| {
+        latest
+            .get(g)
+            .is_some_and(|s| s.lag == 0 && s.pending.unwrap_or(0) == 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t_us: u64, group: &str, lag: u64, pending: Option<u64>) -> check::LagSample {
+        check::LagSample {
+            t_us,
+            group: group.into(),
+            lag,
+            pending,
+            positions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn caught_up_reads_each_groups_latest_sample_after_the_load() {
+        let groups = ["inventory", "tap"];
+        let lags = vec![
+            sample(1, "inventory", 0, Some(0)),
+            sample(1, "tap", 0, None),
+        ];
+        // Samples from before the drain began do not count.
+        assert!(!caught_up(&lags, &groups, 1));
+        let mut lags = lags;
+        lags.push(sample(2, "inventory", 5, Some(0)));
+        lags.push(sample(2, "tap", 0, None));
+        assert!(!caught_up(&lags, &groups, 1), "inventory has lag");
+        lags.push(sample(3, "inventory", 0, Some(1)));
+        assert!(!caught_up(&lags, &groups, 1), "inventory has one pending");
+        lags.push(sample(4, "inventory", 0, Some(0)));
+        assert!(caught_up(&lags, &groups, 1));
+        assert!(
+            !caught_up(&lags, &["inventory", "tap", "payment"], 1),
+            "a group without a sample is not known to be caught up"
+        );
+    }
+
+    #[test]
+    fn every_consuming_service_and_the_tap_are_expected() {
+        let groups = expected_groups();
+        assert!(groups.contains(&"inventory"));
+        assert!(groups.contains(&"tap"));
     }
 }

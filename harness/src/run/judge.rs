@@ -13,6 +13,7 @@ pub(super) struct PhaseEnds {
     pub warmup_end_us: u64,
     pub load_end_us: u64,
     pub drain_end_us: u64,
+    pub drained: check::DrainEnd,
 }
 
 /// The run's history and what the checker made of it.
@@ -51,6 +52,7 @@ pub(super) fn close_history(
         load_end_us: phases.load_end_us,
         drain_end_us: phases.drain_end_us,
         complete,
+        drain: Some(phases.drained),
         analysis: Some(analysis_options()),
         thresholds: experiment
             .thresholds

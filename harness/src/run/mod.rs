@@ -68,8 +68,8 @@ pub async fn run(
     let load = load::load_and_faults(experiment, &setup, &stop, &board).await?;
     load::heal(experiment, &setup, &board).await;
     let load_end_us = setup.recorder.now_us();
-    let interrupted = load.interrupted
-        || drain::drain(experiment, &setup, &stop, &say, &board).await == drain::Drained::Stopped;
+    let drained = drain::drain(experiment, &setup, &stop, &say, &board).await;
+    let interrupted = load.interrupted || drained == check::DrainEnd::Stopped;
     let drain_end_us = setup.recorder.now_us();
     board.phase(Phase::FinalReads);
     final_reads::read(&setup.platform, experiment, &setup.recorder).await;
@@ -81,6 +81,7 @@ pub async fn run(
         warmup_end_us: torn.recorder.at_us(load.load_start),
         load_end_us: load_end_us.min(torn.recorder.at_us(load.load_end)),
         drain_end_us,
+        drained,
     };
     let history = judge::close_history(experiment, &torn.recorder, phases, !interrupted);
     output::write_history(&dir, &history)?;

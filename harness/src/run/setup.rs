@@ -156,6 +156,7 @@ pub(super) async fn setup(
         tokio::spawn(lag::run(
             bus.clone(),
             recorder.clone(),
+            tap.clone(),
             stopper.stop_token(),
         )),
         tokio::spawn(scrape::run(

@@ -172,6 +172,28 @@ impl EventType {
     }
 }
 
+impl EventType {
+    /// The consumer groups whose processing of this event takes its order a step
+    /// further: the services that consume it ([`EventSpec::consumed_by`]) and emit a
+    /// step of the order flow. Side consumers (notification, analytics) are left out:
+    /// an order does not wait for them. The checker's in-flight rule asks these groups
+    /// whether they have processed an order's last observed event.
+    ///
+    /// [`EventSpec::consumed_by`]: crate::EventSpec::consumed_by
+    pub fn advanced_by(self) -> Vec<&'static str> {
+        self.spec()
+            .consumed_by
+            .iter()
+            .copied()
+            .filter(|service| {
+                EventType::ALL
+                    .iter()
+                    .any(|t| t.is_step() && t.spec().emitted_by == *service)
+            })
+            .collect()
+    }
+}
+
 /// Which event types a derived list holds (const fns cannot call function pointers).
 #[derive(Clone, Copy)]
 enum List {
@@ -262,5 +284,10 @@ mod tests {
         assert_eq!(STEP_TYPES.len(), 10);
         assert!(STEP_TYPES.contains(&"OrderPlaced"));
         assert!(!STEP_TYPES.contains(&"MetricUpdated"));
+        assert_eq!(EventType::OrderPlaced.advanced_by(), ["inventory"]);
+        assert_eq!(EventType::StockReserved.advanced_by(), ["payment"]);
+        assert_eq!(EventType::PaymentCaptured.advanced_by(), ["order"]);
+        assert!(EventType::OrderShipped.advanced_by().is_empty());
+        assert!(EventType::NotificationSent.advanced_by().is_empty());
     }
 }

@@ -20,6 +20,7 @@ pub fn meta(guarantee: Guarantee, load_end_us: u64) -> Meta {
         load_end_us,
         drain_end_us: load_end_us + 5_000_000,
         complete: true,
+        drain: None,
         analysis: None,
         thresholds: Vec::new(),
     }
@@ -385,8 +386,11 @@ pub fn generate(flows: &[Flow], seed: u64, guarantee: Guarantee) -> Generated {
             history.lags.push(LagSample {
                 t_us: t,
                 group: group.into(),
-                lag: rng.range(0, 20),
-                pending: Some(rng.range(0, 5)),
+                // Busy while the load runs, caught up once it ended: every order of a
+                // generated history finished, and a planted unfinished one is lost.
+                lag: if t <= load_end { rng.range(0, 20) } else { 0 },
+                pending: Some(if t <= load_end { rng.range(0, 5) } else { 0 }),
+                positions: Vec::new(),
             });
         }
     }

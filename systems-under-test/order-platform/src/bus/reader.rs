@@ -124,6 +124,36 @@ impl Reader {
         })
     }
 
+    /// Where the reader stands: per (logical topic, partition), the position of the
+    /// next entry it will read. Kafka: the consumer's position (past transaction
+    /// markers and aborted records it skipped), `None` before its first fetch of that
+    /// partition. Redis: the id just after the last one read (`<ms>-<seq+1>`), `None`
+    /// before the first.
+    pub fn positions(&self) -> Vec<(String, i32, Option<String>)> {
+        match &self.inner {
+            Inner::Redis { streams, .. } => streams
+                .iter()
+                .map(|(logical, _, last)| (logical.clone(), 0, next_stream_id(last)))
+                .collect(),
+            Inner::Kafka { consumer, topics } => {
+                let Ok(list) = consumer.position() else {
+                    return Vec::new();
+                };
+                list.elements()
+                    .iter()
+                    .filter_map(|e| {
+                        let logical = topics.iter().find(|(_, p)| p == e.topic())?.0.clone();
+                        let next = match e.offset() {
+                            Offset::Offset(n) => Some(n.to_string()),
+                            _ => None,
+                        };
+                        Some((logical, e.partition(), next))
+                    })
+                    .collect()
+            }
+        }
+    }
+
     /// Up to `max` messages, waiting at most `wait` for the first.
     pub async fn next_batch(
         &mut self,
@@ -207,5 +237,32 @@ impl Reader {
                 Ok(out)
             }
         }
+    }
+}
+
+/// The smallest stream id after `id` (`1700000000000-3` → `1700000000000-4`); `None`
+/// for the reader's starting point `0` (nothing read yet) or a malformed id.
+pub fn next_stream_id(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    Some(match seq.checked_add(1) {
+        Some(next) => format!("{ms}-{next}"),
+        None => format!("{}-0", ms.checked_add(1)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_stream_id;
+
+    #[test]
+    fn the_next_stream_id_is_just_after() {
+        assert_eq!(next_stream_id("0").as_deref(), None);
+        assert_eq!(next_stream_id("5-0").as_deref(), Some("5-1"));
+        assert_eq!(
+            next_stream_id(&format!("7-{}", u64::MAX)).as_deref(),
+            Some("8-0")
+        );
+        assert_eq!(next_stream_id("x-1"), None);
     }
 }

@@ -460,6 +460,7 @@ impl Platform {
             load_end_us: sends.iter().map(|s| s.intended_us).max().unwrap_or(0),
             drain_end_us: self.clock.now_us(),
             complete: true,
+            drain: None,
             analysis: Some(analysis_options()),
             thresholds: Vec::new(),
         };
