@@ -69,11 +69,24 @@ pub struct Backlog {
 }
 
 impl InFlight {
-    /// "N orders in flight, backlog B in group G[, B2 in group G2 ...]".
+    /// "N orders in flight, backlog B in group G[, B2 in group G2 ...]" (the groups
+    /// with a backlog, most orders first).
     pub fn summary(&self) -> String {
         let orders = if self.count == 1 { "order" } else { "orders" };
         let mut out = format!("{} {orders} in flight", self.count);
-        for (i, g) in self.groups.iter().enumerate() {
+        // Groups whose backlog was empty when sampled hold only entries written after
+        // the sample; name them only when no group had a backlog.
+        let busy: Vec<&Backlog> = self
+            .groups
+            .iter()
+            .filter(|g| g.lag + g.pending > 0)
+            .collect();
+        let named = if busy.is_empty() {
+            self.groups.iter().collect()
+        } else {
+            busy
+        };
+        for (i, g) in named.into_iter().enumerate() {
             let backlog = g.lag + g.pending;
             let place = if g.group == TAP_GROUP {
                 "the harness's tap".to_string()

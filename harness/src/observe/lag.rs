@@ -43,6 +43,13 @@ struct Sample {
     positions: Vec<GroupPosition>,
 }
 
+/// The connections a sampler keeps from one second to the next.
+#[derive(Default)]
+struct Clients {
+    redis: Option<redis::aio::ConnectionManager>,
+    kafka: Option<KafkaGroups>,
+}
+
 /// Samples every second until `stop`.
 pub async fn run(
     config: BusConfig,
@@ -51,30 +58,48 @@ pub async fn run(
     stop: Stop,
 ) {
     let mut ticks = stop.every(Duration::from_secs(1));
-    let mut redis = None;
-    let mut kafka: Option<KafkaGroups> = None;
+    let mut clients = Clients::default();
     while ticks.next().await {
-        let t_us = recorder.now_us();
-        let samples = match config.backend {
-            Backend::Redis => redis_lag(&config, &mut redis, &tap).await,
-            Backend::Kafka => {
-                let groups = kafka.get_or_insert_with(|| kafka_groups(&config)).clone();
-                let tap = tap.clone();
-                tokio::task::spawn_blocking(move || kafka_lag(&groups, &tap))
-                    .await
-                    .unwrap_or_default()
-            }
-        };
-        let mut history = recorder.history();
-        for (group, s) in samples {
-            history.lags.push(LagSample {
-                t_us,
-                group,
-                lag: s.lag,
-                pending: s.pending,
-                positions: s.positions,
-            });
+        sample(&config, &recorder, &tap, &mut clients).await;
+    }
+}
+
+/// Takes one sample of every group and the tap now, with connections of its own: the
+/// drain's last word on where each group stands, so the checker's in-flight rule
+/// reads positions taken at the drain's end rather than up to a second before.
+pub async fn sample_once(config: &BusConfig, recorder: &Recorder, tap: &Arc<Mutex<TapState>>) {
+    sample(config, recorder, tap, &mut Clients::default()).await;
+}
+
+async fn sample(
+    config: &BusConfig,
+    recorder: &Recorder,
+    tap: &Arc<Mutex<TapState>>,
+    clients: &mut Clients,
+) {
+    let t_us = recorder.now_us();
+    let samples = match config.backend {
+        Backend::Redis => redis_lag(config, &mut clients.redis, tap).await,
+        Backend::Kafka => {
+            let groups = clients
+                .kafka
+                .get_or_insert_with(|| kafka_groups(config))
+                .clone();
+            let tap = tap.clone();
+            tokio::task::spawn_blocking(move || kafka_lag(&groups, &tap))
+                .await
+                .unwrap_or_default()
         }
+    };
+    let mut history = recorder.history();
+    for (group, s) in samples {
+        history.lags.push(LagSample {
+            t_us,
+            group,
+            lag: s.lag,
+            pending: s.pending,
+            positions: s.positions,
+        });
     }
 }
 

@@ -10,7 +10,8 @@
 //!   calls the orders it had not reached in flight);
 //! - `stopped`: a stop came.
 //!
-//! Then the tap is given [`TAP_GRACE`] to read what was written last.
+//! Then the tap is given [`TAP_GRACE`] to read what was written last, and every group
+//! is sampled once more: the positions the checker's in-flight rule reads.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -47,6 +48,7 @@ pub(super) async fn drain(
         wait(experiment, setup, stop).await
     };
     tokio::time::sleep(TAP_GRACE).await;
+    crate::observe::lag::sample_once(&setup.bus, &setup.recorder, &setup.tap).await;
     ended
 }
 
