@@ -50,7 +50,10 @@ fn run(dir: &Path, drain: &str) -> (i32, Results, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let results = runs.join("breaking-point").join("latest").join("results.json");
+    let results = runs
+        .join("breaking-point")
+        .join("latest")
+        .join("results.json");
     let json = std::fs::read_to_string(&results)
         .unwrap_or_else(|e| panic!("{}: {e}\n{text}", results.display()));
     let results = Results::parse(&json).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -84,5 +87,9 @@ fn an_overloaded_run_whose_drain_is_cut_short_is_inconclusive_not_lossy() {
     assert_eq!(long.counts.completed, long.counts.acknowledged, "{text}");
     let drain = long.drain.as_ref().expect("the drain is recorded");
     assert_eq!(drain.ended, Some(check::DrainEnd::Finished), "{text}");
-    assert!(drain.seconds > 1.0, "the drain took {} s\n{text}", drain.seconds);
+    assert!(
+        drain.seconds > 1.0,
+        "the drain took {} s\n{text}",
+        drain.seconds
+    );
 }

@@ -22,6 +22,7 @@
 //! - [`escape`]: HTML/XML escaping of every text taken from a result.
 //! - [`error`]: [`ReportError`], naming the file or chart involved.
 
+pub mod capacity;
 pub mod chart;
 pub mod charts;
 pub mod compare;

@@ -1,6 +1,7 @@
 //! Command-line interface: the argument types (clap) and one function per subcommand.
 //! Each returns the process exit code (see [`crate::exit`]); errors become exit 2.
 
+pub mod capacity;
 pub mod check;
 pub mod gate;
 mod gate_table;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Re-render a run's reports (report.html, PNG charts, summary.md, junit.xml) from
     /// its results.json.
     Report(report::ReportArgs),
+    /// Find the highest open-loop rate each matrix combination sustains, by short
+    /// constant-rate trials (capacity.json, capacity.html, capacity.md).
+    Capacity(capacity::CapacityArgs),
     /// Compare runs: overlaid charts, deltas against the first run, the cost of
     /// exactly-once (compare.html, compare.md, PNG charts).
     Compare(report::CompareArgs),
@@ -60,5 +64,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => run::validate(args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => report::compare(args),
+        Command::Capacity(args) => capacity::capacity_command(args).await,
     }
 }

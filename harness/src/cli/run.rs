@@ -47,7 +47,9 @@ fn threshold_check(metric: &str, expression: &str) -> Result<(), (usize, String)
         })
 }
 
-fn load(args: &ExperimentArgs) -> anyhow::Result<Result<Vec<Experiment>, ExperimentError>> {
+pub(super) fn load(
+    args: &ExperimentArgs,
+) -> anyhow::Result<Result<Vec<Experiment>, ExperimentError>> {
     let overrides = args
         .overrides
         .iter()
@@ -88,21 +90,8 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
-    let shutdown = signals::shutdown().context("installing signal handlers")?;
-    let stopper = crate::stop::Stopper::new();
-    let stop = stopper.stop_token();
-    let signal = tokio::spawn(async move {
-        let s = shutdown.await;
-        stopper.stop();
-        eprintln!(
-            "\nharness: {s:?} received: healing faults, stopping processes, writing partial results"
-        );
-        s
-    });
-    let command = std::env::args()
-        .map(|a| shell_quote(&a))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let (stop, signal) = stop_on_signals()?;
+    let command = command_line();
     // The live progress line: what the run publishes, shown here (not by the run).
     let status = (!args.quiet).then(|| {
         let board = crate::run::StatusBoard::default();
@@ -112,6 +101,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let options = RunOptions {
         runs_dir: args.runs,
         quiet: args.quiet,
+        summary: true,
         command,
         status,
     };
@@ -145,6 +135,34 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         crate::say!("comparison: {}", out.display());
     }
     Ok(worst)
+}
+
+/// A stop that comes on Ctrl-C or SIGTERM (the task announces it on stderr); abort
+/// the task when done.
+pub(super) fn stop_on_signals() -> anyhow::Result<(
+    crate::stop::Stop,
+    tokio::task::JoinHandle<signals::Shutdown>,
+)> {
+    let shutdown = signals::shutdown().context("installing signal handlers")?;
+    let stopper = crate::stop::Stopper::new();
+    let stop = stopper.stop_token();
+    let signal = tokio::spawn(async move {
+        let s = shutdown.await;
+        stopper.stop();
+        eprintln!(
+            "\nharness: {s:?} received: healing faults, stopping processes, writing partial results"
+        );
+        s
+    });
+    Ok((stop, signal))
+}
+
+/// This process's command line, each argument shell-quoted.
+pub(super) fn command_line() -> String {
+    std::env::args()
+        .map(|a| shell_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `arg` as a POSIX shell word: unchanged when it is plain, else single-quoted, so the

@@ -48,8 +48,8 @@ pub use error::{Diagnostic, ExperimentError, Location};
 pub use fault::{FAULT_KINDS, Fault, FaultKind, Target, TargetError, Toxic};
 pub use matrix::{Combination, MatrixSetting};
 pub use model::{
-    Backend, Brokers, Driver, Experiment, Guarantee, KeyDistribution, Ratio, RedisPersistence,
-    Replicas, Service, Stream, System, Threshold, Workload,
+    Backend, Brokers, Capacity, Driver, Experiment, Guarantee, KeyDistribution, Ratio,
+    RedisPersistence, Replicas, Service, Stream, System, Threshold, Workload,
 };
 pub use overrides::{Override, OverrideError};
 pub use schedule::{Schedule, Step};

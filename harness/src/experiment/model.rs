@@ -48,6 +48,9 @@ pub struct Experiment {
     pub faults: Vec<Fault>,
     /// In file order; expressions are checked by the caller's function (see `validate`).
     pub thresholds: Vec<Threshold>,
+    /// `[capacity]`: how `harness capacity` searches (absent: its defaults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
     /// The matrix values chosen for this run; empty when the file has no matrix.
     pub combination: Combination,
     #[serde(skip)]
@@ -124,6 +127,28 @@ impl Serialize for Brokers {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u32(self.count())
     }
+}
+
+/// `[capacity]`: the search `harness capacity` makes for the highest rate the system
+/// sustains. Each trial is a short run of the experiment at one constant rate
+/// (without its faults), `trial` long after the file's warm-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Capacity {
+    /// The first trial's rate, orders/s. Default 100.
+    pub start: f64,
+    /// Never offer more, orders/s. Default 20000.
+    pub max: f64,
+    /// Each trial's load phase. Default 10s.
+    #[serde(serialize_with = "duration::serialize")]
+    pub trial: Duration,
+    /// Stop when the highest sustained and lowest unsustained rates are within this
+    /// share of each other (0.1: 10 %). Default 0.1.
+    pub resolution: f64,
+    /// At most this many trials per combination. Default 8.
+    pub max_trials: u32,
+    /// `[capacity.slo]`: what else a sustained rate must hold, in the thresholds'
+    /// grammar (`"latency.e2e.p99" = "< 1s"`).
+    pub slo: Vec<Threshold>,
 }
 
 /// `[system]`.

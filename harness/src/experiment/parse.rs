@@ -13,8 +13,8 @@ use super::fields::{
 };
 use super::matrix::Combination;
 use super::model::{
-    Backend, Brokers, Driver, Experiment, ExperimentSpans, Guarantee, KeyDistribution, Ratio,
-    RedisPersistence, Replicas, Service, System, Threshold, Workload,
+    Backend, Brokers, Capacity, Driver, Experiment, ExperimentSpans, Guarantee, KeyDistribution,
+    Ratio, RedisPersistence, Replicas, Service, System, Threshold, Workload,
 };
 use super::parse_fault;
 use super::schedule::{Schedule, Step};
@@ -27,6 +27,9 @@ pub(crate) const DEFAULT_PARTITIONS: NonZeroU32 = NonZeroU32::new(6).unwrap();
 pub(crate) const DEFAULT_SKUS: NonZeroU32 = NonZeroU32::new(50).unwrap();
 pub(crate) const DEFAULT_INITIAL_STOCK: u32 = 1000;
 pub(crate) const DEFAULT_CUSTOMERS: NonZeroU32 = NonZeroU32::new(1000).unwrap();
+pub(crate) const DEFAULT_CAPACITY_START: f64 = 100.0;
+pub(crate) const DEFAULT_CAPACITY_MAX: f64 = 20_000.0;
+pub(crate) const DEFAULT_CAPACITY_TRIAL: Duration = Duration::from_secs(10);
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -39,8 +42,10 @@ const TOP_KEYS: &[&str] = &[
     "workload",
     "faults",
     "thresholds",
+    "capacity",
     "matrix",
 ];
+const CAPACITY_KEYS: &[&str] = &["start", "max", "trial", "resolution", "max_trials", "slo"];
 const SYSTEM_KEYS: &[&str] = &[
     "backend",
     "guarantee",
@@ -98,6 +103,7 @@ pub(crate) fn experiment(
         .and_then(|n| workload(n, load.unwrap_or_default(), d));
     let faults = or_default(f.get("faults"), Vec::new(), |n| parse_fault::faults(n, d));
     let thresholds = or_default(f.get("thresholds"), Vec::new(), |n| thresholds(n, d));
+    let capacity = or_default(f.get("capacity"), None, |n| capacity(n, d).map(Some));
     f.get("matrix"); // read by matrix.rs
     let belongs_elsewhere = |key: &str| {
         [("system", SYSTEM_KEYS), ("workload", WORKLOAD_KEYS)]
@@ -125,6 +131,7 @@ pub(crate) fn experiment(
         workload,
         faults: faults?,
         thresholds: thresholds?,
+        capacity: capacity?,
         combination,
         spans: ExperimentSpans {
             duration: duration_node?.at.clone(),
@@ -408,17 +415,82 @@ fn schedule(key: &str, node: &Node, load: Duration, d: &mut Diagnostics) -> Opti
 }
 
 fn thresholds(node: &Node, d: &mut Diagnostics) -> Option<Vec<Threshold>> {
-    let table = table(node, "thresholds", "write it as [thresholds]", d)?;
+    threshold_table(node, "thresholds", d)
+}
+
+fn threshold_table(node: &Node, root: &str, d: &mut Diagnostics) -> Option<Vec<Threshold>> {
+    let table = table(node, root, &format!("write it as [{root}]"), d)?;
     let mut thresholds = Vec::new();
     let before = d.list.len();
-    collect_thresholds(table, "", None, &mut thresholds, d);
+    collect_thresholds(table, root, "", None, &mut thresholds, d);
     (d.list.len() == before).then_some(thresholds)
+}
+
+/// `[capacity]`: how `harness capacity` searches for the highest sustainable rate.
+fn capacity(node: &Node, d: &mut Diagnostics) -> Option<Capacity> {
+    let at = node.at.clone();
+    let table = table(node, "capacity", "write it as [capacity]", d)?;
+    let mut f = Fields::new(table, &at, "capacity".into());
+    let rate = |n: &Node, path: &str, d: &mut Diagnostics| {
+        let value = non_negative(n, path, d)?;
+        if value < 1.0 {
+            d.error(&n.at, path, "must be at least 1 order/s".to_owned(), None);
+            return None;
+        }
+        Some(value)
+    };
+    let start = or_default(f.get("start"), DEFAULT_CAPACITY_START, |n| {
+        rate(n, "capacity.start", d)
+    });
+    let max = or_default(f.get("max"), DEFAULT_CAPACITY_MAX, |n| {
+        rate(n, "capacity.max", d)
+    });
+    let trial = or_default(f.get("trial"), DEFAULT_CAPACITY_TRIAL, |n| {
+        duration(n, "capacity.trial", d)
+    });
+    let resolution = or_default(f.get("resolution"), 0.1, |n| {
+        let value = non_negative(n, "capacity.resolution", d)?;
+        if !(0.01..=1.0).contains(&value) {
+            let message = format!("must be between 0.01 and 1, found {value}");
+            let hint = "0.1 stops when the bracket is within 10 %".to_owned();
+            d.error(&n.at, "capacity.resolution", message, hint);
+            return None;
+        }
+        Some(value)
+    });
+    let max_trials = or_default(f.get("max_trials"), 8, |n| {
+        let value = integer(n, "capacity.max_trials", 1, d)?;
+        u32::try_from(value.min(100)).ok()
+    });
+    let slo = or_default(f.get("slo"), Vec::new(), |n| {
+        threshold_table(n, "capacity.slo", d)
+    });
+    f.finish(CAPACITY_KEYS, d);
+    let (start, max) = (start?, max?);
+    if start > max {
+        d.error(
+            &at,
+            "capacity",
+            format!("start ({start}/s) is above max ({max}/s)"),
+            None,
+        );
+        return None;
+    }
+    Some(Capacity {
+        start,
+        max,
+        trial: trial?,
+        resolution: resolution?,
+        max_trials: max_trials?,
+        slo: slo?,
+    })
 }
 
 /// Dotted metric names written unquoted (`latency.e2e.p99 = ...`) arrive as nested
 /// tables; they are flattened back into one name.
 fn collect_thresholds(
     table: &Table,
+    root: &str,
     prefix: &str,
     prefix_at: Option<&Location>,
     out: &mut Vec<Threshold>,
@@ -430,9 +502,11 @@ fn collect_thresholds(
             _ => format!("{prefix}.{}", entry.key),
         };
         let metric_at = prefix_at.unwrap_or(&entry.key_at);
-        let path = join("thresholds", &metric);
+        let path = join(root, &metric);
         match &entry.value.value {
-            Value::Table(inner) => collect_thresholds(inner, &metric, Some(metric_at), out, d),
+            Value::Table(inner) => {
+                collect_thresholds(inner, root, &metric, Some(metric_at), out, d)
+            }
             Value::String(expression) if !expression.trim().is_empty() => out.push(Threshold {
                 metric,
                 expression: expression.clone(),

@@ -59,9 +59,15 @@ pub(crate) fn check(
         }
     }
     overlaps(&experiment.faults, &usable, diagnostics);
-    for threshold in &experiment.thresholds {
+    let slo = experiment.capacity.iter().flat_map(|c| &c.slo);
+    let all = experiment
+        .thresholds
+        .iter()
+        .map(|t| ("thresholds", t))
+        .chain(slo.map(|t| ("capacity.slo", t)));
+    for (root, threshold) in all {
         if let Err((offset, message)) = thresholds(&threshold.metric, &threshold.expression) {
-            let path = join("thresholds", &threshold.metric);
+            let path = join(root, &threshold.metric);
             diagnostics.error(&threshold.location_of(offset), &path, message, None);
         }
     }

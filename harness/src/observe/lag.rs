@@ -220,7 +220,14 @@ async fn redis_lag(
 
 /// One client per consumer group (created once, reused every second) with the
 /// partitions its group reads, as (physical, logical) topic names.
-type KafkaGroups = Arc<Vec<(String, BaseConsumer, TopicPartitionList, Vec<(String, String)>)>>;
+type KafkaGroups = Arc<
+    Vec<(
+        String,
+        BaseConsumer,
+        TopicPartitionList,
+        Vec<(String, String)>,
+    )>,
+>;
 
 fn kafka_groups(config: &BusConfig) -> KafkaGroups {
     let mut groups = Vec::new();
@@ -268,17 +275,15 @@ fn kafka_lag(groups: &KafkaGroups, tap: &Mutex<TapState>) -> Vec<(String, Sample
             let key = (logical.clone(), element.partition());
             let (low, end) = match ends.get(&key) {
                 Some(known) => *known,
-                None => match consumer.fetch_watermarks(
-                    element.topic(),
-                    element.partition(),
-                    timeout,
-                ) {
-                    Ok(known) => *ends.entry(key.clone()).or_insert(known),
-                    Err(_) => {
-                        complete = false;
-                        continue;
+                None => {
+                    match consumer.fetch_watermarks(element.topic(), element.partition(), timeout) {
+                        Ok(known) => *ends.entry(key.clone()).or_insert(known),
+                        Err(_) => {
+                            complete = false;
+                            continue;
+                        }
                     }
-                },
+                }
             };
             let position = match element.offset() {
                 Offset::Offset(o) => o,

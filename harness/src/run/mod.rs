@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub runs_dir: PathBuf,
     /// No messages on stderr.
     pub quiet: bool,
+    /// Print the summary and the run's paths on stdout at the end (`harness run`);
+    /// off for runs that are steps of a larger command (`harness capacity`'s trials).
+    pub summary: bool,
     /// The command that reproduces the run, recorded in results.json.
     pub command: String,
     /// Where the run publishes its live status (a progress line, a dashboard), if anyone
@@ -92,12 +95,12 @@ pub async fn run(
     if !options.quiet {
         eprintln!();
     }
-    {
+    if options.summary {
         use std::io::Write as _;
         let _ = std::io::stdout().lock().write_all(&written.summary);
+        crate::say!("\nresults: {}", dir.display());
+        crate::say!("report:  {}", dir.join("report.html").display());
     }
-    crate::say!("\nresults: {}", dir.display());
-    crate::say!("report:  {}", dir.join("report.html").display());
     Ok(RunOutcome {
         dir,
         decision: judged.verdict.decision,

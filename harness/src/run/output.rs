@@ -43,6 +43,12 @@ pub fn create_dir(
     Ok(dir)
 }
 
+/// `t` as RFC 3339 (`2026-12-01T14:02:27.123Z`).
+pub fn rfc3339(t: time::OffsetDateTime) -> anyhow::Result<String> {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .context("formatting a time as RFC 3339")
+}
+
 /// Points `runs/<base name>/latest` at `dir` (a relative symlink, replaced).
 pub fn link_latest(dir: &Path) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
@@ -121,10 +127,6 @@ pub fn run_info(
     command: &str,
     cross_check: Option<BTreeMap<String, CrossCount>>,
 ) -> anyhow::Result<RunInfo> {
-    let rfc3339 = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .context("formatting a time as RFC 3339")
-    };
     Ok(RunInfo {
         experiment: experiment.name.clone(),
         description: experiment.description.clone(),

@@ -1,0 +1,693 @@
+//! `harness capacity`'s results: `capacity.json` (one type, [`CapacityDocument`]), and
+//! its renderings `capacity.md` and `capacity.html` with PNG charts (completed vs
+//! offered, p99 vs offered, the knee marked).
+//!
+//! Also the pure rules of the search: when a trial's rate is **sustained**
+//! ([`judge_trial`]) and which rate to try next ([`next_rate`]).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use check::Results;
+use serde::{Deserialize, Serialize};
+
+use crate::chart::{self, Chart, Series, Window, XAxis};
+use crate::error::ReportError;
+use crate::escape;
+use crate::markdown::table;
+use crate::results::ms;
+
+/// A rate is sustained only if the completed rate is at least this share of the
+/// offered one.
+pub const COMPLETED_SHARE: f64 = 0.99;
+/// The total lag may grow over the second half of a trial's load by at most
+/// `max(LAG_GROWTH_FLOOR, LAG_GROWTH_SHARE × its mean there)` entries.
+pub const LAG_GROWTH_FLOOR: f64 = 200.0;
+pub const LAG_GROWTH_SHARE: f64 = 0.5;
+
+/// `capacity.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CapacityDocument {
+    /// The file's `name`.
+    pub experiment: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The command line that produced it.
+    pub command: String,
+    /// What "sustained" meant in this search.
+    pub criteria: Vec<String>,
+    /// One per matrix combination, in the file's order.
+    pub combinations: Vec<CombinationCapacity>,
+    /// With a guarantee matrix: what exactly-once costs at capacity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// `false` when the search was interrupted.
+    pub complete: bool,
+}
+
+/// The search's answer for one combination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CombinationCapacity {
+    /// The experiment's name with its combination (`capacity-redis[guarantee=...]`).
+    pub name: String,
+    /// `guarantee=exactly-once`; empty without a matrix.
+    pub combination: String,
+    pub backend: String,
+    pub guarantee: String,
+    /// The highest rate a trial sustained (`None`: not even the first one).
+    pub max_sustainable_per_s: Option<f64>,
+    /// The lowest rate a trial did not sustain (`None`: every trial held).
+    pub min_unsustained_per_s: Option<f64>,
+    /// Why the search stopped there.
+    pub stopped: String,
+    pub trials: Vec<TrialResult>,
+}
+
+/// One trial: a short constant-rate run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrialResult {
+    pub offered_per_s: f64,
+    /// Orders whose terminal event was observed per second, over the measured load.
+    pub completed_per_s: f64,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    /// Highest total lag (every consumer group) during the measured load.
+    pub lag_max: u64,
+    /// Growth of the total lag over the second half of the load (least squares).
+    pub lag_growth: f64,
+    pub sustained: bool,
+    /// Why not, in words (empty when sustained).
+    pub reasons: Vec<String>,
+    /// The trial's run directory, relative to capacity.json.
+    pub run: String,
+    /// The trial's verdict (`pass`, `fail`, `inconclusive`).
+    pub verdict: String,
+}
+
+/// What exactly-once (and at-most-once) costs at capacity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cost {
+    /// The highest rate every guarantee sustained.
+    pub common_rate_per_s: Option<f64>,
+    pub guarantees: Vec<GuaranteeCost>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GuaranteeCost {
+    pub guarantee: String,
+    pub max_sustainable_per_s: Option<f64>,
+    /// Its maximum over at-least-once's.
+    pub ratio_to_at_least_once: Option<f64>,
+    /// Latency of its trial at the common rate.
+    pub p50_us_at_common: Option<u64>,
+    pub p99_us_at_common: Option<u64>,
+}
+
+impl CapacityDocument {
+    pub fn parse(text: &str) -> Result<CapacityDocument, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Fills [`CapacityDocument::cost`] when the combinations differ by guarantee.
+    pub fn compute_cost(&mut self) {
+        let mut by: BTreeMap<&str, &CombinationCapacity> = BTreeMap::new();
+        for c in &self.combinations {
+            by.entry(c.guarantee.as_str()).or_insert(c);
+        }
+        if by.len() < 2 {
+            self.cost = None;
+            return;
+        }
+        let common = by
+            .values()
+            .map(|c| c.max_sustainable_per_s)
+            .collect::<Option<Vec<f64>>>()
+            .and_then(|maxima| maxima.into_iter().reduce(f64::min));
+        let alo = by
+            .get("at-least-once")
+            .and_then(|c| c.max_sustainable_per_s);
+        let mut guarantees = Vec::new();
+        for guarantee in ["at-most-once", "at-least-once", "exactly-once"] {
+            let Some(c) = by.get(guarantee) else { continue };
+            let at_common = common.and_then(|rate| {
+                c.trials
+                    .iter()
+                    .filter(|t| t.sustained && (t.offered_per_s - rate).abs() < 0.5)
+                    .next_back()
+            });
+            guarantees.push(GuaranteeCost {
+                guarantee: guarantee.to_string(),
+                max_sustainable_per_s: c.max_sustainable_per_s,
+                ratio_to_at_least_once: match (c.max_sustainable_per_s, alo) {
+                    (Some(m), Some(a)) if a > 0.0 => Some(m / a),
+                    _ => None,
+                },
+                p50_us_at_common: at_common.and_then(|t| t.p50_us),
+                p99_us_at_common: at_common.and_then(|t| t.p99_us),
+            });
+        }
+        self.cost = Some(Cost {
+            common_rate_per_s: common,
+            guarantees,
+        });
+    }
+}
+
+/// The seconds of the measured load (after warm-up, before the load ended) that lie
+/// wholly inside it.
+fn measured_seconds(r: &Results) -> Vec<&check::Second> {
+    let Some(p) = r.phases.as_ref() else {
+        return Vec::new();
+    };
+    let first = p.warmup_end_us.div_ceil(1_000_000);
+    let end = p.load_end_us / 1_000_000;
+    r.throughput
+        .timeline
+        .iter()
+        .filter(|s| s.t_s >= first && s.t_s < end)
+        .collect()
+}
+
+/// The total lag of every consumer group (the tap left out) at each sample time in
+/// `from_us..to_us`.
+fn total_lag(r: &Results, from_us: u64, to_us: u64) -> Vec<(f64, f64)> {
+    let mut total: BTreeMap<u64, u64> = BTreeMap::new();
+    for (group, points) in &r.lag.timeline {
+        if group == check::TAP_GROUP {
+            continue;
+        }
+        for p in points
+            .iter()
+            .filter(|p| p.t_us >= from_us && p.t_us < to_us)
+        {
+            *total.entry(p.t_us).or_default() += p.lag + p.pending.unwrap_or(0);
+        }
+    }
+    total
+        .into_iter()
+        .map(|(t, lag)| (t as f64 / 1e6, lag as f64))
+        .collect()
+}
+
+/// Least-squares slope of `points` (per unit of x); 0 with fewer than two points.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx == 0.0 { 0.0 } else { sxy / sxx }
+}
+
+/// Judges one trial run at `offered` orders/s: sustained when
+/// 1. the completed rate over the measured load is at least [`COMPLETED_SHARE`] of
+///    the rate the schedule offered in the same seconds;
+/// 2. the total lag does not grow over the load's second half (growth at most
+///    `max(LAG_GROWTH_FLOOR, LAG_GROWTH_SHARE × mean)` entries);
+/// 3. no rule the guarantee requires was broken (an anomaly is never capacity);
+/// 4. every SLO (the trial's thresholds) passed.
+pub fn judge_trial(r: &Results, offered: f64, run: String) -> TrialResult {
+    let mut reasons = Vec::new();
+    let seconds = measured_seconds(r);
+    let (attempted, completed) = seconds
+        .iter()
+        .fold((0u64, 0u64), |(a, c), s| (a + s.attempted, c + s.completed));
+    let n = seconds.len().max(1) as f64;
+    let completed_per_s = completed as f64 / n;
+    let offered_here = attempted as f64 / n;
+    if seconds.is_empty() {
+        reasons.push("no whole second of measured load".to_string());
+    } else if completed_per_s < COMPLETED_SHARE * offered_here {
+        reasons.push(format!(
+            "completed {completed_per_s:.1}/s of {offered_here:.1}/s offered ({:.1} %)",
+            100.0 * completed_per_s / offered_here.max(f64::MIN_POSITIVE)
+        ));
+    }
+
+    let (mut lag_max, mut lag_growth) = (0u64, 0.0);
+    if let Some(p) = r.phases.as_ref() {
+        let all = total_lag(r, p.warmup_end_us, p.load_end_us);
+        lag_max = all.iter().map(|p| p.1 as u64).max().unwrap_or(0);
+        let mid = (p.warmup_end_us + p.load_end_us) / 2;
+        let half = total_lag(r, mid, p.load_end_us);
+        let span = (p.load_end_us - mid) as f64 / 1e6;
+        lag_growth = slope(&half) * span;
+        let mean = half.iter().map(|p| p.1).sum::<f64>() / half.len().max(1) as f64;
+        let allowed = LAG_GROWTH_FLOOR.max(LAG_GROWTH_SHARE * mean);
+        if lag_growth > allowed {
+            reasons.push(format!(
+                "consumer lag grew by {lag_growth:.0} entries over the second half (allowed {allowed:.0})"
+            ));
+        }
+    }
+
+    for e in r
+        .expectations
+        .iter()
+        .filter(|e| e.required && e.status == check::ExpectationStatus::Broken)
+    {
+        reasons.push(format!("{} broken: {}", e.rule, e.actual));
+    }
+    for t in r.thresholds.iter().filter(|t| !t.pass) {
+        let actual = match (&t.actual, &t.note) {
+            (None, Some(note)) => note.clone(),
+            _ => crate::results::actual_text(t),
+        };
+        reasons.push(format!(
+            "SLO `{} {}` not met: {actual}",
+            t.metric, t.expression
+        ));
+    }
+
+    TrialResult {
+        offered_per_s: offered,
+        completed_per_s,
+        p50_us: r.latency.e2e.p50_us,
+        p99_us: r.latency.e2e.p99_us,
+        lag_max,
+        lag_growth,
+        sustained: reasons.is_empty(),
+        reasons,
+        run,
+        verdict: r.verdict.name().to_string(),
+    }
+}
+
+/// The search's bracket so far and its knobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bracket {
+    /// Highest sustained rate.
+    pub lo: Option<f64>,
+    /// Lowest unsustained rate.
+    pub hi: Option<f64>,
+    pub max: f64,
+    pub resolution: f64,
+}
+
+/// The next rate to try, or `None` when the search is done (with why).
+///
+/// - Nothing failed yet: double the rate, up to `max` (done once `max` held).
+/// - A failure and no success: the failed trial's completed rate is what the system
+///   managed while overloaded; try 90 % of it (at most half the failed rate's
+///   distance down if it completed nearly nothing... never below 1/s).
+/// - Both: the midpoint, until `hi / lo − 1 ≤ resolution`. An overloaded trial's
+///   completed rate, when it falls inside the bracket, is tried first instead of the
+///   midpoint, since the knee is usually just under it.
+pub fn next_rate(b: Bracket, last: &TrialResult) -> Result<f64, String> {
+    let round = |r: f64| (r.max(1.0) * 10.0).round() / 10.0;
+    match (b.lo, b.hi) {
+        (_, None) if b.lo.is_some_and(|lo| lo >= b.max) => Err(format!(
+            "sustained the configured maximum, {} orders/s",
+            b.max
+        )),
+        (_, None) => Ok(round((last.offered_per_s * 2.0).min(b.max))),
+        (None, Some(hi)) => {
+            if hi <= 1.0 {
+                return Err("not even 1 order/s was sustained".into());
+            }
+            let estimate = 0.9 * last.completed_per_s;
+            let next = if estimate >= 1.0 && estimate < hi {
+                estimate
+            } else {
+                hi / 2.0
+            };
+            Ok(round(next))
+        }
+        (Some(lo), Some(hi)) => {
+            if hi / lo - 1.0 <= b.resolution {
+                return Err(format!(
+                    "bracketed within {:.0} %: {lo}/s held, {hi}/s did not",
+                    100.0 * (hi / lo - 1.0)
+                ));
+            }
+            let estimate = 0.97 * last.completed_per_s;
+            let next =
+                if !last.sustained && estimate > lo * (1.0 + b.resolution / 2.0) && estimate < hi {
+                    estimate
+                } else {
+                    (lo + hi) / 2.0
+                };
+            Ok(round(next))
+        }
+    }
+}
+
+/// `capacity.md`.
+pub fn write_md<W: Write>(out: &mut W, doc: &CapacityDocument) -> std::io::Result<()> {
+    writeln!(out, "# Capacity: {}\n", doc.experiment)?;
+    if !doc.complete {
+        writeln!(out, "- the search was interrupted: partial results\n")?;
+    }
+    let rate = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.0}/s"));
+    let rows: Vec<Vec<String>> = doc
+        .combinations
+        .iter()
+        .map(|c| {
+            vec![
+                label(c),
+                rate(c.max_sustainable_per_s),
+                rate(c.min_unsustained_per_s),
+                c.trials.len().to_string(),
+                c.stopped.clone(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "combination",
+            "max sustainable",
+            "first unsustained",
+            "trials",
+            "why it stopped",
+        ],
+        &rows,
+    )?;
+    if let Some(cost) = &doc.cost {
+        writeln!(
+            out,
+            "\n## The cost of the guarantees at capacity\n\nhighest rate every guarantee sustained: {}\n",
+            rate(cost.common_rate_per_s)
+        )?;
+        let rows: Vec<Vec<String>> = cost
+            .guarantees
+            .iter()
+            .map(|g| {
+                vec![
+                    g.guarantee.clone(),
+                    rate(g.max_sustainable_per_s),
+                    g.ratio_to_at_least_once
+                        .map_or("-".into(), |r| format!("{:.2}×", r)),
+                    ms(g.p50_us_at_common),
+                    ms(g.p99_us_at_common),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "guarantee",
+                "max sustainable",
+                "vs at-least-once",
+                "p50 at common rate",
+                "p99 at common rate",
+            ],
+            &rows,
+        )?;
+    }
+    for c in &doc.combinations {
+        writeln!(out, "\n## {}\n", label(c))?;
+        let rows: Vec<Vec<String>> = c.trials.iter().map(trial_row).collect();
+        table(
+            out,
+            &[
+                "offered",
+                "completed",
+                "p50",
+                "p99",
+                "lag max",
+                "lag growth",
+                "sustained",
+                "why not",
+            ],
+            &rows,
+        )?;
+    }
+    writeln!(out, "\nA rate is sustained when:\n")?;
+    for c in &doc.criteria {
+        writeln!(out, "- {c}")?;
+    }
+    Ok(())
+}
+
+fn label(c: &CombinationCapacity) -> String {
+    if c.combination.is_empty() {
+        c.name.clone()
+    } else {
+        c.combination.clone()
+    }
+}
+
+fn trial_row(t: &TrialResult) -> Vec<String> {
+    vec![
+        format!("{:.0}/s", t.offered_per_s),
+        format!("{:.1}/s", t.completed_per_s),
+        ms(t.p50_us),
+        ms(t.p99_us),
+        t.lag_max.to_string(),
+        format!("{:.0}", t.lag_growth),
+        if t.sustained { "yes" } else { "no" }.to_string(),
+        t.reasons.join("; "),
+    ]
+}
+
+/// The two charts: completed vs offered, p99 vs offered; each combination a series,
+/// its knee (maximum sustainable rate) marked by a thin band.
+pub fn charts(doc: &CapacityDocument) -> Vec<Chart> {
+    let mut completed = Vec::new();
+    let mut p99 = Vec::new();
+    let mut knees = Vec::new();
+    for c in &doc.combinations {
+        let mut trials: Vec<&TrialResult> = c.trials.iter().collect();
+        trials.sort_by(|a, b| a.offered_per_s.total_cmp(&b.offered_per_s));
+        completed.push(Series::new(
+            label(c),
+            trials
+                .iter()
+                .map(|t| (t.offered_per_s, t.completed_per_s))
+                .collect(),
+        ));
+        p99.push(Series::new(
+            label(c),
+            trials
+                .iter()
+                .filter_map(|t| Some((t.offered_per_s, t.p99_us? as f64 / 1e3)))
+                .collect(),
+        ));
+        if let Some(knee) = c.max_sustainable_per_s {
+            let width = (knee * 0.004).max(0.5);
+            knees.push(Window {
+                start: knee - width,
+                end: knee + width,
+            });
+        }
+    }
+    let top = doc
+        .combinations
+        .iter()
+        .flat_map(|c| &c.trials)
+        .map(|t| t.offered_per_s)
+        .fold(0.0, f64::max);
+    completed.push(Series {
+        light: true,
+        ..Series::new("offered = completed", vec![(0.0, 0.0), (top, top)])
+    });
+    let chart = |slug: &str, title: &str, y: &str, series, y_log| Chart {
+        slug: slug.into(),
+        title: title.into(),
+        x: XAxis::Seconds,
+        x_label: "offered rate (orders/s); bands: maximum sustainable rate".into(),
+        y_label: y.into(),
+        y_log,
+        series,
+        windows: knees.clone(),
+    };
+    vec![
+        chart(
+            "capacity_completed",
+            "Completed vs offered",
+            "completed (orders/s)",
+            completed,
+            false,
+        ),
+        chart(
+            "capacity_p99",
+            "End-to-end p99 vs offered",
+            "p99 (ms, log scale)",
+            p99,
+            true,
+        ),
+    ]
+}
+
+/// `capacity.html`: the table, the charts inline (SVG), every trial.
+pub fn write_html<W: Write>(
+    out: &mut W,
+    doc: &CapacityDocument,
+    charts: &[Chart],
+) -> Result<(), ReportError> {
+    let mut md = Vec::new();
+    write_md(&mut md, doc).map_err(io)?;
+    let mut body = String::new();
+    body.push_str(&format!(
+        "<h1>Capacity: {}</h1>\n",
+        escape::text(&doc.experiment)
+    ));
+    for c in charts {
+        body.push_str(&chart::svg(c)?);
+        body.push('\n');
+    }
+    body.push_str("<pre class=\"capacity\">");
+    body.push_str(&escape::text(&String::from_utf8_lossy(&md)));
+    body.push_str("</pre>\n<h2>Trials</h2>\n<ul>\n");
+    for c in &doc.combinations {
+        for t in &c.trials {
+            body.push_str(&format!(
+                "<li>{} at {:.0}/s: <a href=\"{}/report.html\">report</a></li>\n",
+                escape::text(&label(c)),
+                t.offered_per_s,
+                escape::attr(&t.run)
+            ));
+        }
+    }
+    body.push_str("</ul>\n");
+    write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity: {}</title>\n<style>{}</style></head>\n<body>\n{body}</body></html>\n",
+        escape::text(&doc.experiment),
+        include_str!("../templates/style.css")
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+fn io(e: std::io::Error) -> ReportError {
+    ReportError::Write {
+        path: PathBuf::new(),
+        source: e,
+    }
+}
+
+/// Writes capacity.json, capacity.md, capacity.html and the charts' PNGs into `dir`.
+pub fn write_all(dir: &Path, doc: &CapacityDocument) -> Result<Vec<PathBuf>, ReportError> {
+    let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, ReportError> {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    };
+    let mut written = Vec::new();
+    let json = serde_json::to_vec_pretty(doc).unwrap_or_default();
+    written.push(write("capacity.json", &json)?);
+    let mut md = Vec::new();
+    write_md(&mut md, doc).map_err(io)?;
+    written.push(write("capacity.md", &md)?);
+    let charts = charts(doc);
+    for c in &charts {
+        let mut png = Vec::new();
+        chart::png(c, &mut png)?;
+        written.push(write(&format!("{}.png", c.slug), &png)?);
+    }
+    let mut html = Vec::new();
+    write_html(&mut html, doc, &charts)?;
+    written.push(write("capacity.html", &html)?);
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(offered: f64, completed: f64, sustained: bool) -> TrialResult {
+        TrialResult {
+            offered_per_s: offered,
+            completed_per_s: completed,
+            sustained,
+            ..TrialResult::default()
+        }
+    }
+
+    fn bracket(lo: Option<f64>, hi: Option<f64>) -> Bracket {
+        Bracket {
+            lo,
+            hi,
+            max: 5000.0,
+            resolution: 0.1,
+        }
+    }
+
+    #[test]
+    fn the_search_doubles_then_aims_under_what_the_overloaded_trial_completed() {
+        let held = trial(100.0, 100.0, true);
+        assert_eq!(next_rate(bracket(Some(100.0), None), &held), Ok(200.0));
+        assert_eq!(
+            next_rate(bracket(Some(4000.0), None), &trial(4000.0, 4000.0, true)),
+            Ok(5000.0)
+        );
+        assert!(next_rate(bracket(Some(5000.0), None), &trial(5000.0, 5000.0, true)).is_err());
+        // The first trial failed at 2000/s completing 800/s: try 720/s.
+        let over = trial(2000.0, 800.0, false);
+        assert_eq!(next_rate(bracket(None, Some(2000.0)), &over), Ok(720.0));
+        // It completed nothing: halve.
+        let dead = trial(2000.0, 0.0, false);
+        assert_eq!(next_rate(bracket(None, Some(2000.0)), &dead), Ok(1000.0));
+    }
+
+    #[test]
+    fn with_a_bracket_the_search_narrows_until_the_resolution() {
+        // 800 held, 1600 failed completing 900/s: 873/s is inside, tried first.
+        let over = trial(1600.0, 900.0, false);
+        assert_eq!(
+            next_rate(bracket(Some(800.0), Some(1600.0)), &over),
+            Ok(873.0)
+        );
+        // A sustained last trial: the midpoint.
+        let held = trial(873.0, 873.0, true);
+        assert_eq!(
+            next_rate(bracket(Some(873.0), Some(1600.0)), &held),
+            Ok(1236.5)
+        );
+        let done = next_rate(bracket(Some(1000.0), Some(1090.0)), &held);
+        assert!(done.is_err_and(|why| why.contains("bracketed within 9 %")));
+    }
+
+    #[test]
+    fn the_least_squares_slope_of_a_line_is_its_slope() {
+        let line: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 3.0 * x as f64 + 7.0)).collect();
+        assert!((slope(&line) - 3.0).abs() < 1e-9);
+        assert_eq!(slope(&[(1.0, 5.0)]), 0.0);
+    }
+
+    #[test]
+    fn the_cost_compares_maxima_and_latency_at_the_common_rate() {
+        let combination = |g: &str, max: f64| CombinationCapacity {
+            guarantee: g.into(),
+            max_sustainable_per_s: Some(max),
+            trials: vec![
+                trial(max * 2.0, max, false),
+                TrialResult {
+                    offered_per_s: 400.0,
+                    sustained: true,
+                    p99_us: Some(if g == "exactly-once" { 90_000 } else { 30_000 }),
+                    ..TrialResult::default()
+                },
+            ],
+            ..CombinationCapacity::default()
+        };
+        let mut doc = CapacityDocument {
+            combinations: vec![
+                combination("at-least-once", 800.0),
+                combination("exactly-once", 400.0),
+            ],
+            ..CapacityDocument::default()
+        };
+        doc.compute_cost();
+        let cost = doc.cost.expect("a cost with two guarantees");
+        assert_eq!(cost.common_rate_per_s, Some(400.0));
+        let eos = &cost.guarantees[1];
+        assert_eq!(eos.guarantee, "exactly-once");
+        assert_eq!(eos.ratio_to_at_least_once, Some(0.5));
+        assert_eq!(eos.p99_us_at_common, Some(90_000));
+    }
+}
