@@ -213,11 +213,22 @@ pub(crate) fn counts(
 }
 
 pub(crate) fn latency(index: &Index<'_>, phases: &Phases) -> Latency {
+    latency_within(index, phases, |_| true)
+}
+
+/// [`latency`] of the measured orders whose intended send time `within` keeps (a fault
+/// window's); a hop of a key that is no scheduled order is kept when `within` keeps
+/// the time its cause was observed.
+pub(crate) fn latency_within(
+    index: &Index<'_>,
+    phases: &Phases,
+    within: impl Fn(u64) -> bool,
+) -> Latency {
     let mut e2e = Recorder::new();
     for order in index
         .orders
         .iter()
-        .filter(|o| phases.measured(o.intended_us))
+        .filter(|o| phases.measured(o.intended_us) && within(o.intended_us))
     {
         if let Some(l) = order.e2e_us() {
             e2e.record(l);
@@ -233,8 +244,8 @@ pub(crate) fn latency(index: &Index<'_>, phases: &Phases) -> Latency {
             continue;
         };
         let measured = match index.order(&effect.key) {
-            Some(order) => phases.measured(order.intended_us),
-            None => cause.observed_us >= phases.warmup_end_us,
+            Some(order) => phases.measured(order.intended_us) && within(order.intended_us),
+            None => cause.observed_us >= phases.warmup_end_us && within(cause.observed_us),
         };
         if measured && effect.observed_us >= cause.observed_us {
             hops.entry(format!("{}->{}", cause.event_type, effect.event_type))
