@@ -120,6 +120,11 @@ pub struct Second {
     /// (absent in results written before it existed).
     #[serde(default)]
     pub p50_e2e_us: Option<u64>,
+    /// The same orders' end-to-end latencies as a histogram (text form of
+    /// [`crate::stats`]): a column of the report's latency heatmap. Absent when none
+    /// completed, and in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_histogram: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -291,6 +296,9 @@ pub(crate) fn throughput(history: &History, index: &Index<'_>, phases: &Phases) 
         if let Some(second) = seconds.get_mut(&t_s) {
             second.p99_e2e_us = p99_exact(&mut values);
             second.p50_e2e_us = p50_exact(&mut values);
+            let mut recorder = Recorder::new();
+            values.iter().for_each(|&v| recorder.record(v));
+            second.e2e_histogram = recorder.finish().histogram;
         }
     }
     let timeline = match (seconds.keys().next(), seconds.keys().next_back()) {
