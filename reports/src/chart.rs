@@ -455,7 +455,12 @@ pub fn draw<DB: DrawingBackend>(
     if labelled {
         context
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            // Spectra rise to the right: their empty corner is the lower right.
+            .position(if percentile {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperLeft
+            })
             .label_font(("sans-serif", 12))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))

@@ -403,19 +403,21 @@ pub fn compare_charts(runs: &[Results], labels: &[String]) -> Result<Vec<Chart>,
         Some(h) => spectra(&|r| r.latency.hops.get(h), &format!("latency.hops[{h}]"))?,
         None => Vec::new(),
     };
+    let how = if runs.iter().all(|r| r.latency.e2e.histogram.is_some()) {
+        "percentile spectrum of each run"
+    } else {
+        "percentiles of each run (five points where a results.json has no histograms)"
+    };
     Ok(vec![
         percentile_chart(
             "compare-latency-percentiles",
-            "End-to-end latency: percentile spectrum of each run",
+            &format!("End-to-end latency: {how}"),
             spectra(&|r| Some(&r.latency.e2e), "latency.e2e")?,
         ),
         percentile_chart(
             "compare-hop-percentiles",
             &match &hop {
-                Some(h) => format!(
-                    "The slowest hop, {}: percentile spectrum of each run",
-                    hop_label(h)
-                ),
+                Some(h) => format!("The slowest hop, {}: {how}", hop_label(h)),
                 None => "Per-hop latency: no hops recorded".to_string(),
             },
             hop_series,

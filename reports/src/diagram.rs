@@ -201,7 +201,7 @@ pub fn run_diagrams(r: &Results) -> Vec<Diagram> {
 
 const WIDTH: u32 = 960;
 const MARGIN: i32 = 12;
-const TOP: i32 = 34;
+const TOP: i32 = 44;
 const NODE_W: i32 = 124;
 const NODE_H: i32 = 38;
 const PITCH: i32 = 50;
@@ -332,12 +332,17 @@ impl Drawable for Diagram {
                 colour.filled(),
             ))
             .map_err(e)?;
+            // A label sits on a routed arrow's long segment, above a level arrow (so
+            // the arrow stays visible), or on a sloping arrow's middle.
+            let level = !skips && from.1 == to.1;
             let (mx, my) = if skips {
                 ((path[1].0 + path[2].0) / 2, path[1].1)
+            } else if level {
+                ((from.0 + to.0) / 2, from.1 - 14)
             } else {
                 ((from.0 + to.0) / 2, (from.1 + to.1) / 2)
             };
-            labels.push((a, mx, my, colour));
+            labels.push((a, mx, my, colour, !level));
         }
         for n in &self.nodes {
             let (l, t, r, b) = self.place(n);
@@ -366,7 +371,7 @@ impl Drawable for Diagram {
             ))
             .map_err(e)?;
         }
-        for (a, x, y, colour) in labels {
+        for (a, x, y, colour, backed) in labels {
             let lines = match (a.p50_us, a.p99_us) {
                 (Some(p50), Some(p99)) => vec![
                     format!("p50 {}", short_duration(p50)),
@@ -376,11 +381,13 @@ impl Drawable for Diagram {
             };
             let h = 12 * lines.len() as i32;
             let w = 62;
-            area.draw(&Rectangle::new(
-                [(x - w / 2, y - h / 2 - 1), (x + w / 2, y + h / 2 + 1)],
-                WHITE.mix(0.9).filled(),
-            ))
-            .map_err(e)?;
+            if backed {
+                area.draw(&Rectangle::new(
+                    [(x - w / 2, y - h / 2 - 1), (x + w / 2, y + h / 2 + 1)],
+                    WHITE.mix(0.9).filled(),
+                ))
+                .map_err(e)?;
+            }
             for (i, line) in lines.iter().enumerate() {
                 let ly = y - h / 2 + 6 + 12 * i as i32;
                 area.draw(&Text::new(line.clone(), (x, ly), font(10.0, colour)))
