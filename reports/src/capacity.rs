@@ -478,6 +478,7 @@ pub fn charts(doc: &CapacityDocument) -> Vec<Chart> {
             knees.push(Window {
                 start: knee - width,
                 end: knee + width,
+                label: format!("{knee:.0}/s"),
             });
         }
     }
@@ -500,6 +501,7 @@ pub fn charts(doc: &CapacityDocument) -> Vec<Chart> {
         y_log,
         series,
         windows: knees.clone(),
+        heat: Vec::new(),
     };
     vec![
         chart(

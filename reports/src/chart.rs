@@ -27,18 +27,24 @@ pub const HEIGHT: u32 = 380;
 pub enum XAxis {
     /// Seconds since the run started.
     Seconds,
-    /// Percentiles spaced as `-log10(1 - p)`: 50 → 0.3, 90 → 1, 99 → 2, 99.9 → 3; the
-    /// maximum is drawn at 4. Points carry that x already (see [`percentile_x`]).
+    /// Percentiles spaced as `log10(1 / (1 - p))`, as HdrHistogram's percentile plots
+    /// draw them: 50 → 0.3, 90 → 1, 99 → 2, … 99.999 → 5; the maximum is drawn at
+    /// [`MAX_X`]. Points carry that x already (see [`percentile_x`]).
     LogPercentile,
 }
 
+/// Where the maximum sits on the percentile axis (after p99.999).
+pub const MAX_X: f64 = 6.0;
+
 /// The x positions and labels of the percentile axis.
-pub const PERCENTILE_TICKS: [(f64, &str); 5] = [
+pub const PERCENTILE_TICKS: [(f64, &str); 7] = [
     (std::f64::consts::LOG10_2, "p50"),
     (1.0, "p90"),
     (2.0, "p99"),
     (3.0, "p99.9"),
-    (4.0, "max"),
+    (4.0, "p99.99"),
+    (5.0, "p99.999"),
+    (MAX_X, "max"),
 ];
 
 /// The x of percentile `p` (0 < p < 1) on a [`XAxis::LogPercentile`] axis.
@@ -69,6 +75,17 @@ impl Series {
 pub struct Window {
     pub start: f64,
     pub end: f64,
+    /// Written at the top of the window (`down gateway`); empty for none.
+    pub label: String,
+}
+
+/// One cell of a heatmap: an x interval, a y interval (in the y axis' own unit, before
+/// a log axis is applied) and how many values fell in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatCell {
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +101,9 @@ pub struct Chart {
     pub y_log: bool,
     pub series: Vec<Series>,
     pub windows: Vec<Window>,
+    /// Heatmap cells drawn under the series, coloured by count (white to dark blue,
+    /// on a log scale of the count); empty for a line chart.
+    pub heat: Vec<HeatCell>,
 }
 
 const PALETTE: [RGBColor; 10] = [
@@ -104,7 +124,7 @@ pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn font() -> Result<(), ReportError> {
+pub(crate) fn font() -> Result<(), ReportError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         register_font(
@@ -117,20 +137,48 @@ fn font() -> Result<(), ReportError> {
     if ok { Ok(()) } else { Err(ReportError::Font) }
 }
 
-/// The chart as PNG, written to `out`.
-pub fn png<W: Write>(chart: &Chart, out: W) -> Result<(), ReportError> {
+/// Something drawn once onto any plotters backend: a [`Chart`], or the flow diagram
+/// ([`crate::diagram::Diagram`]). [`png`] and [`svg`] render it.
+pub trait Drawable {
+    /// File stem of the PNG and id of the SVG.
+    fn slug(&self) -> &str;
+    /// For screen readers (the SVG's `aria-label`).
+    fn title(&self) -> &str;
+    fn size(&self) -> (u32, u32);
+    /// Draws onto `area`; errors are the backend's, as text.
+    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+impl Drawable for Chart {
+    fn slug(&self) -> &str {
+        &self.slug
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, HEIGHT)
+    }
+    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(area, self)
+    }
+}
+
+/// The chart or diagram as PNG, written to `out`.
+pub fn png<T: Drawable, W: Write>(item: &T, out: W) -> Result<(), ReportError> {
     font()?;
     let fail = |message: String| ReportError::Chart {
-        chart: chart.slug.clone(),
+        chart: item.slug().to_string(),
         message,
     };
-    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    let (width, height) = item.size();
+    let mut pixels = vec![0u8; (width * height * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, chart).map_err(fail)?;
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        item.draw_on(&root).map_err(fail)?;
         root.present().map_err(|e| fail(e.to_string()))?;
     }
-    let mut encoder = png::Encoder::new(out, WIDTH, HEIGHT);
+    let mut encoder = png::Encoder::new(out, width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder
@@ -145,18 +193,18 @@ pub fn png<W: Write>(chart: &Chart, out: W) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// The chart as an `<svg>` element for inline use in HTML: no XML namespace URL, sized
-/// by its container, labelled for screen readers.
-pub fn svg(chart: &Chart) -> Result<String, ReportError> {
+/// The chart or diagram as an `<svg>` element for inline use in HTML: no XML namespace
+/// URL, sized by its container, labelled for screen readers.
+pub fn svg<T: Drawable>(item: &T) -> Result<String, ReportError> {
     font()?;
     let fail = |message: String| ReportError::Chart {
-        chart: chart.slug.clone(),
+        chart: item.slug().to_string(),
         message,
     };
     let mut text = String::new();
     {
-        let root = SVGBackend::with_string(&mut text, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, chart).map_err(fail)?;
+        let root = SVGBackend::with_string(&mut text, item.size()).into_drawing_area();
+        item.draw_on(&root).map_err(fail)?;
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     // Inline SVG in HTML needs no namespace declaration; dropping it keeps the page free
@@ -164,7 +212,7 @@ pub fn svg(chart: &Chart) -> Result<String, ReportError> {
     let text = text.replacen(r#" xmlns="http://www.w3.org/2000/svg""#, "", 1);
     let open = format!(
         r#"<svg class="chart" role="img" aria-label="{}" preserveAspectRatio="xMidYMid meet""#,
-        crate::escape::attr(&chart.title)
+        crate::escape::attr(item.title())
     );
     Ok(text.replacen("<svg", &open, 1))
 }
@@ -206,12 +254,28 @@ pub const LOG_FLOOR: f64 = 1e-3;
 /// `10^y`), so one code path draws both kinds of axis.
 fn log_y(chart: &Chart) -> Chart {
     let mut out = chart.clone();
+    let log = |v: f64| v.max(LOG_FLOOR).log10();
     for s in &mut out.series {
         for p in &mut s.points {
-            p.1 = p.1.max(LOG_FLOOR).log10();
+            p.1 = log(p.1);
         }
     }
+    for c in &mut out.heat {
+        c.y = (log(c.y.0), log(c.y.1));
+    }
     out
+}
+
+/// The colour of a heatmap cell: light blue for one value, darker with more, on a log
+/// scale up to the chart's busiest cell.
+fn heat_colour(count: u64, busiest: u64) -> RGBColor {
+    let t = if busiest <= 1 {
+        1.0
+    } else {
+        ((count.max(1) as f64).ln() / (busiest as f64).ln()).clamp(0.0, 1.0)
+    };
+    let mix = |light: f64, dark: f64| (light + (dark - light) * t).round() as u8;
+    RGBColor(mix(222.0, 8.0), mix(235.0, 48.0), mix(247.0, 107.0))
 }
 
 fn ranges(chart: &Chart) -> (Range<f64>, Range<f64>) {
@@ -222,15 +286,21 @@ fn ranges(chart: &Chart) -> (Range<f64>, Range<f64>) {
         0.0f64
     };
     let mut y_min = if chart.y_log { f64::INFINITY } else { 0.0f64 };
-    for s in &chart.series {
-        for (x, y) in finite(&s.points) {
-            xs.push(x);
-            y_max = y_max.max(y);
-            y_min = y_min.min(y);
-        }
+    let cells = chart
+        .heat
+        .iter()
+        .flat_map(|c| [(c.x.0, c.y.0), (c.x.1, c.y.1)]);
+    let points = chart
+        .series
+        .iter()
+        .flat_map(|s| finite(&s.points).collect::<Vec<_>>());
+    for (x, y) in points.chain(cells.filter(|(x, y)| x.is_finite() && y.is_finite())) {
+        xs.push(x);
+        y_max = y_max.max(y);
+        y_min = y_min.min(y);
     }
     let x = match chart.x {
-        XAxis::LogPercentile => -0.15..4.3,
+        XAxis::LogPercentile => -0.15..MAX_X + 0.3,
         XAxis::Seconds => {
             for w in &chart.windows {
                 xs.extend([w.start, w.end].into_iter().filter(|v| v.is_finite()));
@@ -293,18 +363,51 @@ pub fn draw<DB: DrawingBackend>(
     }
     mesh.draw().map_err(e)?;
 
+    let busiest = chart.heat.iter().map(|c| c.count).max().unwrap_or(0);
+    let cells = chart
+        .heat
+        .iter()
+        .filter(|c| [c.x.0, c.x.1, c.y.0, c.y.1].iter().all(|v| v.is_finite()) && c.count > 0);
+    context
+        .draw_series(cells.map(|c| {
+            Rectangle::new(
+                [(c.x.0, c.y.0), (c.x.1, c.y.1)],
+                heat_colour(c.count, busiest).filled(),
+            )
+        }))
+        .map_err(e)?;
     for w in &chart.windows {
         let start = w.start.max(x_range.start);
         let end = w.end.min(x_range.end);
         if !(start.is_finite() && end.is_finite()) || start > end {
             continue;
         }
+        let shade = if chart.heat.is_empty() { 0.13 } else { 0.07 };
         context
             .draw_series(std::iter::once(Rectangle::new(
                 [(start, y_range.start), (end.max(start + 1e-6), y_range.end)],
-                RGBColor(214, 39, 40).mix(0.13).filled(),
+                RGBColor(214, 39, 40).mix(shade).filled(),
             )))
             .map_err(e)?;
+        if !chart.heat.is_empty() {
+            // On a heatmap the window is outlined too: its shading alone is hidden
+            // under the cells.
+            context
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(start, y_range.start), (end.max(start + 1e-6), y_range.end)],
+                    RGBColor(214, 39, 40).stroke_width(1),
+                )))
+                .map_err(e)?;
+        }
+        if !w.label.is_empty() {
+            let (px, py) = context.backend_coord(&(start, y_range.end));
+            area.draw(&Text::new(
+                w.label.clone(),
+                (px + 4, py + 4),
+                ("sans-serif", 12).into_font().color(&RGBColor(170, 30, 30)),
+            ))
+            .map_err(e)?;
+        }
     }
     if percentile {
         for (x, label) in PERCENTILE_TICKS {
@@ -352,13 +455,18 @@ pub fn draw<DB: DrawingBackend>(
     if labelled {
         context
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            // Spectra rise to the right: their empty corner is the lower right.
+            .position(if percentile {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperLeft
+            })
             .label_font(("sans-serif", 12))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
             .draw()
             .map_err(e)?;
-    } else {
+    } else if chart.heat.is_empty() {
         let mid_x = (x_range.start + x_range.end) / 2.0;
         let mid_y = (y_range.start + y_range.end) / 2.0;
         let (px, py) = context.backend_coord(&(mid_x, mid_y));
@@ -388,6 +496,7 @@ mod tests {
             y_log: false,
             series,
             windows,
+            heat: Vec::new(),
         }
     }
 
@@ -410,6 +519,7 @@ mod tests {
                 vec![Window {
                     start: 0.5,
                     end: 1.5,
+                    label: "down gateway".into(),
                 }],
                 XAxis::Seconds,
             ),
@@ -427,10 +537,12 @@ mod tests {
                     Window {
                         start: 9.0,
                         end: 1.0,
+                        label: String::new(),
                     },
                     Window {
                         start: f64::NAN,
                         end: 2.0,
+                        label: "x".into(),
                     },
                 ],
                 XAxis::Seconds,
@@ -440,6 +552,7 @@ mod tests {
                 vec![Window {
                     start: 2.0,
                     end: 4.0,
+                    label: String::new(),
                 }],
                 XAxis::Seconds,
             ),
@@ -449,6 +562,26 @@ mod tests {
                 XAxis::LogPercentile,
             ),
             chart(vec![], vec![], XAxis::LogPercentile),
+            Chart {
+                heat: vec![
+                    HeatCell {
+                        x: (0.0, 1.0),
+                        y: (1.0, 2.0),
+                        count: 5,
+                    },
+                    HeatCell {
+                        x: (1.0, 2.0),
+                        y: (f64::NAN, 2.0),
+                        count: 1,
+                    },
+                    HeatCell {
+                        x: (2.0, 3.0),
+                        y: (0.0, 0.0),
+                        count: 0,
+                    },
+                ],
+                ..chart(vec![], vec![], XAxis::Seconds)
+            },
         ];
         let log = cases.iter().map(|c| Chart {
             y_log: true,

@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use crate::chart::Chart;
-use crate::compare::{NO_COST, cost_table, delta_table, labels};
+use crate::compare::{COST_NOTE, NO_COST, cost_table, delta_table, labels};
+use crate::diagram::Diagram;
 use crate::error::ReportError;
 use crate::escape;
 use crate::html::{Cell, STYLE, figure, fill, table};
@@ -21,8 +22,14 @@ fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
     table(&header, &rows)
 }
 
-/// Writes compare.html; `charts` are [`crate::charts::compare_charts`] of `runs`.
-pub fn write<W: Write>(out: &mut W, runs: &[Results], charts: &[Chart]) -> Result<(), ReportError> {
+/// Writes compare.html; `charts` are [`crate::charts::compare_charts`] of `runs`
+/// (the distributions first), `diagrams` one flow diagram per run, shown side by side.
+pub fn write<W: Write>(
+    out: &mut W,
+    runs: &[Results],
+    charts: &[Chart],
+    diagrams: &[Diagram],
+) -> Result<(), ReportError> {
     let labels = labels(runs);
     let run_rows: Vec<Vec<Cell>> = runs
         .iter()
@@ -42,13 +49,24 @@ pub fn write<W: Write>(out: &mut W, runs: &[Results], charts: &[Chart]) -> Resul
     let cost = if rows.is_empty() {
         format!("<p class=\"note\">{}</p>", escape::text(NO_COST))
     } else {
-        text_table(&header, &rows)
-            + "\n<p class=\"note\">Throughput and latency: change of the stronger guarantee against the weaker; avoided: the weaker run's count minus the stronger run's.</p>"
+        text_table(&header, &rows).replacen("<table>", "<table class=\"fit\">", 1)
+            + &format!("\n<p class=\"note\">{}</p>", escape::text(COST_NOTE))
     };
     let (header, rows) = delta_table(runs, &labels);
-    let mut figures = Vec::new();
-    for chart in charts {
-        figures.push(figure(chart)?);
+    // The distributions lead (the percentile charts), then the rest.
+    let (spectra, rest): (Vec<&Chart>, Vec<&Chart>) = charts
+        .iter()
+        .partition(|c| c.x == crate::chart::XAxis::LogPercentile);
+    let figures = |charts: Vec<&Chart>| -> Result<String, ReportError> {
+        let mut out = Vec::new();
+        for chart in charts {
+            out.push(figure(chart)?);
+        }
+        Ok(out.join("\n"))
+    };
+    let mut flows = Vec::new();
+    for d in diagrams {
+        flows.push(figure(d)?);
     }
     let title = match runs.first() {
         Some(r) => format!("Comparison: {} ({} runs)", r.base_name(), runs.len()),
@@ -81,7 +99,12 @@ pub fn write<W: Write>(out: &mut W, runs: &[Results], charts: &[Chart]) -> Resul
             ),
             ("cost", Html(cost)),
             ("deltas", Html(text_table(&header, &rows))),
-            ("charts", Html(figures.join("\n"))),
+            ("distributions", Html(figures(spectra)?)),
+            (
+                "flows",
+                Html(format!("<div class=\"side\">{}</div>", flows.join("\n"))),
+            ),
+            ("charts", Html(figures(rest)?)),
         ],
     )?;
     out.write_all(page.as_bytes())

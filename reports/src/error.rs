@@ -26,6 +26,11 @@ pub enum ReportError {
     Font,
     #[error("rendering template {template}: {message}")]
     Template { template: String, message: String },
+    #[error("the histogram of {what} in results.json cannot be read")]
+    Histogram {
+        what: String,
+        source: check::HistogramError,
+    },
     #[error("compare needs at least one run")]
     NoRuns,
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ReportError;
 use crate::results::Results;
-use crate::{chart, charts, compare, compare_html, html, junit, summary};
+use crate::{chart, charts, compare, compare_html, diagram, html, junit, summary};
 
 fn create(dir: &Path, name: &str) -> Result<(PathBuf, BufWriter<File>), ReportError> {
     let path = dir.join(name);
@@ -54,11 +54,11 @@ fn mkdir(dir: &Path) -> Result<(), ReportError> {
     })
 }
 
-/// One `<slug>.png` per chart.
-fn write_pngs(dir: &Path, charts: &[chart::Chart]) -> Result<Vec<PathBuf>, ReportError> {
-    charts
+/// One `<slug>.png` per chart or diagram.
+fn write_pngs<T: chart::Drawable>(dir: &Path, items: &[T]) -> Result<Vec<PathBuf>, ReportError> {
+    items
         .iter()
-        .map(|c| write_file(dir, &format!("{}.png", c.slug), |out| chart::png(c, out)))
+        .map(|c| write_file(dir, &format!("{}.png", c.slug()), |out| chart::png(c, out)))
         .collect()
 }
 
@@ -66,10 +66,12 @@ fn write_pngs(dir: &Path, charts: &[chart::Chart]) -> Result<Vec<PathBuf>, Repor
 /// returns the paths written.
 pub fn write_run(dir: &Path, results: &Results) -> Result<Vec<PathBuf>, ReportError> {
     mkdir(dir)?;
-    let charts = charts::run_charts(results);
+    let charts = charts::run_charts(results)?;
+    let diagrams = diagram::run_diagrams(results);
     let mut written = write_pngs(dir, &charts)?;
+    written.extend(write_pngs(dir, &diagrams)?);
     written.push(write_file(dir, "report.html", |out| {
-        html::write(out, results, &charts)
+        html::write(out, results, &charts, &diagrams)
     })?);
     written.push(write_file(dir, "summary.md", |out| {
         summary::write(out, results).map_err(io)
@@ -87,10 +89,26 @@ pub fn write_compare(dir: &Path, runs: &[Results]) -> Result<Vec<PathBuf>, Repor
     }
     mkdir(dir)?;
     let labels = compare::labels(runs);
-    let charts = charts::compare_charts(runs, &labels);
+    let charts = charts::compare_charts(runs, &labels)?;
+    let diagrams: Vec<diagram::Diagram> = runs
+        .iter()
+        .zip(&labels)
+        .enumerate()
+        .map(|(i, (r, label))| {
+            let warmup_s = r.phases.map_or(0.0, |p| p.warmup_end_us as f64 / 1e6);
+            diagram::flow_diagram(
+                r,
+                &r.latency,
+                (warmup_s, f64::INFINITY),
+                &format!("compare-flow-{}", i + 1),
+                &format!("{label}: where the time went"),
+            )
+        })
+        .collect();
     let mut written = write_pngs(dir, &charts)?;
+    written.extend(write_pngs(dir, &diagrams)?);
     written.push(write_file(dir, "compare.html", |out| {
-        compare_html::write(out, runs, &charts)
+        compare_html::write(out, runs, &charts, &diagrams)
     })?);
     written.push(write_file(dir, "compare.md", |out| {
         compare::compare_md(out, runs).map_err(io)

@@ -4,12 +4,13 @@
 
 use std::io::{self, Write};
 
-use crate::chart::{self, Chart};
+use crate::chart::{self, Chart, Drawable};
+use crate::diagram::Diagram;
 use crate::error::ReportError;
-use crate::escape;
 use crate::results::{
     Percentiles, Results, actual_text, anomaly_names, environment_rows, ms, secs, upper,
 };
+use crate::{escape, headline};
 
 pub(crate) const STYLE: &str = include_str!("../templates/style.css");
 const REPORT: &str = include_str!("../templates/report.html");
@@ -120,15 +121,70 @@ pub(crate) fn fill(
         })
 }
 
-/// A chart as a figure with its inline SVG and the name of its PNG.
-pub(crate) fn figure(chart: &Chart) -> Result<String, ReportError> {
+/// A chart or diagram as a figure with its inline SVG and the name of its PNG.
+pub(crate) fn figure<T: Drawable>(item: &T) -> Result<String, ReportError> {
     Ok(format!(
         "<figure id=\"{}\">\n{}\n<figcaption>{} (also {}.png)</figcaption>\n</figure>",
-        escape::attr(&chart.slug),
-        chart::svg(chart)?,
-        escape::text(&chart.title),
-        escape::text(&chart.slug),
+        escape::attr(item.slug()),
+        chart::svg(item)?,
+        escape::text(item.title()),
+        escape::text(item.slug()),
     ))
+}
+
+/// The first screen: the verdict, what happened (generated sentences) and the key
+/// numbers.
+pub(crate) fn first_screen(r: &Results) -> String {
+    let sentences: String = headline::sentences(r)
+        .iter()
+        .map(|s| format!("<p class=\"said\">{}</p>", escape::text(s)))
+        .collect();
+    let keys: String = headline::key_numbers(r)
+        .iter()
+        .map(|k| {
+            format!(
+                "<div class=\"key {}\"><div class=\"label\">{}</div><div class=\"value\">{}</div><div class=\"detail\">{}</div></div>",
+                k.class,
+                escape::text(k.label),
+                escape::text(&k.value),
+                escape::text(&k.detail)
+            )
+        })
+        .collect();
+    format!(
+        "<div class=\"banner {}\"><strong>{}</strong>{}\n{sentences}</div>\n<div class=\"keys\">{keys}</div>",
+        r.verdict.name(),
+        upper(r.verdict),
+        escape::text(
+            &r.guarantee()
+                .map(|g| format!(" judged as {g}"))
+                .unwrap_or_default()
+        ),
+    )
+}
+
+/// The latency table: end to end, then every hop in the order flow's order (main
+/// path, compensation, by-products), each row naming its branch.
+pub(crate) fn latency_table(latency: &crate::results::Latency) -> String {
+    let mut hops: Vec<(String, &Percentiles)> =
+        latency.hops.iter().map(|(h, p)| (h.clone(), p)).collect();
+    events::flow::sort_hops(&mut hops);
+    let mut rows = vec![with_branch(percentile_row("end to end", &latency.e2e), "")];
+    rows.extend(hops.iter().map(|(hop, p)| {
+        let branch = events::flow::hop_key(hop).map_or("other", |k| k.branch.name());
+        with_branch(percentile_row(&hop.replace("->", " → "), p), branch)
+    }));
+    table(
+        &[
+            "latency", "flow", "count", "p50", "p90", "p99", "p99.9", "max",
+        ],
+        &rows,
+    )
+}
+
+fn with_branch(mut row: Vec<Cell>, branch: &str) -> Vec<Cell> {
+    row.insert(1, Cell::text(branch));
+    row
 }
 
 pub(crate) fn percentile_row(name: &str, p: &Percentiles) -> Vec<Cell> {
@@ -155,13 +211,15 @@ fn status(pass: bool) -> Cell {
     Cell::status(if pass { "pass" } else { "fail" })
 }
 
-/// Writes report.html for one run; `charts` are [`crate::charts::run_charts`] of it.
+/// Writes report.html for one run; `charts` are [`crate::charts::run_charts`] of it,
+/// `diagrams` its [`crate::diagram::run_diagrams`].
 pub fn write<W: Write>(
     out: &mut W,
     results: &Results,
     charts: &[Chart],
+    diagrams: &[Diagram],
 ) -> Result<(), ReportError> {
-    let page = render(results, charts)?;
+    let page = render(results, charts, diagrams)?;
     out.write_all(page.as_bytes())
         .map_err(|source| io_error("report.html", source))
 }
@@ -173,7 +231,7 @@ fn io_error(what: &str, source: io::Error) -> ReportError {
     }
 }
 
-fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
+fn render(r: &Results, charts: &[Chart], diagrams: &[Diagram]) -> Result<String, ReportError> {
     let thresholds = if r.thresholds.is_empty() {
         "<p class=\"note\">The experiment sets no thresholds.</p>".to_string()
     } else {
@@ -243,12 +301,7 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
     } else {
         counts
     };
-    let mut latency_rows = vec![percentile_row("end to end", &r.latency.e2e)];
-    latency_rows.extend(r.latency.hops.iter().map(|(hop, p)| percentile_row(hop, p)));
-    let latency_table = table(
-        &["latency", "count", "p50", "p90", "p99", "p99.9", "max"],
-        &latency_rows,
-    );
+    let latency_table = latency_table(&r.latency);
     let faults = if r.faults.is_empty() {
         "<p class=\"note\">No faults were injected.</p>".to_string()
     } else {
@@ -328,6 +381,7 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
             "description",
             Text(r.description.clone().unwrap_or_default()),
         ),
+        ("first_screen", Html(first_screen(r))),
         ("verdict", Text(r.verdict.name().to_string())),
         ("verdict_upper", Text(upper(r.verdict).to_string())),
         (
@@ -389,6 +443,17 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
     for chart in charts {
         values.push((chart_key(&chart.slug), Html(figure(chart)?)));
     }
+    let (whole, windows) = diagrams
+        .split_first()
+        .map_or((None, &[][..]), |(a, b)| (Some(a), b));
+    if let Some(d) = whole {
+        values.push(("diagram", Html(figure(d)?)));
+    }
+    let mut per_fault = Vec::new();
+    for d in windows {
+        per_fault.push(figure(d)?);
+    }
+    values.push(("fault_diagrams", Html(per_fault.join("\n"))));
     fill("report.html", REPORT, values)
 }
 
@@ -427,7 +492,7 @@ mod tests {
     fn an_experiment_named_like_a_placeholder_keeps_its_name() {
         let r = Results::parse(r#"{"experiment":"x {{seed}} y","verdict":"pass","seed":42}"#)
             .expect("parse");
-        let page = render(&r, &[]).expect("render");
+        let page = render(&r, &[], &[]).expect("render");
         assert!(page.contains("<h1>x {{seed}} y</h1>"), "{page}");
     }
 
@@ -438,7 +503,8 @@ mod tests {
                 "command":"harness run \"x\"","anomalies":{"lost":{"count":1,"sample":["<o-1>"]}}}"#,
         )
         .expect("parse");
-        let page = render(&r, &crate::charts::run_charts(&r)).expect("render");
+        let charts = crate::charts::run_charts(&r).expect("charts");
+        let page = render(&r, &charts, &crate::diagram::run_diagrams(&r)).expect("render");
         assert!(!page.contains("<script>"), "{page}");
         // minijinja escapes `/` too (`&#x2f;`), which is as safe.
         assert!(

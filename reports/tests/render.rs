@@ -8,7 +8,7 @@ use std::path::Path;
 
 use support::{assert_offline, data, decode_png, drawn_pixels, load};
 
-const RUN_FILES: [&str; 9] = [
+const RUN_FILES: [&str; 10] = [
     "report.html",
     "summary.md",
     "junit.xml",
@@ -18,6 +18,7 @@ const RUN_FILES: [&str; 9] = [
     "throughput.png",
     "lag.png",
     "resilience.png",
+    "flow.png",
 ];
 
 fn read(dir: &Path, file: &str) -> String {
@@ -64,8 +65,8 @@ fn a_run_renders_every_file_offline() {
     );
     assert_eq!(
         html.matches("<svg class=\"chart\"").count(),
-        6,
-        "every chart inline"
+        7,
+        "every chart and the flow diagram inline"
     );
     for section in [
         "Thresholds",
@@ -111,11 +112,13 @@ fn a_run_renders_every_file_offline() {
     for png in RUN_FILES.iter().filter(|f| f.ends_with(".png")) {
         let bytes = std::fs::read(dir.path().join(png)).expect("png");
         let image = decode_png(&bytes);
-        assert_eq!(
-            (image.0, image.1),
-            (reports::chart::WIDTH, reports::chart::HEIGHT),
-            "{png}"
-        );
+        if *png != "flow.png" {
+            assert_eq!(
+                (image.0, image.1),
+                (reports::chart::WIDTH, reports::chart::HEIGHT),
+                "{png}"
+            );
+        }
         let (ink, colour) = drawn_pixels(&image, (0, 0, image.0, image.1));
         assert!(
             ink > 5_000 && colour > 500,
@@ -158,7 +161,7 @@ fn compare_of_at_least_once_and_exactly_once_has_the_cost_table() {
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let written = reports::write_compare(dir.path(), &runs).expect("compare");
-    assert_eq!(written.len(), 7, "{written:?}");
+    assert_eq!(written.len(), 10, "{written:?}");
     let md = read(dir.path(), "compare.md");
     let html = read(dir.path(), "compare.html");
     assert_offline(&html, "compare.html");
@@ -175,7 +178,7 @@ fn compare_of_at_least_once_and_exactly_once_has_the_cost_table() {
     assert_eq!(c.throughput.expect("throughput").relative, Some(expected));
     let row = md
         .lines()
-        .find(|l| l.starts_with("| redis-consumer-kill[guarantee=exactly-once] | redis-consumer-kill[guarantee=at-least-once] |"))
+        .find(|l| l.starts_with("| exactly-once | at-least-once |"))
         .unwrap_or_else(|| panic!("no cost row in compare.md:\n{md}"));
     let p99 = reports::compare::change_text(c.p99, reports::compare::Unit::Micros);
     assert!(row.contains(&p99), "{row} lacks {p99}");
@@ -185,11 +188,7 @@ fn compare_of_at_least_once_and_exactly_once_has_the_cost_table() {
         .filter(|c| !c.is_empty())
         .collect();
     let avoided: Vec<String> = c.avoided.iter().map(|(_, n)| n.to_string()).collect();
-    assert_eq!(
-        cells[cells.len() - 4..],
-        avoided,
-        "{row}: anomalies avoided"
-    );
+    assert_eq!(cells[4..8], avoided, "{row}: anomalies avoided");
     assert!(html.contains(&reports::escape::text(&p99)));
     // The delta table lists every anomaly and the fault's recovery.
     for metric in [
@@ -200,7 +199,7 @@ fn compare_of_at_least_once_and_exactly_once_has_the_cost_table() {
     ] {
         assert!(md.contains(metric), "{metric} missing:\n{md}");
     }
-    assert_eq!(html.matches("<svg class=\"chart\"").count(), 5);
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 8);
 }
 
 #[test]
@@ -234,4 +233,125 @@ fn bad_input_is_an_error_naming_the_file() {
         reports::write_compare(dir.path(), &[]),
         Err(reports::ReportError::NoRuns)
     ));
+}
+
+/// A run recorded with histograms (the quickstart, on Redis): every chart is drawn
+/// from them; the spectrum's points are the histogram's percentiles, recomputed here;
+/// the flow diagram names every hop of the catalog's order flow and marks the one
+/// with the highest p99; the per-hop table lists hops in flow order.
+#[test]
+fn a_run_with_histograms_draws_its_spectrum_flow_and_heatmap() {
+    let results = load("quickstart.results.json");
+    let e2e = &results.latency.e2e;
+    let text = e2e.histogram.as_ref().expect("the example has histograms");
+
+    // The spectrum: p50 ... p99.999 read from the histogram (never above the exact
+    // maximum), then the maximum.
+    let charts = reports::charts::run_charts(&results).expect("charts");
+    let spectrum = &charts[0];
+    assert_eq!(spectrum.slug, "latency-percentiles");
+    let h = check::stats::decode(text).expect("decode");
+    let max = e2e.max_us.expect("max");
+    let mut expected: Vec<(f64, f64)> = check::stats::SPECTRUM_QUANTILES
+        .iter()
+        .map(|&q| {
+            let v = h.value_at_quantile(q).min(max);
+            (-(1.0 - q).log10(), v as f64 / 1000.0)
+        })
+        .collect();
+    expected.push((reports::chart::MAX_X, max as f64 / 1000.0));
+    let drawn = &spectrum.series[0].points;
+    assert_eq!(drawn.len(), expected.len());
+    for (d, e) in drawn.iter().zip(&expected) {
+        assert!((d.0 - e.0).abs() < 1e-9 && d.1 == e.1, "{d:?} != {e:?}");
+    }
+    assert_eq!(drawn[0].1, e2e.p50_us.expect("p50") as f64 / 1000.0);
+    assert_eq!(drawn[4].1, e2e.p99_us.expect("p99") as f64 / 1000.0);
+    assert!(
+        spectrum.series.len() >= 2,
+        "the fault window's spectrum is overlaid"
+    );
+    let heatmap = &charts[2];
+    assert!(!heatmap.heat.is_empty(), "the heatmap has cells");
+    let cells: u64 = heatmap.heat.iter().map(|c| c.count).sum();
+    let per_second: u64 = results
+        .throughput
+        .timeline
+        .iter()
+        .filter_map(|s| s.e2e_histogram.as_deref())
+        .map(|t| check::stats::decode(t).expect("decode").len())
+        .sum();
+    assert_eq!(cells, per_second, "every measured order is in one cell");
+    assert!(heatmap.windows.iter().all(|w| w.label == "latency redis"));
+
+    // The flow diagram: every hop of the catalog's flow, the highest p99 marked.
+    let diagrams = reports::diagram::run_diagrams(&results);
+    assert_eq!(diagrams.len(), 1 + results.faults.len());
+    let flow = &diagrams[0];
+    let hops: Vec<&str> = flow.arrows.iter().map(|a| a.hop.as_str()).collect();
+    let catalog: Vec<String> = events::flow::step_hops()
+        .iter()
+        .map(|(c, e)| format!("{}->{}", c.as_str(), e.as_str()))
+        .collect();
+    assert_eq!(hops, catalog);
+    let highest = results
+        .latency
+        .hops
+        .iter()
+        .filter(|(h, _)| catalog.contains(h))
+        .max_by_key(|(_, p)| p.p99_us)
+        .map(|(h, _)| h.as_str());
+    let marked: Vec<&str> = flow
+        .arrows
+        .iter()
+        .filter(|a| a.slowest)
+        .map(|a| a.hop.as_str())
+        .collect();
+    assert_eq!(marked, [highest.expect("a step hop")]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = reports::write_run(dir.path(), &results).expect("render");
+    assert!(
+        written.contains(&dir.path().join("flow-f1.png")),
+        "{written:?}"
+    );
+    let html = read(dir.path(), "report.html");
+    assert_offline(&html, "report.html");
+    for sentence in reports::headline::sentences(&results) {
+        assert!(
+            html.contains(&reports::escape::text(&sentence)),
+            "{sentence}"
+        );
+    }
+    // The per-hop table in flow order: the main path's first hops come first.
+    let at = |hop: &str| html.find(hop).unwrap_or_else(|| panic!("{hop} missing"));
+    assert!(
+        at("<td>OrderPlaced → StockReserved</td>") < at("<td>StockReserved → PaymentCaptured</td>")
+    );
+    assert!(
+        at("<td>PaymentCaptured → OrderConfirmed</td>")
+            < at("<td>StockReserved → PaymentFailed</td>")
+    );
+    assert!(
+        at("<td>PaymentFailed → StockReleased</td>")
+            < at("<td>NotificationSent → MetricUpdated</td>")
+    );
+}
+
+#[test]
+fn an_unreadable_histogram_is_an_error_naming_its_latency() {
+    let mut results = load("quickstart.results.json");
+    let hop = results
+        .latency
+        .hops
+        .get_mut("OrderPlaced->StockReserved")
+        .expect("hop");
+    hop.histogram = Some("not a histogram".into());
+    let e = reports::write_run(tempfile::tempdir().expect("tmp").path(), &results)
+        .expect_err("unreadable");
+    assert!(
+        e.to_string()
+            .contains("latency.hops[OrderPlaced->StockReserved]"),
+        "{e}"
+    );
 }

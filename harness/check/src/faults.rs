@@ -32,7 +32,7 @@ use crate::anomaly::AnomalyReport;
 use crate::detect::{Occurrence, report};
 use crate::history::{FaultKind, FaultRecord, History};
 use crate::index::Index;
-use crate::measure::{Phases, SECOND_US, Second};
+use crate::measure::{Latency, Phases, SECOND_US, Second, latency_within};
 use crate::stats::p99_exact;
 
 /// Everything the report says about one fault window.
@@ -59,6 +59,10 @@ pub struct FaultWindowStats {
     /// Some group's lag was sampled after `end_us`: when `false`, a `None` drain means
     /// "no data" rather than "never drained".
     pub drain_sampled: bool,
+    /// End-to-end and per-hop latency of the window's measured orders, with their
+    /// histograms: what the fault did to each hop.
+    #[serde(default)]
+    pub latency: Latency,
 }
 
 /// The knobs of the recovery band (from [`crate::AnalysisOptions`]).
@@ -128,6 +132,7 @@ pub(crate) fn fault_windows(
                 recovery_us,
                 drain_us,
                 drain_sampled,
+                latency: latency_within(index, phases, inside),
             }
         })
         .collect()

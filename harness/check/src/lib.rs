@@ -28,7 +28,8 @@
 //! - [`inflight`]: when an unfinished order is lost and when it is still in flight.
 //! - [`measure`]: counts, latency, throughput timeline, lag, shortfall, service counters.
 //! - [`faults`]: per fault window: anomalies, p99, time to recover and to drain.
-//! - [`stats`]: HdrHistogram percentiles.
+//! - [`stats`]: HdrHistogram percentiles, the histogram's text form in results.json
+//!   and the percentile spectrum read from it.
 //! - [`analysis`]: [`analyze`], tying the above into one serializable [`Analysis`].
 //! - [`threshold`]: the threshold grammar, its parser and [`evaluate`].
 //! - [`verdict`](mod@verdict): each guarantee's expectations and the [`verdict()`] function.
@@ -68,7 +69,7 @@ pub use measure::{
     CounterPoint, Counts, LagPoint, LagReport, Latency, Phases, Second, Shortfall, Throughput,
 };
 pub use results::{CrossCount, Drain, FaultWindow, Results, RunInfo, Services, ThresholdRow};
-pub use stats::{Pct, Percentiles};
+pub use stats::{HistogramError, Pct, Percentiles, SpectrumPoint, spectrum};
 pub use threshold::{
     Metric, Op, Part, Quantity, Threshold, ThresholdError, ThresholdResult, ThresholdStatus, Unit,
     evaluate, parse_threshold,

@@ -125,6 +125,11 @@ pub struct Second {
     /// (absent in results written before it existed).
     #[serde(default)]
     pub p50_e2e_us: Option<u64>,
+    /// The same orders' end-to-end latencies as a histogram (text form of
+    /// [`crate::stats`]): a column of the report's latency heatmap. Absent when none
+    /// completed, and in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_histogram: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -218,11 +223,22 @@ pub(crate) fn counts(
 }
 
 pub(crate) fn latency(index: &Index<'_>, phases: &Phases) -> Latency {
+    latency_within(index, phases, |_| true)
+}
+
+/// [`latency`] of the measured orders whose intended send time `within` keeps (a fault
+/// window's); a hop of a key that is no scheduled order is kept when `within` keeps
+/// the time its cause was observed.
+pub(crate) fn latency_within(
+    index: &Index<'_>,
+    phases: &Phases,
+    within: impl Fn(u64) -> bool,
+) -> Latency {
     let mut e2e = Recorder::new();
     for order in index
         .orders
         .iter()
-        .filter(|o| phases.measured(o.intended_us))
+        .filter(|o| phases.measured(o.intended_us) && within(o.intended_us))
     {
         if let Some(l) = order.e2e_us() {
             e2e.record(l);
@@ -238,8 +254,8 @@ pub(crate) fn latency(index: &Index<'_>, phases: &Phases) -> Latency {
             continue;
         };
         let measured = match index.order(&effect.key) {
-            Some(order) => phases.measured(order.intended_us),
-            None => cause.observed_us >= phases.warmup_end_us,
+            Some(order) => phases.measured(order.intended_us) && within(order.intended_us),
+            None => cause.observed_us >= phases.warmup_end_us && within(cause.observed_us),
         };
         if measured && effect.observed_us >= cause.observed_us {
             hops.entry(format!("{}->{}", cause.event_type, effect.event_type))
@@ -285,6 +301,9 @@ pub(crate) fn throughput(history: &History, index: &Index<'_>, phases: &Phases) 
         if let Some(second) = seconds.get_mut(&t_s) {
             second.p99_e2e_us = p99_exact(&mut values);
             second.p50_e2e_us = p50_exact(&mut values);
+            let mut recorder = Recorder::new();
+            values.iter().for_each(|&v| recorder.record(v));
+            second.e2e_histogram = recorder.finish().histogram;
         }
     }
     let timeline = match (seconds.keys().next(), seconds.keys().next_back()) {

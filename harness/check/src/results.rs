@@ -208,6 +208,10 @@ pub struct FaultWindow {
     /// From the fault's end until every group's lag was back to its pre-fault level.
     #[serde(default)]
     pub drain_s: Option<f64>,
+    /// End-to-end and per-hop latency of the window's measured orders (each with its
+    /// histogram); absent in documents written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
 }
 
 impl FaultWindow {
@@ -230,6 +234,7 @@ impl FaultWindow {
             steady_p99_us: f.steady_p99_us,
             recovery_s: f.recovery_us.map(seconds),
             drain_s: f.drain_us.map(seconds),
+            latency: Some(f.latency.clone()),
         }
     }
 

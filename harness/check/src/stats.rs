@@ -1,8 +1,19 @@
 //! Latency percentiles over an HdrHistogram in microseconds (3 significant digits: a
-//! reported percentile is within 0.1 % of the true value), and the exact nearest-rank
-//! p99 used for the small per-second groups.
+//! reported percentile is within 0.1 % of the true value), the histogram itself in the
+//! text form HdrHistogram's other implementations read ([`encode`], [`decode`]), the
+//! percentile spectrum drawn from it ([`spectrum`]), and the exact nearest-rank p99
+//! used for the small per-second groups.
+//!
+//! **The text form** is HdrHistogram's "V2 compressed" encoding (the Java
+//! implementation's `encodeIntoCompressedByteBuffer`: a V2 histogram, DEFLATE-compressed
+//! inside a cookie-tagged header) in standard base64, so it starts `HISTFAAA`. The Java,
+//! Go, Python and JavaScript HdrHistograms decode it; `tests/histogram_interop.rs`
+//! reads ours back with the Python package.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +29,12 @@ pub struct Percentiles {
     pub p999_us: Option<u64>,
     /// The exact largest value recorded (not rounded to a histogram bucket).
     pub max_us: Option<u64>,
+    /// Every value recorded, as the HdrHistogram they were read from (microseconds, 3
+    /// significant digits), in the V2 compressed base64 text form (see the module
+    /// docs): what a comparison overlays, the spectrum chart draws and a merge adds.
+    /// Absent when nothing was recorded, and in documents written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 /// Which percentile of [`Percentiles`] a threshold names.
@@ -102,13 +119,8 @@ impl Recorder {
         if self.histogram.is_empty() {
             return Percentiles::default();
         }
-        let at = |q: f64| {
-            Some(
-                self.histogram
-                    .value_at_quantile(q)
-                    .min(self.max.unwrap_or(0)),
-            )
-        };
+        let max = self.max.unwrap_or(0);
+        let at = |q: f64| Some(value_at(&self.histogram, q, max));
         Percentiles {
             count: self.histogram.len(),
             p50_us: at(0.50),
@@ -116,8 +128,86 @@ impl Recorder {
             p99_us: at(0.99),
             p999_us: at(0.999),
             max_us: self.max,
+            histogram: encode(&self.histogram).ok(),
         }
     }
+}
+
+/// The value at quantile `q` of `h`: the highest value of the bucket holding it, never
+/// above the exact maximum `max` (a bucket's top can be up to 0.1 % past it).
+fn value_at(h: &Histogram<u64>, q: f64, max: u64) -> u64 {
+    h.value_at_quantile(q).min(max)
+}
+
+/// A histogram's text form could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    #[error("a histogram is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("a histogram is not HdrHistogram's V2 (compressed) encoding: {0}")]
+    Format(hdrhistogram::serialization::DeserializeError),
+    #[error("a histogram could not be encoded: {0}")]
+    Encode(hdrhistogram::serialization::V2DeflateSerializeError),
+}
+
+/// `h` in the V2 compressed base64 text form.
+pub fn encode(h: &Histogram<u64>) -> Result<String, HistogramError> {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .map_err(HistogramError::Encode)?;
+    Ok(STANDARD.encode(bytes))
+}
+
+/// Reads the text form back (any V2 or V2 compressed histogram, from any
+/// implementation).
+pub fn decode(text: &str) -> Result<Histogram<u64>, HistogramError> {
+    let bytes = STANDARD.decode(text.trim())?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(HistogramError::Format)
+}
+
+/// The quantiles of the percentile spectrum: p50 to p99.999, each step a halving or
+/// fifth of the distance to 1, as HdrHistogram's percentile plots space them on the
+/// `1 / (1 - p)` axis. The spectrum ends with the exact maximum.
+pub const SPECTRUM_QUANTILES: [f64; 11] = [
+    0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995, 0.99999,
+];
+
+/// One point of a percentile spectrum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectrumPoint {
+    /// The quantile (0.5 … 0.99999); `None` for the maximum.
+    pub quantile: Option<f64>,
+    pub value_us: u64,
+}
+
+/// The percentile spectrum of `p`: the value at each of [`SPECTRUM_QUANTILES`] read
+/// from its histogram (by the rule [`Recorder::finish`] reads p50 … p99.9 with), then
+/// the exact maximum. Empty without a histogram or without values; an error when the
+/// histogram cannot be read.
+pub fn spectrum(p: &Percentiles) -> Result<Vec<SpectrumPoint>, HistogramError> {
+    let Some(text) = &p.histogram else {
+        return Ok(Vec::new());
+    };
+    let h = decode(text)?;
+    if h.is_empty() {
+        return Ok(Vec::new());
+    }
+    let max = p.max_us.unwrap_or_else(|| h.max());
+    let mut points: Vec<SpectrumPoint> = SPECTRUM_QUANTILES
+        .iter()
+        .map(|&q| SpectrumPoint {
+            quantile: Some(q),
+            value_us: value_at(&h, q, max),
+        })
+        .collect();
+    points.push(SpectrumPoint {
+        quantile: None,
+        value_us: max,
+    });
+    Ok(points)
 }
 
 /// Exact nearest-rank 99th percentile of a small sample (sorts it in place).
@@ -164,6 +254,40 @@ mod tests {
         assert_eq!(p.p50_us, Some(501));
         assert_eq!(p.p99_us, Some(992));
         assert_eq!(p.max_us, Some(u64::MAX));
+    }
+
+    #[test]
+    fn the_histogram_round_trips_through_its_text_form() {
+        let mut r = Recorder::new();
+        for v in 1..=1000 {
+            r.record(v * 37);
+        }
+        let p = r.finish();
+        let text = p.histogram.clone().expect("a histogram");
+        assert!(text.starts_with("HISTFAAA"), "{text}");
+        let h = decode(&text).expect("decodes");
+        assert_eq!(h.len(), 1000);
+        assert_eq!(value_at(&h, 0.99, 37_000), p.p99_us.expect("p99"));
+        let points = spectrum(&p).expect("spectrum");
+        assert_eq!(points.len(), SPECTRUM_QUANTILES.len() + 1);
+        assert_eq!(points[0].value_us, p.p50_us.expect("p50"));
+        assert_eq!(points.last().map(|x| x.value_us), Some(37_000));
+        assert!(points.windows(2).all(|w| w[0].value_us <= w[1].value_us));
+    }
+
+    #[test]
+    fn a_bad_histogram_is_an_error_not_a_panic() {
+        assert!(matches!(
+            decode("not base64!"),
+            Err(HistogramError::Base64(_))
+        ));
+        assert!(matches!(decode("SElTVA=="), Err(HistogramError::Format(_))));
+        let p = Percentiles {
+            histogram: Some("HISTFAAAAAA=".into()),
+            ..Percentiles::default()
+        };
+        assert!(spectrum(&p).is_err());
+        assert_eq!(spectrum(&Percentiles::default()).expect("none"), vec![]);
     }
 
     #[test]

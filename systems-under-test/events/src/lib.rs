@@ -13,6 +13,8 @@
 //!   ([`EventType::spec`]), and the service names.
 //! - [`examples`]: one deterministic example envelope per event type.
 //! - [`docs`]: [`catalog_markdown`], the renderer of `docs/events.md`.
+//! - [`flow`]: the saga: which step each step reacts to, and from it the flow's order
+//!   (main path, compensation, by-products) that reports list and draw hops in.
 //! - [`platform`]: facts shared by the services, the harness and the checker, each
 //!   defined once: [`Backend`], [`Guarantee`], the consuming [`Service`]s and their
 //!   subscriptions (derived from the catalog), the step and terminal event types.
@@ -22,6 +24,7 @@ pub mod docs;
 pub mod envelope;
 pub mod event;
 pub mod examples;
+pub mod flow;
 pub mod payloads;
 pub mod platform;
 
