@@ -388,6 +388,12 @@ pub enum HistoryError {
     UnknownKind { line: usize, kind: String },
     #[error("history line {line}: a second `meta` line (the first is on line {first_line})")]
     DuplicateMeta { line: usize, first_line: usize },
+    /// The file is not UTF-8 text: `column` is the 1-based byte of the line where the
+    /// invalid sequence starts.
+    #[error(
+        "history line {line}, byte {column}: not valid UTF-8 (a history is UTF-8 JSON text; the file may be truncated or corrupted)"
+    )]
+    NotUtf8 { line: usize, column: usize },
 }
 
 impl HistoryError {
@@ -397,7 +403,8 @@ impl HistoryError {
             HistoryError::Json { line, .. }
             | HistoryError::MissingKind { line }
             | HistoryError::UnknownKind { line, .. }
-            | HistoryError::DuplicateMeta { line, .. } => *line,
+            | HistoryError::DuplicateMeta { line, .. }
+            | HistoryError::NotUtf8 { line, .. } => *line,
         }
     }
 }
@@ -444,6 +451,23 @@ fn json_error(line: usize, error: &serde_json::Error) -> HistoryError {
 }
 
 impl History {
+    /// Reads a `history.jsonl` file's bytes: [`History::from_jsonl`], after checking
+    /// that they are UTF-8 (the first invalid byte is reported with its line).
+    pub fn from_jsonl_bytes(bytes: &[u8]) -> Result<History, HistoryError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => History::from_jsonl(text),
+            Err(e) => {
+                let valid = &bytes[..e.valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                let start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                Err(HistoryError::NotUtf8 {
+                    line,
+                    column: valid.len() - start + 1,
+                })
+            }
+        }
+    }
+
     /// Reads a `history.jsonl` text. Never panics; the first bad line is reported.
     pub fn from_jsonl(text: &str) -> Result<History, HistoryError> {
         let mut history = History::default();

@@ -181,6 +181,22 @@ fn a_second_meta_line_is_an_error() {
     );
 }
 
+#[test]
+fn invalid_utf8_names_its_line_and_byte() {
+    let mut bytes = EXAMPLE.as_bytes().to_vec();
+    let second = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    // A byte that starts no UTF-8 sequence, 5 bytes into the second line.
+    bytes[second + 4] = 0xff;
+    let e = History::from_jsonl_bytes(&bytes).unwrap_err();
+    assert_eq!(e, HistoryError::NotUtf8 { line: 2, column: 5 });
+    assert_eq!(e.line(), 2);
+    assert!(e.to_string().starts_with("history line 2, byte 5: not valid UTF-8"));
+    assert_eq!(
+        History::from_jsonl_bytes(EXAMPLE.as_bytes()),
+        History::from_jsonl(EXAMPLE)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
 

@@ -66,9 +66,9 @@ fn recorded_thresholds(
 
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let given = parse_thresholds(&args.thresholds)?;
-    let text = std::fs::read_to_string(&args.history)
+    let bytes = std::fs::read(&args.history)
         .with_context(|| format!("reading {}", args.history.display()))?;
-    let history = check::History::from_jsonl(&text)
+    let history = check::History::from_jsonl_bytes(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.display()))?;
     let thresholds = if args.thresholds.is_empty() {
         recorded_thresholds(&history, &args.history)?
