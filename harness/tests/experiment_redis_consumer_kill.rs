@@ -17,6 +17,10 @@ fn redis_consumer_kill_loses_nothing_in_either_mode() {
         &[
             "--set",
             "duration=20s",
+            // A rate a debug build sustains on a shared machine (the file's is for
+            // release builds).
+            "--set",
+            "workload.rate=80",
             "--set",
             "faults.0.at=6s",
             "--set",

@@ -255,6 +255,40 @@ pub fn cost_table(runs: &[Results], _labels: &[String]) -> (Vec<String>, Vec<Vec
 /// What the cost table's columns mean.
 pub const COST_NOTE: &str = "Latency: change of the stronger guarantee against the weaker (same setup, same load); avoided: the weaker run's count minus the stronger run's; throughput: the change at the rate both were offered, not a capacity (`harness capacity` measures that).";
 
+/// When every run completed (within 1 %) what it was offered over its load phase:
+/// the runs were below capacity, so their throughput cannot differ and the table's
+/// throughput column measures the offered rate, not the guarantee.
+pub fn below_capacity_note(runs: &[Results]) -> Option<String> {
+    let mut offered = Vec::new();
+    for r in runs {
+        let p = r.phases.as_ref()?;
+        let (first, end) = (
+            p.warmup_end_us.div_ceil(1_000_000),
+            p.load_end_us / 1_000_000,
+        );
+        let seconds: Vec<_> = r
+            .throughput
+            .timeline
+            .iter()
+            .filter(|s| s.t_s >= first && s.t_s < end)
+            .collect();
+        if seconds.is_empty() {
+            return None;
+        }
+        let attempted: u64 = seconds.iter().map(|s| s.attempted).sum();
+        let completed: u64 = seconds.iter().map(|s| s.completed).sum();
+        if (completed as f64) < 0.99 * attempted as f64 {
+            return None;
+        }
+        offered.push(attempted as f64 / seconds.len() as f64);
+    }
+    let rates: Vec<String> = offered.iter().map(|r| format!("{r:.0}/s")).collect();
+    Some(format!(
+        "Every run completed what it was offered ({}): they ran below capacity, so throughput cannot show what a guarantee costs. The cost in throughput is a ratio of capacities: `harness capacity` on the same setup measures it.",
+        rates.join(", ")
+    ))
+}
+
 /// The delta table as text: the metric, the first run's value, then each other run's
 /// value and change.
 pub fn delta_table(runs: &[Results], labels: &[String]) -> (Vec<String>, Vec<Vec<String>>) {
@@ -312,6 +346,9 @@ pub fn compare_md<W: Write>(out: &mut W, runs: &[Results]) -> io::Result<()> {
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         table(out, &header, &rows)?;
         writeln!(out, "\n{COST_NOTE}")?;
+        if let Some(note) = below_capacity_note(runs) {
+            writeln!(out, "\n{note}")?;
+        }
     }
     writeln!(
         out,
@@ -326,6 +363,37 @@ pub fn compare_md<W: Write>(out: &mut W, runs: &[Results]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn loaded(per_second: &[(u64, u64)]) -> Results {
+        let mut r: Results =
+            serde_json::from_str(r#"{"experiment":"e","verdict":"pass"}"#).expect("minimal");
+        r.phases = Some(check::Phases {
+            warmup_end_us: 1_000_000,
+            load_end_us: 1_000_000 + per_second.len() as u64 * 1_000_000,
+            ..check::Phases::default()
+        });
+        r.throughput.timeline = per_second
+            .iter()
+            .enumerate()
+            .map(|(i, &(attempted, completed))| check::Second {
+                t_s: i as u64 + 1,
+                attempted,
+                completed,
+                ..check::Second::default()
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn runs_that_completed_what_they_were_offered_were_below_capacity() {
+        let easy = loaded(&[(80, 80), (80, 79), (80, 81)]);
+        let also = loaded(&[(80, 80), (80, 80), (80, 80)]);
+        let note = below_capacity_note(&[easy.clone(), also]).expect("below capacity");
+        assert!(note.starts_with("Every run completed what it was offered (80/s, 80/s)"));
+        let saturated = loaded(&[(300, 200), (300, 210), (300, 190)]);
+        assert_eq!(below_capacity_note(&[easy, saturated]), None);
+    }
 
     #[test]
     fn change_is_absolute_and_relative() {

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::chart::Chart;
-use crate::compare::{COST_NOTE, NO_COST, cost_table, delta_table, labels};
+use crate::compare::{COST_NOTE, NO_COST, below_capacity_note, cost_table, delta_table, labels};
 use crate::diagram::Diagram;
 use crate::error::ReportError;
 use crate::escape;
@@ -51,6 +51,9 @@ pub fn write<W: Write>(
     } else {
         text_table(&header, &rows).replacen("<table>", "<table class=\"fit\">", 1)
             + &format!("\n<p class=\"note\">{}</p>", escape::text(COST_NOTE))
+            + &below_capacity_note(runs)
+                .map(|n| format!("\n<p class=\"note\">{}</p>", escape::text(&n)))
+                .unwrap_or_default()
     };
     let (header, rows) = delta_table(runs, &labels);
     // The distributions lead (the percentile charts), then the rest.

@@ -292,6 +292,10 @@ fn render(r: &Results, charts: &[Chart], diagrams: &[Diagram]) -> Result<String,
         ),
         None => counts,
     };
+    let counts = match crate::summary::redelivery_text(r) {
+        Some(line) => format!("{counts}\n<p>{}</p>", escape::text(&line)),
+        None => counts,
+    };
     let counts = if r.in_flight.count > 0 {
         format!(
             "{counts}\n<p><strong>In flight</strong> when the drain ended (neither lost nor finished): {}. Sample: <code>{}</code>.</p>",

@@ -32,6 +32,25 @@ pub fn drain_text(drain: &check::Drain) -> String {
     format!("drain: {:.1} s ({how})", drain.seconds)
 }
 
+/// "redelivery: ..." when a service read an input again or the history holds
+/// duplicates: what a crash cost, and what the guarantee made of it.
+pub fn redelivery_text(r: &Results) -> Option<String> {
+    let again: f64 = r
+        .services
+        .totals
+        .iter()
+        .filter(|(name, _)| name.ends_with(".redelivered_total"))
+        .map(|(_, v)| v)
+        .sum();
+    let deliveries = r.anomaly_details.processing_duplicate_deliveries();
+    let effects = r.anomaly("duplicate_effect");
+    (again > 0.0 || deliveries > 0 || effects > 0).then(|| {
+        format!(
+            "redelivery: {again:.0} input deliveries read again (claimed from a stopped consumer or re-read); duplicates in the log: {deliveries} deliveries (OrderPlaced aside), {effects} effects"
+        )
+    })
+}
+
 /// Writes the summary of one run.
 pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
     writeln!(out, "## {}: {}\n", r.experiment, upper(r.verdict))?;
@@ -102,6 +121,9 @@ pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
         out,
         "\nthroughput (completed, load phase): {mean}; max consumer lag: {lag}\n"
     )?;
+    if let Some(line) = redelivery_text(r) {
+        writeln!(out, "{line}\n")?;
+    }
     if !r.faults.is_empty() {
         let rows: Vec<Vec<String>> = r
             .faults

@@ -190,7 +190,10 @@ fn invalid_utf8_names_its_line_and_byte() {
     let e = History::from_jsonl_bytes(&bytes).unwrap_err();
     assert_eq!(e, HistoryError::NotUtf8 { line: 2, column: 5 });
     assert_eq!(e.line(), 2);
-    assert!(e.to_string().starts_with("history line 2, byte 5: not valid UTF-8"));
+    assert!(
+        e.to_string()
+            .starts_with("history line 2, byte 5: not valid UTF-8")
+    );
     assert_eq!(
         History::from_jsonl_bytes(EXAMPLE.as_bytes()),
         History::from_jsonl(EXAMPLE)

@@ -1,4 +1,4 @@
-//! The services' counters, once a second from `GET /metrics`: retries, dead letters,
+//! The services' counters, once a second from `GET /metrics`: retries, dead letters, redeliveries,
 //! circuit-breaker state and transitions (the families in `KEPT`; the events-processed
 //! counters are not kept: the tap counts events itself).
 
@@ -13,9 +13,10 @@ use crate::journal::Recorder;
 use crate::stop::Stop;
 
 /// Which metric families are kept (without the `order_platform_` prefix).
-const KEPT: [&str; 4] = [
+const KEPT: [&str; 5] = [
     "retries_total",
     "dead_letters_total",
+    "redelivered_total",
     "breaker_state",
     "breaker_transitions_total",
 ];

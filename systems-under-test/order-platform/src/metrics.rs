@@ -31,6 +31,9 @@ pub struct Metrics {
     pub processed: Family<OutcomeLabels, Counter>,
     pub retries: Counter,
     pub dead_letters: Counter,
+    /// Input deliveries the broker had made before (Redis: an entry claimed from a
+    /// consumer that stopped acknowledging, or read again from the pending list).
+    pub redelivered: Counter,
     pub published: Counter,
     /// 0 closed, 1 half-open, 2 open.
     pub breaker_state: Gauge<i64, std::sync::atomic::AtomicI64>,
@@ -58,6 +61,7 @@ impl Metrics {
         let processed = Family::<OutcomeLabels, Counter>::default();
         let retries = Counter::default();
         let dead_letters = Counter::default();
+        let redelivered = Counter::default();
         let published = Counter::default();
         let breaker_state = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let breaker_transitions = Family::<TransitionLabels, Counter>::default();
@@ -72,6 +76,11 @@ impl Metrics {
             "retries",
             "Processing attempts that failed and will be retried",
             retries.clone(),
+        );
+        registry.register(
+            "redelivered",
+            "Input deliveries the broker had delivered before (claimed from a stopped consumer, or re-read)",
+            redelivered.clone(),
         );
         registry.register(
             "dead_letters",
@@ -108,6 +117,7 @@ impl Metrics {
             processed,
             retries,
             dead_letters,
+            redelivered,
             published,
             breaker_state,
             breaker_transitions,

@@ -150,6 +150,8 @@ pub async fn run<H: Handler>(
                 continue;
             }
         };
+        let again = batch.iter().filter(|d| d.deliveries > 1).count();
+        metrics.redelivered.inc_by(again as u64);
         for (index, delivery) in batch.iter().enumerate() {
             let started = Instant::now();
             let step = process(
