@@ -115,9 +115,14 @@ mod tests {
     #[test]
     fn ports_come_from_outside_the_ephemeral_range() {
         let Some(range) = quiet_range() else {
-            panic!("this machine's ephemeral range leaves no room: /proc/sys/net/ipv4/ip_local_port_range");
+            panic!(
+                "this machine's ephemeral range leaves no room: /proc/sys/net/ipv4/ip_local_port_range"
+            );
         };
         let ports = free_ports(10).expect("ports");
-        assert!(ports.iter().all(|p| range.contains(p)), "{ports:?} not in {range:?}");
+        assert!(
+            ports.iter().all(|p| range.contains(p)),
+            "{ports:?} not in {range:?}"
+        );
     }
 }

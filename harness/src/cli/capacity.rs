@@ -123,7 +123,9 @@ fn trial_line(t: &TrialResult) -> String {
     )
 }
 
-/// Searches one combination; `None` when interrupted (the trials so far are kept).
+/// Searches one combination; `false` with it when the search could not go on
+/// (interrupted, or a trial failed to run: `stopped` says which), the trials so far
+/// kept.
 async fn search(
     e: &Experiment,
     capacity: &Capacity,
@@ -158,9 +160,19 @@ async fn search(
             found.stopped = format!("max_trials ({}) reached", capacity.max_trials);
             break;
         }
-        let Some(t) = trial(e, capacity, rate, &dir, out, stop).await? else {
-            found.stopped = "interrupted".into();
-            return Ok((found, false));
+        let t = match trial(e, capacity, rate, &dir, out, stop).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                found.stopped = "interrupted".into();
+                return Ok((found, false));
+            }
+            // The trials so far are kept and written; the error is the reason.
+            Err(error) => {
+                found.stopped = format!("a trial at {rate}/s failed to run: {error:#}");
+                found.max_sustainable_per_s = bracket.lo;
+                found.min_unsustained_per_s = bracket.hi;
+                return Ok((found, false));
+            }
         };
         say(quiet, trial_line(&t));
         if t.sustained {
@@ -249,12 +261,17 @@ pub async fn capacity_command(args: CapacityArgs) -> anyhow::Result<u8> {
                 args.quiet,
                 format!("harness: {} at the common rate {rate}/s", e.name),
             );
-            match trial(e, &capacity, rate, &dir, &out, &stop).await? {
-                Some(t) => {
+            match trial(e, &capacity, rate, &dir, &out, &stop).await {
+                Ok(Some(t)) => {
                     say(args.quiet, trial_line(&t));
                     found.trials.push(t);
                 }
-                None => {
+                Ok(None) => {
+                    doc.complete = false;
+                    break;
+                }
+                Err(error) => {
+                    eprintln!("harness: the trial at the common rate failed to run: {error:#}");
                     doc.complete = false;
                     break;
                 }
@@ -278,7 +295,12 @@ pub async fn capacity_command(args: CapacityArgs) -> anyhow::Result<u8> {
     );
     crate::say!("report:   {}", out.join("capacity.html").display());
     if !doc.complete {
-        return Ok(exit::INTERRUPTED);
+        let interrupted = doc.combinations.iter().any(|c| c.stopped == "interrupted");
+        return Ok(if interrupted {
+            exit::INTERRUPTED
+        } else {
+            exit::ERROR
+        });
     }
     let all_found = doc
         .combinations
