@@ -106,6 +106,10 @@ pub enum ReasonKind {
     TooManyAttempts,
     /// See [`Reason::Rejected`].
     Rejected,
+    /// The input came before the state its decision needs (e.g. `PaymentCaptured` for an
+    /// order the service has not seen yet) and that state did not arrive within the
+    /// wait bound. Not poison: the input was valid; the service's view stayed behind.
+    StateTimeout,
 }
 
 /// Why the message was dead-lettered: a machine-readable kind and a human-readable message.
