@@ -8,7 +8,8 @@ use crate::chart::{self, Chart};
 use crate::error::ReportError;
 use crate::escape;
 use crate::results::{
-    Percentiles, Results, actual_text, anomaly_names, environment_rows, ms, secs, upper,
+    Percentiles, Results, actual_text, anomaly_names, dead_letter_lines, environment_rows, ms,
+    secs, upper,
 };
 
 pub(crate) const STYLE: &str = include_str!("../templates/style.css");
@@ -334,14 +335,21 @@ fn render(r: &Results, charts: &[Chart]) -> Result<String, ReportError> {
         ("thresholds", Html(thresholds)),
         (
             "anomalies",
-            Html(table(
-                &[
-                    "anomaly",
-                    "count",
-                    "sample ids",
-                    "rule under this guarantee",
-                ],
-                &anomaly_rows,
+            Html(format!(
+                "{}{}",
+                table(
+                    &[
+                        "anomaly",
+                        "count",
+                        "sample ids",
+                        "rule under this guarantee",
+                    ],
+                    &anomaly_rows,
+                ),
+                dead_letter_lines(r)
+                    .iter()
+                    .map(|l| format!("<p class=\"attribution\">{}</p>", crate::escape::text(l)))
+                    .collect::<String>()
             )),
         ),
         ("counts", Html(counts)),

@@ -26,6 +26,8 @@
 //!   each with a count and a sample of ids.
 //! - [`detect`]: the rules that find anomalies, with their exact counting.
 //! - [`measure`]: counts, latency, throughput timeline, lag, shortfall, service counters.
+//! - [`attribution`]: where each lost order went — its last observed step and the dead
+//!   letter that holds it ([`LostAttribution`]).
 //! - [`faults`]: per fault window: anomalies, p99, time to recover and to drain.
 //! - [`stats`]: HdrHistogram percentiles.
 //! - [`analysis`]: [`analyze`], tying the above into one serializable [`Analysis`].
@@ -40,6 +42,7 @@
 
 pub mod analysis;
 pub mod anomaly;
+pub mod attribution;
 pub mod detect;
 pub mod faults;
 pub mod gate;
@@ -53,11 +56,13 @@ pub mod verdict;
 
 pub use analysis::{Analysis, AnalysisOptions, analyze};
 pub use anomaly::{Anomaly, AnomalyReport, Finding};
+pub use attribution::{DeadLetterGroup, LostAttribution, LostOrder};
 pub use detect::AnomalyDetails;
 pub use faults::FaultWindowStats;
 pub use history::{
-    Backend, Charge, FaultKind, FaultRecord, Guarantee, History, HistoryError, LagSample, Meta,
-    MetricSample, Observation, RecordedThreshold, SendOutcome, SendRecord, StockLine,
+    Backend, Charge, DeadLetterRecord, FaultKind, FaultRecord, Guarantee, History, HistoryError,
+    LagSample, Meta, MetricSample, Observation, RecordedThreshold, SendOutcome, SendRecord,
+    StockLine,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
 pub use measure::{

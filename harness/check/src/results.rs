@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::analysis::Analysis;
 use crate::anomaly::Finding;
+use crate::attribution::LostAttribution;
 use crate::detect::AnomalyDetails;
 use crate::faults::FaultWindowStats;
 use crate::history::{FaultKind, Meta};
@@ -87,6 +88,10 @@ pub struct Results {
     pub anomalies: BTreeMap<String, Finding>,
     #[serde(default)]
     pub anomaly_details: AnomalyDetails,
+    /// Where each lost order went: its last observed step and the dead letter that
+    /// holds it, grouped by service and reason (absent in older documents).
+    #[serde(default)]
+    pub lost_attribution: LostAttribution,
     #[serde(default)]
     pub latency: Latency,
     #[serde(default)]
@@ -284,6 +289,7 @@ impl Results {
                 .map(|(a, f)| (a.name().to_owned(), f.clone()))
                 .collect(),
             anomaly_details: analysis.anomaly_details.clone(),
+            lost_attribution: analysis.lost_attribution.clone(),
             latency: analysis.latency.clone(),
             throughput: analysis.throughput.clone(),
             lag: analysis.lag.clone(),

@@ -206,6 +206,62 @@ async fn early_payments_wait(backend: Backend) {
     );
 }
 
+/// A real order the platform gives up is lost, and the checker names the dead letter
+/// that holds it: an `OrderPlaced` for `dl-1` acknowledged by the broker whose payload
+/// does not match its schema is dead-lettered (undecodable) by its consumers; the
+/// checker counts it lost, "dead-lettered by ...", while the orders around it finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_dead_lettered_order_is_lost_and_named() {
+    let platform =
+        Platform::start(Backend::Redis, Guarantee::AtLeastOnce, Options::default()).await;
+    let mut bus = platform.reader_config();
+    bus.topics = vec!["orders".into()];
+    let producer = Producer::connect(&bus).await.expect("producer");
+    let mut broken = events::example(events::EventType::OrderPlaced);
+    broken.event_id = Uuid::new_v4();
+    broken.key = "dl-1".into();
+    broken.correlation_id = "dl-1".into();
+    broken.payload = serde_json::json!({"order_id": "dl-1"});
+    publish(&producer, "orders", &broken).await;
+    platform.record_acked("dl-1");
+    let orders = platform.place_many("fine", 20).await;
+    let missing = platform
+        .wait_terminal(&orders, Duration::from_secs(30))
+        .await;
+    assert!(missing.is_empty(), "{missing:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while platform.dead_letters("inventory").await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "inventory never dead-lettered dl-1"
+        );
+    }
+
+    let judged = platform.judge().await;
+    assert_eq!(
+        judged.count(check::Anomaly::Lost),
+        1,
+        "{}",
+        judged.summary()
+    );
+    let a = &judged.analysis.lost_attribution;
+    assert_eq!(a.orders.len(), 1);
+    let held = a.orders[0]
+        .dead_letter
+        .as_ref()
+        .expect("dl-1's dead letter");
+    assert_eq!(a.orders[0].order_id, "dl-1");
+    assert_eq!(held.reason_kind, "undecodable", "{held:?}");
+    assert_eq!(held.input_event_id, Some(broken.event_id.to_string()));
+    let sentence = a.sentence().unwrap_or_default();
+    eprintln!("{sentence}");
+    assert!(
+        sentence.starts_with("lost 1 — 1 dead-lettered by ")
+            && sentence.contains("(undecodable, e.g."),
+        "{sentence}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_early_payments_wait_for_their_order() {
     early_payments_wait(Backend::Redis).await;

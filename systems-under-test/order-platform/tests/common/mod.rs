@@ -414,6 +414,46 @@ impl Platform {
             .collect()
     }
 
+    /// Every service's dead letters so far as history lines (as the harness's tap
+    /// records them), for the checker's attribution of lost orders.
+    pub async fn dead_letter_records(&self) -> Vec<check::DeadLetterRecord> {
+        let topics: Vec<String> = events::Service::ALL
+            .iter()
+            .map(|s| s.dead_letter_topic())
+            .collect();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let observed_us = self.clock.now_us();
+        self.read_all(&topics)
+            .await
+            .into_iter()
+            .filter_map(|(_, bytes)| order_platform::resilience::DeadLetter::from_json(&bytes).ok())
+            .map(|letter| check::DeadLetterRecord {
+                order_id: letter.original_key(),
+                service: letter.service.clone(),
+                reason_kind: letter.reason.kind.name().to_owned(),
+                reason: letter.reason.message,
+                attempts: letter.attempts,
+                input_event_id: letter.original_event_id,
+                input_topic: letter.original_topic,
+                observed_us,
+            })
+            .collect()
+    }
+
+    /// Records an order acknowledged outside `POST /orders` (published straight to the
+    /// bus, acknowledged by the broker): the checker holds the platform to it.
+    pub fn record_acked(&self, order_id: &str) {
+        let now = self.clock.now_us();
+        self.sends.lock().expect("sends").push(SendRecord {
+            order_id: order_id.into(),
+            intended_us: now,
+            sent_us: Some(now),
+            acked_us: Some(now),
+            outcome: check::SendOutcome::Acked,
+            error: None,
+        });
+    }
+
     /// Of `orders`, those whose terminal event a fresh reader finds in the log now: for
     /// telling an order the platform lost from one the tap missed.
     pub async fn terminal_in_log(&self, orders: &[String]) -> Vec<String> {
@@ -502,6 +542,7 @@ impl Platform {
             observations: self.tap().snapshot().observations,
             charges,
             stock,
+            dead_letters: self.dead_letter_records().await,
             ..History::default()
         }
     }
