@@ -8,7 +8,8 @@ use crate::chart::{self, Chart, Drawable};
 use crate::diagram::Diagram;
 use crate::error::ReportError;
 use crate::results::{
-    Percentiles, Results, actual_text, anomaly_names, environment_rows, ms, secs, upper,
+    Percentiles, Results, actual_text, anomaly_names, dead_letter_lines, environment_rows, ms,
+    secs, upper,
 };
 use crate::{escape, headline};
 
@@ -408,14 +409,21 @@ fn render(r: &Results, charts: &[Chart], diagrams: &[Diagram]) -> Result<String,
         ("thresholds", Html(thresholds)),
         (
             "anomalies",
-            Html(table(
-                &[
-                    "anomaly",
-                    "count",
-                    "sample ids",
-                    "rule under this guarantee",
-                ],
-                &anomaly_rows,
+            Html(format!(
+                "{}{}",
+                table(
+                    &[
+                        "anomaly",
+                        "count",
+                        "sample ids",
+                        "rule under this guarantee",
+                    ],
+                    &anomaly_rows,
+                ),
+                dead_letter_lines(r)
+                    .iter()
+                    .map(|l| format!("<p class=\"attribution\">{}</p>", crate::escape::text(l)))
+                    .collect::<String>()
             )),
         ),
         ("counts", Html(counts)),

@@ -71,6 +71,20 @@ pub fn anomaly_names(r: &Results) -> Vec<&str> {
     names
 }
 
+/// Where the lost orders went and what else was dead-lettered, one sentence each
+/// (`lost 35 — 35 dead-lettered by order (...)`): under the anomaly table.
+pub fn dead_letter_lines(r: &Results) -> Vec<String> {
+    let a = &r.lost_attribution;
+    let mut lines: Vec<String> = a.sentence().into_iter().collect();
+    if a.dead_letters_not_lost > 0 {
+        lines.push(format!(
+            "{} dead letters hold no lost order (poison or foreign messages, or inputs of orders that finished)",
+            a.dead_letters_not_lost
+        ));
+    }
+    lines
+}
+
 /// Harness, service and machine versions as `name version` pairs, flattened.
 pub fn environment_rows(r: &Results) -> Vec<(String, String)> {
     let mut rows = Vec::new();

@@ -5,7 +5,9 @@
 use std::io::{self, Write};
 
 use crate::markdown::table;
-use crate::results::{Percentiles, Results, actual_text, anomaly_names, ms, secs, upper};
+use crate::results::{
+    Percentiles, Results, actual_text, anomaly_names, dead_letter_lines, ms, secs, upper,
+};
 
 fn percentile_row(name: &str, p: &Percentiles) -> Vec<String> {
     vec![
@@ -105,6 +107,13 @@ pub fn write<W: Write>(out: &mut W, r: &Results) -> io::Result<()> {
         .collect();
     table(out, &["anomaly", "count", "sample"], &anomalies)?;
     writeln!(out)?;
+    let dead_letters = dead_letter_lines(r);
+    for line in &dead_letters {
+        writeln!(out, "- {line}")?;
+    }
+    if !dead_letters.is_empty() {
+        writeln!(out)?;
+    }
     let mut latency = vec![percentile_row("end to end", &r.latency.e2e)];
     latency.extend(r.latency.hops.iter().map(|(hop, p)| percentile_row(hop, p)));
     table(
@@ -187,5 +196,37 @@ mod tests {
         assert!(text.starts_with("## x: INCONCLUSIVE\n"), "{text}");
         assert!(text.contains("interrupted"));
         assert!(text.contains("| end to end | 0     | -   |"), "{text}");
+    }
+
+    #[test]
+    fn lost_orders_are_attributed_to_their_dead_letters() {
+        let r = Results::parse(
+            r#"{"experiment":"x","verdict":"fail",
+                "anomalies":{"lost":{"count":2,"sample":["o-1","o-2"]}},
+                "lost_attribution":{
+                  "orders":[{"order_id":"o-1","last_step":"PaymentCaptured"},{"order_id":"o-2","last_step":"PaymentCaptured"}],
+                  "dead_lettered":[{"service":"order","reason_kind":"too_many_attempts","orders":2,
+                                    "example_reason":"failed 8 times; last: order o-1 not in the read model yet"}],
+                  "dead_letters_total":3,"dead_letters_not_lost":1}}"#,
+        )
+        .expect("parse");
+        let mut out = Vec::new();
+        write(&mut out, &r).expect("write");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("- lost 2 — 2 dead-lettered by order (too_many_attempts, e.g. \"failed 8 times; last: order o-1 not in the read model yet\")\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- 1 dead letters hold no lost order"),
+            "{text}"
+        );
+        let mut html = Vec::new();
+        crate::html::write(&mut html, &r, &[], &[]).expect("html");
+        let html = String::from_utf8(html).expect("utf8");
+        assert!(
+            html.contains("lost 2 — 2 dead-lettered by order"),
+            "report.html lacks it"
+        );
     }
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::anomaly::AnomalyReport;
+use crate::anomaly::{Anomaly, AnomalyReport};
+use crate::attribution::{LostAttribution, attribute};
 use crate::detect::{AnomalyDetails, detect, report};
 use crate::faults::{Band, FaultWindowStats, fault_windows};
 use crate::history::History;
@@ -69,6 +70,9 @@ pub struct Analysis {
     /// for the report's timeline chart.
     #[serde(default)]
     pub services_timeline: BTreeMap<String, Vec<CounterPoint>>,
+    /// Where each lost order went: its last step and the dead letter holding it.
+    #[serde(default)]
+    pub lost_attribution: LostAttribution,
 }
 
 /// Analyses a recorded history. Pure and deterministic: the same history and options
@@ -78,6 +82,12 @@ pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
     let phases = Phases::of(history);
     let (occurrences, anomaly_details, in_flight) =
         detect(history, &index, &phases, options.causality_slack_us);
+    let lost: Vec<&str> = occurrences
+        .iter()
+        .filter(|o| o.anomaly == Anomaly::Lost)
+        .filter_map(|o| o.order.as_deref())
+        .collect();
+    let lost_attribution = attribute(history, &lost);
     let throughput = measure::throughput(history, &index, &phases);
     let faults = fault_windows(
         history,
@@ -103,5 +113,6 @@ pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
         shortfall: measure::shortfall(history, &phases, options.late_after_us),
         services: measure::services(history),
         services_timeline: measure::services_timeline(history),
+        lost_attribution,
     }
 }

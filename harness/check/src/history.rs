@@ -25,6 +25,7 @@
 //! | `charge` | charge in the payment gateway's final ledger | `order_id`, `charge_id` |
 //! | `stock` | SKU and shard, final inventory | `sku`, `shard`, `available`, `reserved`, `initial` |
 //! | `metric` | scraped sample of a service counter | `t_us`, `service`, `instance`, `name`, `value` |
+//! | `dead_letter` | record the tap read on a service's dead-letter stream/topic | `order_id` (optional), `service`, `reason_kind`, `reason`, `attempts`, `input_event_id` (optional), `input_topic`, `observed_us` |
 //!
 //! Notes on the fields:
 //!
@@ -69,6 +70,14 @@
 //!   but not yet read, its `positions` the next entry it will read.
 //! - `stock.available` and `stock.reserved` are signed so that a broken store (below
 //!   zero) can be recorded and reported rather than rejected.
+//! - `dead_letter` is one record of a `dlq.<service>` stream/topic: the service that
+//!   gave the input up, its reason (`reason_kind`, e.g. `too_many_attempts`,
+//!   `undecodable`, `rejected`, `state_timeout`, and the service's message), the
+//!   attempts made, the input's event id and topic. `order_id` is the key of the input
+//!   (the order id for order-flow events), absent when it could not be read (an
+//!   undecodable message without a key). The checker names, for each lost order, the
+//!   dead letter that holds it; a dead letter of anything that is not an acknowledged
+//!   order (poison, foreign messages) is counted, never lost.
 //!
 //! Example:
 //!
@@ -81,6 +90,7 @@
 //! {"kind":"charge","order_id":"o-17","charge_id":"ch-3"}
 //! {"kind":"stock","sku":"sku-3","shard":0,"available":990,"reserved":10,"initial":1000}
 //! {"kind":"metric","t_us":35000000,"service":"payment","instance":0,"name":"retries_total","value":3.0}
+//! {"kind":"dead_letter","order_id":"o-23","service":"order","reason_kind":"too_many_attempts","reason":"failed 8 times; last: order o-23 not in the read model yet","attempts":8,"input_event_id":"9b2e…","input_topic":"payments","observed_us":21500000}
 //! ```
 
 use schemars::JsonSchema;
@@ -356,6 +366,29 @@ pub struct MetricSample {
     pub value: f64,
 }
 
+/// One dead letter the tap read (a service gave an input up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterRecord {
+    /// The input's key (the order id for order-flow events), when readable.
+    #[serde(default)]
+    pub order_id: Option<String>,
+    /// The service that dead-lettered it.
+    pub service: String,
+    /// `too_many_attempts`, `undecodable`, `rejected`, `state_timeout`, ...: the
+    /// platform's category, kept as text so a new one reads.
+    pub reason_kind: String,
+    /// The service's own words, e.g. `failed 8 times; last: ...`.
+    pub reason: String,
+    pub attempts: u32,
+    /// The input's event id, when readable: matches an `observe` line's `event_id`.
+    #[serde(default)]
+    pub input_event_id: Option<String>,
+    /// The topic the input was read from.
+    pub input_topic: String,
+    pub observed_us: u64,
+}
+
 /// Everything a run recorded, grouped by kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
@@ -367,6 +400,7 @@ pub struct History {
     pub charges: Vec<Charge>,
     pub stock: Vec<StockLine>,
     pub metrics: Vec<MetricSample>,
+    pub dead_letters: Vec<DeadLetterRecord>,
 }
 
 /// A history line that could not be read. `line` is 1-based.
@@ -383,7 +417,7 @@ pub enum HistoryError {
     #[error("history line {line}: the object has no \"kind\" field; every line needs one")]
     MissingKind { line: usize },
     #[error(
-        "history line {line}: unknown kind `{kind}`; expected one of meta, send, observe, fault, lag, charge, stock, metric"
+        "history line {line}: unknown kind `{kind}`; expected one of meta, send, observe, fault, lag, charge, stock, metric, dead_letter"
     )]
     UnknownKind { line: usize, kind: String },
     #[error("history line {line}: a second `meta` line (the first is on line {first_line})")]
@@ -421,10 +455,19 @@ enum Record {
     Charge(Charge),
     Stock(StockLine),
     Metric(MetricSample),
+    DeadLetter(DeadLetterRecord),
 }
 
-const KINDS: [&str; 8] = [
-    "meta", "send", "observe", "fault", "lag", "charge", "stock", "metric",
+const KINDS: [&str; 9] = [
+    "meta",
+    "send",
+    "observe",
+    "fault",
+    "lag",
+    "charge",
+    "stock",
+    "metric",
+    "dead_letter",
 ];
 
 /// Only the tag, read first so that a missing or unknown kind gets its own error.
@@ -507,6 +550,7 @@ impl History {
                 Record::Charge(r) => history.charges.push(r),
                 Record::Stock(r) => history.stock.push(r),
                 Record::Metric(r) => history.metrics.push(r),
+                Record::DeadLetter(r) => history.dead_letters.push(r),
             }
         }
         Ok(history)
@@ -551,6 +595,10 @@ impl History {
             .iter()
             .cloned()
             .for_each(|r| push(Record::Metric(r)));
+        self.dead_letters
+            .iter()
+            .cloned()
+            .for_each(|r| push(Record::DeadLetter(r)));
         out
     }
 }

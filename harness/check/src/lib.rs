@@ -27,6 +27,8 @@
 //! - [`detect`]: the rules that find anomalies, with their exact counting.
 //! - [`inflight`]: when an unfinished order is lost and when it is still in flight.
 //! - [`measure`]: counts, latency, throughput timeline, lag, shortfall, service counters.
+//! - [`attribution`]: where each lost order went — its last observed step and the dead
+//!   letter that holds it ([`LostAttribution`]).
 //! - [`faults`]: per fault window: anomalies, p99, time to recover and to drain.
 //! - [`stats`]: HdrHistogram percentiles, the histogram's text form in results.json
 //!   and the percentile spectrum read from it.
@@ -42,6 +44,7 @@
 
 pub mod analysis;
 pub mod anomaly;
+pub mod attribution;
 pub mod detect;
 pub mod faults;
 pub mod gate;
@@ -56,12 +59,13 @@ pub mod verdict;
 
 pub use analysis::{Analysis, AnalysisOptions, analyze};
 pub use anomaly::{Anomaly, AnomalyReport, Finding};
+pub use attribution::{DeadLetterGroup, LostAttribution, LostOrder};
 pub use detect::AnomalyDetails;
 pub use faults::FaultWindowStats;
 pub use history::{
-    Backend, Charge, DrainEnd, FaultKind, FaultRecord, GroupPosition, Guarantee, History,
-    HistoryError, LagSample, Meta, MetricSample, Observation, RecordedThreshold, SendOutcome,
-    SendRecord, StockLine,
+    Backend, Charge, DeadLetterRecord, DrainEnd, FaultKind, FaultRecord, GroupPosition,
+    Guarantee, History, HistoryError, LagSample, Meta, MetricSample, Observation,
+    RecordedThreshold, SendOutcome, SendRecord, StockLine,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
 pub use inflight::{Backlog, InFlight, TAP_GROUP};

@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::analysis::Analysis;
 use crate::anomaly::Finding;
+use crate::attribution::LostAttribution;
 use crate::detect::AnomalyDetails;
 use crate::faults::FaultWindowStats;
 use crate::history::{DrainEnd, FaultKind, Meta};
@@ -95,6 +96,10 @@ pub struct Results {
     /// lost nor finished. More than zero makes the verdict inconclusive.
     #[serde(default)]
     pub in_flight: InFlight,
+    /// Where each lost order went: its last observed step and the dead letter that
+    /// holds it, grouped by service and reason (absent in older documents).
+    #[serde(default)]
+    pub lost_attribution: LostAttribution,
     #[serde(default)]
     pub latency: Latency,
     #[serde(default)]
@@ -315,6 +320,7 @@ impl Results {
                 .collect(),
             anomaly_details: analysis.anomaly_details.clone(),
             in_flight: analysis.in_flight.clone(),
+            lost_attribution: analysis.lost_attribution.clone(),
             latency: analysis.latency.clone(),
             throughput: analysis.throughput.clone(),
             lag: analysis.lag.clone(),

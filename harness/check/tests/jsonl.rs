@@ -102,7 +102,7 @@ fn an_unknown_kind_names_its_line() {
     assert_eq!(e.line(), 12);
     assert_eq!(
         e.to_string(),
-        "history line 12: unknown kind `observation`; expected one of meta, send, observe, fault, lag, charge, stock, metric"
+        "history line 12: unknown kind `observation`; expected one of meta, send, observe, fault, lag, charge, stock, metric, dead_letter"
     );
 }
 

@@ -61,6 +61,10 @@ pub struct Tuning {
     /// the harness's `gateway` fault target uses). Deployments sharing one lab need
     /// distinct names: a deployment replaces a proxy of its own name.
     pub gateway_proxy: Option<String>,
+    /// Order: how long a payment for an order it has not seen yet waits before it is
+    /// dead-lettered as `state_timeout` (`None`: the binary's default). Tests of the
+    /// bound shorten it.
+    pub state_wait: Option<Duration>,
 }
 
 impl PlatformSpec {
@@ -205,6 +209,10 @@ impl Platform {
                     "--http".into(),
                     http.to_string(),
                 ];
+                if let (true, Some(wait)) = (service == "order", tuning.state_wait) {
+                    args.push("--state-wait-ms".into());
+                    args.push(wait.as_millis().to_string());
+                }
                 if service == "payment" {
                     args.push("--gateway-url".into());
                     args.push(format!("http://{gateway_proxied}"));

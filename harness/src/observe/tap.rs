@@ -1,13 +1,15 @@
 //! The tap: reads every topic of the deployment from the beginning on the DIRECT
-//! endpoints and records one observation per message read.
+//! endpoints and records one observation per message read, and every dead-letter
+//! stream/topic (`dlq.<service>`), recording one `dead_letter` line per record.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use check::Observation;
-use events::{Envelope, Topic};
-use order_platform::bus::{BusConfig, Reader};
+use check::{DeadLetterRecord, Observation};
+use events::{Envelope, Service, Topic};
+use order_platform::bus::{BusConfig, Delivery, Reader};
+use order_platform::resilience::DeadLetter;
 
 use crate::journal::Recorder;
 use crate::stop::Stop;
@@ -23,6 +25,27 @@ pub const TOPICS: [&str; Topic::ALL.len()] = {
     out
 };
 
+/// The dead-letter streams/topics the tap reads too: one per consuming service.
+pub fn dead_letter_topics() -> Vec<String> {
+    Service::ALL.iter().map(|s| s.dead_letter_topic()).collect()
+}
+
+/// A dead-letter record as a history line; `None` when the bytes are not one.
+fn dead_letter_line(d: &Delivery, observed_us: u64) -> Option<DeadLetterRecord> {
+    let letter = DeadLetter::from_json(&d.payload).ok()?;
+    Some(DeadLetterRecord {
+        // The failed input's own key when it is an envelope; else the entry's key.
+        order_id: letter.original_key().or_else(|| d.key.clone()),
+        service: letter.service.clone(),
+        reason_kind: letter.reason.kind.name().to_owned(),
+        reason: letter.reason.message,
+        attempts: letter.attempts,
+        input_event_id: letter.original_event_id,
+        input_topic: letter.original_topic,
+        observed_us,
+    })
+}
+
 /// What the tap knows so far, for the drain phase and the progress line.
 #[derive(Debug, Default)]
 pub struct TapState {
@@ -31,6 +54,8 @@ pub struct TapState {
     pub observed: u64,
     /// Messages that were not envelopes (poison): read, not recorded.
     pub undecodable: u64,
+    /// Dead-letter records read (each recorded as a `dead_letter` line).
+    pub dead_letters: u64,
     /// Distinct entries read per topic (partition, position), envelopes or not: what an
     /// independent reader of the same topic should count.
     pub entries: BTreeMap<String, HashSet<(i32, String)>>,
@@ -62,8 +87,11 @@ pub async fn run(
     state: Arc<Mutex<TapState>>,
     stop: Stop,
 ) {
+    let dlq = dead_letter_topics();
+    let mut topics: Vec<&str> = TOPICS.to_vec();
+    topics.extend(dlq.iter().map(String::as_str));
     let mut reader = loop {
-        match Reader::connect(&config, &TOPICS).await {
+        match Reader::connect(&config, &topics).await {
             Ok(r) => break r,
             Err(e) => {
                 tracing::warn!(error = %e, "tap: cannot connect yet");
@@ -91,11 +119,22 @@ pub async fn run(
         let mut observations = Vec::with_capacity(batch.len());
         let mut terminal = Vec::new();
         let mut undecodable = 0;
+        let mut letters = Vec::new();
+        // Dead-letter topics are left out of the per-topic counts the cross-check
+        // compares with an independent reader of the platform's topics.
         let positions: Vec<(String, i32, String)> = batch
             .iter()
+            .filter(|d| !dlq.contains(&d.topic))
             .map(|d| (d.topic.clone(), d.partition, d.position.clone()))
             .collect();
         for d in batch {
+            if dlq.contains(&d.topic) {
+                match dead_letter_line(&d, observed_us) {
+                    Some(line) => letters.push(line),
+                    None => undecodable += 1,
+                }
+                continue;
+            }
             let Ok(envelope) = Envelope::from_bytes(&d.payload) else {
                 undecodable += 1;
                 continue;
@@ -120,6 +159,7 @@ pub async fn run(
         if let Ok(mut s) = state.lock() {
             s.observed += observations.len() as u64;
             s.undecodable += undecodable;
+            s.dead_letters += letters.len() as u64;
             s.terminal.extend(terminal);
             for (topic, partition, position) in positions {
                 if let Ok(offset) = position.parse::<i64>() {
@@ -138,6 +178,8 @@ pub async fn run(
                 s.next.insert((topic, partition), position);
             }
         }
-        recorder.history().observations.extend(observations);
+        let mut history = recorder.history();
+        history.observations.extend(observations);
+        history.dead_letters.extend(letters);
     }
 }

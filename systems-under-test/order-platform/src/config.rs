@@ -97,6 +97,11 @@ pub struct Args {
     /// Redis: claim a dead consumer's pending entries after this idle time (ms).
     #[arg(long, default_value_t = 5000)]
     pub claim_idle_ms: u64,
+    /// How long an input that came before the state it needs (a payment for an order
+    /// the read model has not seen yet) waits for it before it is dead-lettered as
+    /// `state_timeout`, in milliseconds.
+    #[arg(long, default_value_t = 30000)]
+    pub state_wait_ms: u64,
     /// Upper bound on broker and gateway requests (ms).
     #[arg(long, default_value_t = 5000)]
     pub request_timeout_ms: u64,

@@ -71,6 +71,7 @@ async fn an_input_failing_every_time_is_dead_lettered_after_max_attempts() {
             batch: 10,
             poll_wait: Duration::from_millis(200),
             seed: 1,
+            state_wait: Duration::from_secs(30),
         };
         let consume = runner::run(
             config,

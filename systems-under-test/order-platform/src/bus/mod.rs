@@ -253,6 +253,18 @@ impl Consumer {
         }
     }
 
+    /// Whether a delivery handed out earlier and kept aside (parked) may still be
+    /// processed by this member: on Kafka, whether it still holds the partition (a
+    /// revoked partition's new owner consumes it from the committed offset); on Redis
+    /// always (a pending entry stays ours until it is claimed, and exactly-once skips
+    /// an entry processed twice).
+    pub fn holds(&self, delivery: &Delivery) -> bool {
+        match self {
+            Consumer::Redis(_) => true,
+            Consumer::Kafka(c) => c.holds(delivery.partition),
+        }
+    }
+
     /// Leaves the group cleanly (graceful shutdown): pending work is handed over at once.
     pub async fn close(self) {
         match self {

@@ -56,6 +56,11 @@ pub struct RedisConsumer {
     /// Re-read our own pending entries (after a restart, a conflict or an error) before
     /// asking for new ones.
     recover_own: bool,
+    /// Per stream, the last own pending entry handed out while recovering: recovery
+    /// pages through the pending list instead of reading its first entries again, so
+    /// entries the service keeps pending on purpose (parked, waiting for state) cannot
+    /// stall it.
+    recover_after: Vec<String>,
     last_claim: Instant,
     /// Outputs and acks of the current batch, written by `flush`.
     staged_outputs: Vec<Outgoing>,
@@ -102,6 +107,7 @@ impl RedisConsumer {
             streams,
             group,
             recover_own: true,
+            recover_after: vec!["0".to_string(); topics.len()],
             last_claim: Instant::now(),
             staged_outputs: Vec::new(),
             staged_acks: Vec::new(),
@@ -138,11 +144,18 @@ impl RedisConsumer {
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
         let processing = self.config.guarantee != Guarantee::AtMostOnce;
         if processing && self.recover_own {
-            let own = self.read(max, None, "0").await?;
+            let after = self.recover_after.clone();
+            let own = self.read(max, None, &after).await?;
             if !own.is_empty() {
+                for d in &own {
+                    if let Some(i) = self.streams.iter().position(|(l, _)| *l == d.topic) {
+                        self.recover_after[i] = d.position.clone();
+                    }
+                }
                 return self.with_delivery_counts(own).await;
             }
             self.recover_own = false;
+            self.recover_after.fill("0".to_string());
         }
         if processing && self.last_claim.elapsed() >= self.config.claim_idle / 2 {
             self.last_claim = Instant::now();
@@ -152,15 +165,23 @@ impl RedisConsumer {
             }
         }
         let wait = wait.min(self.config.request_timeout);
-        self.read(max, Some(wait), ">").await
+        let new = vec![">".to_string(); self.streams.len()];
+        self.read(max, Some(wait), &new).await
     }
 
-    /// XREADGROUP on every stream; `id` is `>` (new) or `0` (our own pending).
+    /// Starts recovery of our own pending entries from the beginning of the list.
+    fn recover(&mut self) {
+        self.recover_own = true;
+        self.recover_after.fill("0".to_string());
+    }
+
+    /// XREADGROUP on every stream; per stream, `ids` is `>` (new) or an entry id (our
+    /// own pending entries after it).
     async fn read(
         &mut self,
         max: usize,
         block: Option<Duration>,
-        id: &str,
+        ids: &[String],
     ) -> Result<Vec<Delivery>, BusError> {
         let mut options = StreamReadOptions::default()
             .group(&self.group, &self.consumer)
@@ -172,10 +193,9 @@ impl RedisConsumer {
             options = options.noack();
         }
         let keys: Vec<&str> = self.streams.iter().map(|(_, p)| p.as_str()).collect();
-        let ids = vec![id; keys.len()];
         let reply: Option<StreamReadReply> = self
             .reader
-            .xread_options(&keys, &ids, &options)
+            .xread_options(&keys, ids, &options)
             .await
             .map_err(redis_err("XREADGROUP", &keys.join(",")))?;
         let mut out = Vec::new();
@@ -251,7 +271,7 @@ impl RedisConsumer {
             outcome,
             Ok(CommitOutcome::Committed | CommitOutcome::Duplicate)
         ) {
-            self.recover_own = true;
+            self.recover();
         }
         outcome
     }
@@ -298,7 +318,7 @@ impl RedisConsumer {
         self.staged_outputs.clear();
         self.staged_acks.clear();
         if result.is_err() {
-            self.recover_own = true;
+            self.recover();
         }
         result.map_err(redis_err("XADD+XACK", "staged batch"))
     }
@@ -361,7 +381,7 @@ impl RedisConsumer {
     pub fn abandon(&mut self) {
         self.staged_outputs.clear();
         self.staged_acks.clear();
-        self.recover_own = true;
+        self.recover();
     }
 
     /// Nothing to hand over on Redis: our pending entries are claimed by the others

@@ -106,6 +106,22 @@ pub enum ReasonKind {
     TooManyAttempts,
     /// See [`Reason::Rejected`].
     Rejected,
+    /// The input came before the state its decision needs (e.g. `PaymentCaptured` for an
+    /// order the service has not seen yet) and that state did not arrive within the
+    /// wait bound. Not poison: the input was valid; the service's view stayed behind.
+    StateTimeout,
+}
+
+impl ReasonKind {
+    /// The name on the wire and in the harness's history (`too_many_attempts`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Undecodable => "undecodable",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::Rejected => "rejected",
+            Self::StateTimeout => "state_timeout",
+        }
+    }
 }
 
 /// Why the message was dead-lettered: a machine-readable kind and a human-readable message.
@@ -167,6 +183,14 @@ impl DeadLetter {
         })
     }
 
+    /// The failed input's own `key` (the order id) when its bytes are a JSON object
+    /// with one: an envelope, even one whose payload did not decode.
+    pub fn original_key(&self) -> Option<String> {
+        let bytes = self.original_payload.to_bytes().ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        value.get("key")?.as_str().map(str::to_owned)
+    }
+
     /// Parses a record from JSON bytes; unknown fields are ignored for forward compatibility.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DlqError> {
         serde_json::from_slice(bytes).map_err(DlqError::Decode)
@@ -205,6 +229,22 @@ mod tests {
             dead_lettered_at: "2025-01-02T03:04:09.5Z".into(),
             original_event_id: sniff_event_id(payload),
         }
+    }
+
+    #[test]
+    fn reason_kind_names_are_the_wire_names() {
+        for kind in [
+            ReasonKind::Undecodable,
+            ReasonKind::TooManyAttempts,
+            ReasonKind::Rejected,
+            ReasonKind::StateTimeout,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", kind.name()));
+        }
+        let dl = record(br#"{"event_id":"e-1","key":"o-9","payload":{}}"#);
+        assert_eq!(dl.original_key().as_deref(), Some("o-9"));
+        assert_eq!(record(b"\xff").original_key(), None);
     }
 
     #[test]

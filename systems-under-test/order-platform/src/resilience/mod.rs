@@ -11,6 +11,8 @@
 //! - [`poison`]: [`PoisonPolicy`] verdicts and [`AttemptTracker`] failure counts (the tracker
 //!   for Kafka, which does not count deliveries) — every consumer.
 //! - [`dlq`]: the [`DeadLetter`] JSON record and [`dlq_topic`] naming — every consumer.
+//! - [`parking`]: [`Parking`], inputs that came before the state they need, waiting per
+//!   lane (bounded) instead of counting as failed attempts — every consumer.
 //!
 //! A consumer's failure path reads: [`PoisonPolicy::classify`] before processing → on error
 //! [`PoisonPolicy::after_failure`] → [`Verdict::Retry`] waits [`Backoff::delay`], while
@@ -19,6 +21,7 @@
 
 pub mod breaker;
 pub mod dlq;
+pub mod parking;
 pub mod poison;
 pub mod retry;
 
@@ -29,5 +32,6 @@ pub use dlq::{
     DeadLetter, DeadLetterReason, DlqError, OriginalPayload, Position, ReasonKind, dlq_topic,
     sniff_event_id,
 };
+pub use parking::Parking;
 pub use poison::{AttemptTracker, PoisonPolicy, Reason, Verdict};
 pub use retry::{Backoff, BackoffError, Jitter, RetryError, Retryable, retry, retry_with_sleep};

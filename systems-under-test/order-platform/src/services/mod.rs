@@ -56,6 +56,7 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<
         batch: 64,
         poll_wait: Duration::from_millis(500),
         seed: args.seed,
+        state_wait: Duration::from_millis(args.state_wait_ms),
     };
     let serve = |routes: Router, health: Health| {
         let router = http::with_common(routes, service, args.instance, health, metrics.clone());

@@ -2,6 +2,13 @@
 //! confirms an order when its payment is captured and cancels it when stock was
 //! rejected or released. `GET /orders/{id}` reads the event-sourced read model, which a
 //! projection keeps up to date from every order-flow topic.
+//!
+//! The saga decides from the order's own event-sourced state, kept consistent with what
+//! this service has written and consumed, not only with what the projection has read
+//! so far: an accepted order is in the store as soon as its `OrderPlaced` is
+//! acknowledged (read your writes), and every event the saga consumes is folded in
+//! before it decides. A payment for an order still unknown (an instance restarted, its
+//! projection replaying the log) is early, not failed: [`Failure::NotYet`] parks it.
 
 use std::sync::Arc;
 
@@ -195,6 +202,11 @@ async fn place(State(api): State<Api>, body: Result<Json<NewOrder>, JsonRejectio
     };
     match api.producer.publish(message).await {
         Ok(position) => {
+            // Read your writes: the saga knows the order from now on, whatever the
+            // projection has read.
+            if let Ok(event) = envelope.decode() {
+                api.store.lock().await.append(envelope, event);
+            }
             count("accepted");
             api.metrics.published.inc();
             (
@@ -302,10 +314,13 @@ impl Handler for OrderSaga {
 
     async fn handle(
         &mut self,
-        _input: &Envelope,
+        input: &Envelope,
         event: &Event,
         _state: &mut StateView<'_>,
     ) -> Result<Decision, Failure> {
+        // What the saga consumed is part of the order's state (the store ignores an
+        // event it already has), so it never decides on less than it has read.
+        self.store.lock().await.append(input.clone(), event.clone());
         let cancel = |order_id: &str, customer_id: &str, reason, detail: String| {
             Event::OrderCancelled(OrderCancelled {
                 order_id: order_id.into(),
@@ -331,12 +346,12 @@ impl Handler for OrderSaga {
                 format!("payment failed ({:?}); stock released", r.payment_failure),
             )]),
             Event::PaymentCaptured(p) => {
-                // The order's details come from the read model; if the projection has not
-                // seen the order yet, try again shortly.
+                // The order's line comes from its state (its OrderPlaced or StockReserved);
+                // if neither has been read yet the payment is early: it waits.
                 let view = self.store.lock().await.get(&p.order_id);
                 let Some((sku, quantity)) = view.and_then(|v| Some((v.sku?, v.quantity?))) else {
-                    return Err(Failure::Retry(format!(
-                        "order {} not in the read model yet",
+                    return Err(Failure::NotYet(format!(
+                        "order {} not in the order's state yet",
                         p.order_id
                     )));
                 };

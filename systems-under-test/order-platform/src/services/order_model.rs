@@ -76,7 +76,16 @@ impl OrderView {
                 self.quantity = Some(p.quantity);
                 self.amount_cents = Some(p.amount_cents);
             }
-            Event::StockReserved(_) => advance(&mut self.status, OrderStatus::StockReserved),
+            Event::StockReserved(r) => {
+                // The reservation carries the order's line: an order whose OrderPlaced
+                // has not been read yet is still known from it.
+                self.customer_id
+                    .get_or_insert_with(|| r.customer_id.clone());
+                self.sku.get_or_insert_with(|| r.sku.clone());
+                self.quantity.get_or_insert(r.quantity);
+                self.amount_cents.get_or_insert(r.amount_cents);
+                advance(&mut self.status, OrderStatus::StockReserved);
+            }
             Event::PaymentCaptured(p) => {
                 self.charge_id = Some(p.charge_id.clone());
                 advance(&mut self.status, OrderStatus::PaymentCaptured);

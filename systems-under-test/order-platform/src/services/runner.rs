@@ -3,6 +3,12 @@
 //! topic, conflicts decided again, and failures retried with backoff. Output envelopes
 //! get ids derived from the input's id (uuid v5), so a redelivered input produces the
 //! same event ids again: a duplicate shows up as the same id twice, not as a new event.
+//!
+//! An input that comes before the state its decision needs ([`Failure::NotYet`]) is
+//! parked ([`Parking`]): it waits in its lane (the order key on Redis, the
+//! topic-partition on Kafka) without counting as an attempt, while other lanes go on;
+//! past [`RunnerConfig::state_wait`] it is dead-lettered as
+//! [`ReasonKind::StateTimeout`].
 
 use std::time::{Duration, Instant};
 
@@ -19,8 +25,8 @@ use crate::bus::{
 use crate::http::Health;
 use crate::metrics::Metrics;
 use crate::resilience::{
-    AttemptTracker, Backoff, DeadLetter, DeadLetterReason, Jitter, OriginalPayload, Position,
-    ReasonKind, dlq_topic,
+    AttemptTracker, Backoff, DeadLetter, DeadLetterReason, Jitter, OriginalPayload, Parking,
+    Position, ReasonKind, dlq_topic,
 };
 
 /// What a service decided for one input.
@@ -54,6 +60,12 @@ pub enum Failure {
     /// A dependency is known to be down (an open circuit breaker): not this input's
     /// fault, so it is retried without counting towards dead-lettering.
     Unavailable(String),
+    /// The input came before state the service has not consumed yet (e.g. a payment
+    /// for an order its read model has not seen): valid, only early. It waits in its
+    /// lane (bounded by [`RunnerConfig::state_wait`]), without counting as an attempt
+    /// and without holding other keys; a wait that runs out is dead-lettered as
+    /// [`ReasonKind::StateTimeout`].
+    NotYet(String),
 }
 
 /// Reads counters of the shard the current input belongs to.
@@ -99,6 +111,29 @@ pub struct RunnerConfig {
     pub batch: usize,
     pub poll_wait: Duration,
     pub seed: u64,
+    /// How long an input may wait for the state it needs ([`Failure::NotYet`]) before
+    /// it is dead-lettered as [`ReasonKind::StateTimeout`].
+    pub state_wait: Duration,
+}
+
+/// How often a parked input is tried again.
+const RECHECK: Duration = Duration::from_millis(100);
+/// Most inputs parked at once per instance; past it no new input is taken until some
+/// are decided (their waits are bounded, so this ends).
+const PARKING_LIMIT: usize = 10_000;
+
+/// The lane an input waits in when it is early: on Redis its key (entries are
+/// acknowledged one by one, so only the key's later entries must wait behind it); on
+/// Kafka its topic-partition (the committed offset is a watermark: nothing after a
+/// parked offset may be committed before it, or a restart would skip it).
+fn lane(config: &RunnerConfig, delivery: &Delivery) -> String {
+    match config.bus.backend {
+        crate::bus::Backend::Redis => format!(
+            "key:{}",
+            delivery.key.as_deref().unwrap_or(&delivery.position)
+        ),
+        crate::bus::Backend::Kafka => format!("{}/{}", delivery.topic, delivery.partition),
+    }
 }
 
 /// Runs `handler` until `shutdown` turns true, then leaves the group cleanly.
@@ -136,9 +171,41 @@ pub async fn run<H: Handler>(
     };
     let mut rng = StdRng::seed_from_u64(config.seed ^ u64::from(config.bus.instance));
 
+    let mut parking: Parking<Delivery> = Parking::new(config.state_wait, RECHECK, PARKING_LIMIT);
+
     while !*shutdown.borrow() {
+        let mut ctx = Ctx {
+            config: &config,
+            handler: &mut handler,
+            consumer: &mut consumer,
+            source: &source,
+            attempts: &mut attempts,
+            metrics: &metrics,
+        };
+        let parked_left = retry_parked(&mut ctx, &mut parking, &backoff, &mut rng).await;
+        if let Err(e) = consumer.flush().await {
+            give_all_back(&mut consumer, &parked_left, &mut parking, &metrics, &e).await;
+            sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
+            continue;
+        }
+        if parking.is_full() {
+            let until = parking
+                .next_due()
+                .unwrap_or_else(|| Instant::now() + RECHECK);
+            sleep_or_stop(
+                until.saturating_duration_since(Instant::now()),
+                &mut shutdown,
+            )
+            .await;
+            continue;
+        }
+        // While inputs wait, poll no longer than until the next is due.
+        let wait = parking.next_due().map_or(config.poll_wait, |due| {
+            due.saturating_duration_since(Instant::now())
+                .clamp(Duration::from_millis(1), config.poll_wait)
+        });
         let batch = tokio::select! {
-            batch = consumer.poll(config.batch, config.poll_wait) => batch,
+            batch = consumer.poll(config.batch, wait) => batch,
             _ = shutdown.changed() => break,
         };
         let batch = match batch {
@@ -153,6 +220,16 @@ pub async fn run<H: Handler>(
         let again = batch.iter().filter(|d| d.deliveries > 1).count();
         metrics.redelivered.inc_by(again as u64);
         for (index, delivery) in batch.iter().enumerate() {
+            let id = attempt_id(delivery);
+            if parking.contains(&id) {
+                // A copy of a parked input (re-read or claimed): the parked one decides.
+                continue;
+            }
+            let lane = lane(&config, delivery);
+            if parking.holds(&lane) {
+                parking.park(&lane, id, delivery.clone(), Instant::now());
+                continue;
+            }
             let started = Instant::now();
             let step = process(
                 &config,
@@ -171,6 +248,11 @@ pub async fn run<H: Handler>(
                 Step::DeadLettered => {
                     metrics.outcome("dead_lettered");
                     metrics.dead_letters.inc();
+                }
+                Step::NotYet(reason) => {
+                    metrics.outcome("not_yet");
+                    tracing::debug!(topic = %delivery.topic, position = %delivery.position, %reason, "early; waits for its state");
+                    parking.park(&lane, id, delivery.clone(), Instant::now());
                 }
                 Step::Wait(reason) => {
                     metrics.outcome("waiting");
@@ -193,15 +275,28 @@ pub async fn run<H: Handler>(
         }
         // The whole batch went through: make it durable (a no-op if it was given back).
         if let Err(e) = consumer.flush().await {
-            tracing::warn!(error = %e, "flushing the batch failed; it will be consumed again");
-            metrics.outcome("error");
-            consumer.abandon(&batch).await;
+            give_all_back(&mut consumer, &batch, &mut parking, &metrics, &e).await;
             sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
         }
     }
     health.set(false);
     consumer.close().await;
     Ok(())
+}
+
+/// After a failed flush: gives back what it was to make durable and every parked input
+/// (they come again and are decided afresh).
+async fn give_all_back(
+    consumer: &mut Consumer,
+    unflushed: &[Delivery],
+    parking: &mut Parking<Delivery>,
+    metrics: &Metrics,
+    error: &BusError,
+) {
+    tracing::warn!(%error, "flushing failed; the batch and the parked inputs will be consumed again");
+    metrics.outcome("error");
+    consumer.abandon(unflushed).await;
+    consumer.abandon(&parking.drain()).await;
 }
 
 /// Makes the deliveries before `index` durable and gives back the rest; if the flush
@@ -217,6 +312,131 @@ async fn give_back(consumer: &mut Consumer, batch: &[Delivery], index: usize, me
     }
 }
 
+/// What deciding a parked input needs, borrowed from [`run`].
+struct Ctx<'a, H> {
+    config: &'a RunnerConfig,
+    handler: &'a mut H,
+    consumer: &'a mut Consumer,
+    source: &'a Source,
+    attempts: &'a mut AttemptTracker,
+    metrics: &'a Metrics,
+}
+
+/// Tries the heads of the lanes that are due: a decided (or dead-lettered) head leaves
+/// and the next of its lane is tried at once; a head still early waits on, and is
+/// dead-lettered as [`ReasonKind::StateTimeout`] once it has waited the bound; a head
+/// that fails otherwise keeps its place and is tried again after its backoff. Lanes of
+/// a partition this member no longer holds are dropped (their new owner consumes them
+/// from the committed offset). Returns the inputs decided (committed, not flushed):
+/// if the flush that follows fails, they are given back with the rest.
+async fn retry_parked<H: Handler>(
+    ctx: &mut Ctx<'_, H>,
+    parking: &mut Parking<Delivery>,
+    backoff: &Backoff,
+    rng: &mut StdRng,
+) -> Vec<Delivery> {
+    let dropped = parking.release_unless(|d| ctx.consumer.holds(d));
+    if !dropped.is_empty() {
+        tracing::info!(
+            dropped = dropped.len(),
+            "parked inputs of partitions no longer held dropped"
+        );
+    }
+    let mut decided = Vec::new();
+    for lane in parking.due(Instant::now()) {
+        while let Some(delivery) = parking.head(&lane).cloned() {
+            let step = process(
+                ctx.config,
+                ctx.handler,
+                ctx.consumer,
+                ctx.source,
+                &delivery,
+                ctx.attempts,
+            )
+            .await;
+            let now = Instant::now();
+            let step = match step {
+                Step::NotYet(reason) if parking.expired(&lane, now) => {
+                    let waited = parking.waited(&lane, now).as_secs_f64();
+                    let reason = format!("waited {waited:.1} s for its state: {reason}");
+                    let envelope = Envelope::from_bytes(&delivery.payload).ok();
+                    dead_letter(
+                        ctx.config,
+                        ctx.consumer,
+                        ctx.source,
+                        &delivery,
+                        envelope.as_ref(),
+                        &reason,
+                        ReasonKind::StateTimeout,
+                        ctx.attempts,
+                    )
+                    .await
+                }
+                other => other,
+            };
+            if !finish_parked(
+                ctx,
+                parking,
+                &lane,
+                &delivery,
+                step,
+                backoff,
+                rng,
+                &mut decided,
+            ) {
+                break;
+            }
+        }
+    }
+    decided
+}
+
+/// Applies one parked head's outcome; true when it left its lane (try the next).
+#[allow(clippy::too_many_arguments)]
+fn finish_parked<H>(
+    ctx: &mut Ctx<'_, H>,
+    parking: &mut Parking<Delivery>,
+    lane: &str,
+    delivery: &Delivery,
+    step: Step,
+    backoff: &Backoff,
+    rng: &mut StdRng,
+    decided: &mut Vec<Delivery>,
+) -> bool {
+    let now = Instant::now();
+    match step {
+        Step::Done(outcome) => {
+            ctx.metrics.outcome(outcome);
+            decided.extend(parking.pop(lane, now));
+            true
+        }
+        Step::DeadLettered => {
+            ctx.metrics.outcome("dead_lettered");
+            ctx.metrics.dead_letters.inc();
+            decided.extend(parking.pop(lane, now));
+            true
+        }
+        Step::NotYet(_) => {
+            parking.recheck(lane, now);
+            false
+        }
+        Step::Wait(reason) => {
+            tracing::debug!(topic = %delivery.topic, position = %delivery.position, %reason, "parked input: dependency unavailable");
+            parking.retry_at(lane, now + Duration::from_millis(200));
+            false
+        }
+        Step::Retry(reason) | Step::Error(reason) => {
+            let attempt = ctx.attempts.failures(&attempt_id(delivery));
+            ctx.metrics.retries.inc();
+            ctx.metrics.outcome("retry");
+            tracing::info!(topic = %delivery.topic, position = %delivery.position, attempt, %reason, "parked input will retry");
+            let delay = backoff.delay(attempt, rng).unwrap_or(backoff.max);
+            parking.retry_at(lane, now + delay);
+            false
+        }
+    }
+}
+
 enum Step {
     Done(&'static str),
     DeadLettered,
@@ -224,6 +444,8 @@ enum Step {
     Error(String),
     /// A dependency is down: hand the batch back and wait a little, without counting.
     Wait(String),
+    /// Early: the state it needs is not there yet; park it.
+    NotYet(String),
 }
 
 fn attempt_id(delivery: &Delivery) -> String {
@@ -295,6 +517,7 @@ async fn process<H: Handler>(
                 .await;
             }
             Err(Failure::Unavailable(reason)) => return Step::Wait(reason),
+            Err(Failure::NotYet(reason)) => return Step::NotYet(reason),
             Err(Failure::Retry(reason)) => {
                 let failures = attempts.record_failure(&id).max(delivery.deliveries);
                 if failures >= config.max_attempts {

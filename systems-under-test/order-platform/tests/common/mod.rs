@@ -59,6 +59,8 @@ pub struct Options {
     pub claim_idle: Duration,
     /// Payment: the breaker stays open this long before a half-open probe.
     pub breaker_open: Duration,
+    /// Order: an early payment waits this long for its order (`None`: the default).
+    pub state_wait: Option<Duration>,
 }
 
 impl Default for Options {
@@ -71,6 +73,7 @@ impl Default for Options {
             partitions: 3,
             claim_idle: Duration::from_secs(2),
             breaker_open: Duration::from_secs(1),
+            state_wait: None,
         }
     }
 }
@@ -188,6 +191,7 @@ impl Platform {
         let tuning = Tuning {
             breaker_open: Some(o.breaker_open),
             gateway_proxy: Some(format!("gateway-{}", platform.namespace)),
+            state_wait: o.state_wait,
         };
         let lab = platform.lab;
         let logs = platform.dir();
@@ -273,6 +277,20 @@ impl Platform {
         self.deployed()
             .kill(name, instance)
             .unwrap_or_else(|e| panic!("kill {name}#{instance}: {e}"));
+    }
+
+    /// SIGSTOP one service instance.
+    pub fn pause(&self, name: &str, instance: u32) {
+        self.deployed()
+            .pause(name, instance)
+            .unwrap_or_else(|e| panic!("pause {name}#{instance}: {e}"));
+    }
+
+    /// SIGCONT one paused service instance.
+    pub fn resume(&self, name: &str, instance: u32) {
+        self.deployed()
+            .resume(name, instance)
+            .unwrap_or_else(|e| panic!("resume {name}#{instance}: {e}"));
     }
 
     /// Places one order (not recorded for the checker: for the benchmark's closed
@@ -386,6 +404,56 @@ impl Platform {
         out
     }
 
+    /// The dead letters of `service` so far (its `dlq.{service}`, read directly).
+    pub async fn dead_letters(&self, service: &str) -> Vec<order_platform::resilience::DeadLetter> {
+        let topic = events::dead_letter_topic(service);
+        self.read_all(&[topic.as_str()])
+            .await
+            .into_iter()
+            .filter_map(|(_, bytes)| order_platform::resilience::DeadLetter::from_json(&bytes).ok())
+            .collect()
+    }
+
+    /// Every service's dead letters so far as history lines (as the harness's tap
+    /// records them), for the checker's attribution of lost orders.
+    pub async fn dead_letter_records(&self) -> Vec<check::DeadLetterRecord> {
+        let topics: Vec<String> = events::Service::ALL
+            .iter()
+            .map(|s| s.dead_letter_topic())
+            .collect();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let observed_us = self.clock.now_us();
+        self.read_all(&topics)
+            .await
+            .into_iter()
+            .filter_map(|(_, bytes)| order_platform::resilience::DeadLetter::from_json(&bytes).ok())
+            .map(|letter| check::DeadLetterRecord {
+                order_id: letter.original_key(),
+                service: letter.service.clone(),
+                reason_kind: letter.reason.kind.name().to_owned(),
+                reason: letter.reason.message,
+                attempts: letter.attempts,
+                input_event_id: letter.original_event_id,
+                input_topic: letter.original_topic,
+                observed_us,
+            })
+            .collect()
+    }
+
+    /// Records an order acknowledged outside `POST /orders` (published straight to the
+    /// bus, acknowledged by the broker): the checker holds the platform to it.
+    pub fn record_acked(&self, order_id: &str) {
+        let now = self.clock.now_us();
+        self.sends.lock().expect("sends").push(SendRecord {
+            order_id: order_id.into(),
+            intended_us: now,
+            sent_us: Some(now),
+            acked_us: Some(now),
+            outcome: check::SendOutcome::Acked,
+            error: None,
+        });
+    }
+
     /// Of `orders`, those whose terminal event a fresh reader finds in the log now: for
     /// telling an order the platform lost from one the tap missed.
     pub async fn terminal_in_log(&self, orders: &[String]) -> Vec<String> {
@@ -408,6 +476,11 @@ impl Platform {
     pub async fn events(&self) -> Vec<(Envelope, Event)> {
         self.settle().await;
         self.tap().snapshot().events
+    }
+
+    /// What the tap has observed so far (topic, partition and position included).
+    pub fn observations(&self) -> Vec<check::Observation> {
+        self.tap().snapshot().observations
     }
 
     /// Waits until the tap has caught up with the topics (nothing new for a second).
@@ -470,6 +543,7 @@ impl Platform {
             observations: self.tap().snapshot().observations,
             charges,
             stock,
+            dead_letters: self.dead_letter_records().await,
             ..History::default()
         }
     }

@@ -71,6 +71,12 @@ impl KafkaConsumer {
         ready
     }
 
+    /// Whether this member holds `partition` with its state restored: a delivery of it
+    /// kept aside (parked) may still be processed.
+    pub fn holds(&self, partition: i32) -> bool {
+        self.held.contains_key(&partition) && !self.unrestored.contains(&partition)
+    }
+
     pub(super) async fn handle_rebalances(&mut self) {
         let (assigned, revoked) = match self.context.log.lock() {
             Ok(mut log) => (
