@@ -63,9 +63,9 @@ pub use attribution::{DeadLetterGroup, LostAttribution, LostOrder};
 pub use detect::AnomalyDetails;
 pub use faults::FaultWindowStats;
 pub use history::{
-    Backend, Charge, DeadLetterRecord, DrainEnd, FaultKind, FaultRecord, GroupPosition,
-    Guarantee, History, HistoryError, LagSample, Meta, MetricSample, Observation,
-    RecordedThreshold, SendOutcome, SendRecord, StockLine,
+    Backend, Charge, DeadLetterRecord, DrainEnd, FaultKind, FaultRecord, GroupPosition, Guarantee,
+    History, HistoryError, LagSample, Meta, MetricSample, Observation, RecordedThreshold,
+    SendOutcome, SendRecord, StockLine,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
 pub use inflight::{Backlog, InFlight, TAP_GROUP};
