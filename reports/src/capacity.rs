@@ -661,6 +661,75 @@ mod tests {
         assert!(done.is_err_and(|why| why.contains("bracketed within 9 %")));
     }
 
+    /// A 10 s trial (2 s warm-up, 8 s load) at `offered`/s completing `completed` per
+    /// second, with the groups' lag series given per second.
+    fn results(offered: u64, completed: u64, lags: &[(&str, fn(u64) -> u64)]) -> Results {
+        let mut r: Results =
+            serde_json::from_str(r#"{"experiment":"t","verdict":"pass"}"#).expect("minimal");
+        r.phases = Some(check::Phases {
+            warmup_end_us: 2_000_000,
+            load_end_us: 10_000_000,
+            drain_end_us: 12_000_000,
+            ..check::Phases::default()
+        });
+        r.throughput.timeline = (0..10)
+            .map(|t| check::Second {
+                t_s: t,
+                attempted: offered,
+                completed,
+                ..check::Second::default()
+            })
+            .collect();
+        for (group, lag) in lags {
+            r.lag.timeline.insert(
+                group.to_string(),
+                (0..10)
+                    .map(|t| check::LagPoint {
+                        t_us: t * 1_000_000,
+                        lag: lag(t),
+                        pending: Some(0),
+                    })
+                    .collect(),
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn a_trial_holds_when_it_completes_what_it_is_offered_and_no_group_falls_behind() {
+        let steady = results(
+            300,
+            300,
+            &[("inventory", |t| 20 + t % 3), ("tap", |t| t * 1000)],
+        );
+        let t = judge_trial(&steady, 300.0, "run".into());
+        assert!(t.sustained, "{:?}", t.reasons);
+        assert_eq!(t.completed_per_s, 300.0);
+
+        let short = results(300, 290, &[("inventory", |_| 20)]);
+        let t = judge_trial(&short, 300.0, "run".into());
+        assert!(!t.sustained);
+        assert!(
+            t.reasons[0].starts_with("completed 290.0/s of 300.0/s offered"),
+            "{:?}",
+            t.reasons
+        );
+
+        // The order path keeps up; analytics falls behind by 150 entries a second.
+        let behind = results(
+            100,
+            100,
+            &[("inventory", |_| 3), ("analytics", |t| 150 * t)],
+        );
+        let t = judge_trial(&behind, 100.0, "run".into());
+        assert!(!t.sustained);
+        assert!(
+            t.reasons[0].starts_with("the lag of group analytics grew by 600 entries"),
+            "{:?}",
+            t.reasons
+        );
+    }
+
     #[test]
     fn the_least_squares_slope_of_a_line_is_its_slope() {
         let line: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 3.0 * x as f64 + 7.0)).collect();
