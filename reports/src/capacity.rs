@@ -139,8 +139,7 @@ impl CapacityDocument {
             let at_common = common.and_then(|rate| {
                 c.trials
                     .iter()
-                    .filter(|t| t.sustained && (t.offered_per_s - rate).abs() < 0.5)
-                    .next_back()
+                    .rfind(|t| t.sustained && (t.offered_per_s - rate).abs() < 0.5)
             });
             guarantees.push(GuaranteeCost {
                 guarantee: guarantee.to_string(),
@@ -663,7 +662,10 @@ mod tests {
 
     /// A 10 s trial (2 s warm-up, 8 s load) at `offered`/s completing `completed` per
     /// second, with the groups' lag series given per second.
-    fn results(offered: u64, completed: u64, lags: &[(&str, fn(u64) -> u64)]) -> Results {
+    /// A group's lag at each second.
+    type LagOf = fn(u64) -> u64;
+
+    fn results(offered: u64, completed: u64, lags: &[(&str, LagOf)]) -> Results {
         let mut r: Results =
             serde_json::from_str(r#"{"experiment":"t","verdict":"pass"}"#).expect("minimal");
         r.phases = Some(check::Phases {
