@@ -335,13 +335,15 @@ pub fn next_rate(b: Bracket, last: &TrialResult) -> Result<f64, String> {
                     100.0 * (hi / lo - 1.0)
                 ));
             }
+            // Only when it splits the bracket: an estimate next to either end would
+            // repeat a rate already tried.
             let estimate = 0.97 * last.completed_per_s;
-            let next =
-                if !last.sustained && estimate > lo * (1.0 + b.resolution / 2.0) && estimate < hi {
-                    estimate
-                } else {
-                    (lo + hi) / 2.0
-                };
+            let margin = 1.0 + b.resolution / 2.0;
+            let next = if !last.sustained && estimate > lo * margin && estimate * margin < hi {
+                estimate
+            } else {
+                (lo + hi) / 2.0
+            };
             Ok(round(next))
         }
     }
@@ -655,6 +657,13 @@ mod tests {
         assert_eq!(
             next_rate(bracket(Some(873.0), Some(1600.0)), &held),
             Ok(1236.5)
+        );
+        // An overloaded trial that completed about what it was offered (a backlog
+        // from the warm-up counted in) does not make the search try it again.
+        let close = trial(157.0, 161.6, false);
+        assert_eq!(
+            next_rate(bracket(Some(120.0), Some(157.0)), &close),
+            Ok(138.5)
         );
         let done = next_rate(bracket(Some(1000.0), Some(1090.0)), &held);
         assert!(done.is_err_and(|why| why.contains("bracketed within 9 %")));
