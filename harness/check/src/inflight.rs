@@ -9,22 +9,23 @@
 //!
 //! 1. **The tap.** If the tap (group `tap`) still had entries to read, the order's
 //!    missing events may be among them: in flight.
-//! 2. **Its frontier.** The order's *leaves* are its observed steps that caused no
-//!    other observed step of the order (for a plain stall, its last observed step;
-//!    by-products such as `NotificationSent` do not count either way).
-//!    For each leaf, the groups that would take the order a step further are the
-//!    services that consume its type and emit a step ([`events::EventType::advanced_by`];
-//!    a `StockReserved` waits for `payment`, a `PaymentCaptured` for `order`).
-//! 3. **Each such group.** It has *moved past* the leaf when its recorded position in
-//!    the leaf's partition is beyond the leaf's entry (`positions[].next` greater than
-//!    the leaf's `position`). A sample without positions (older histories) counts as
+//! 2. **Its steps.** For each observed step of the order (by-products such as
+//!    `NotificationSent` aside), the groups that take an order a step further from it
+//!    are the services that consume its type and emit a step
+//!    ([`events::EventType::advanced_by`]: a `StockReserved` waits for `payment`, a
+//!    `PaymentCaptured` for `order`). Every step counts, not only the last: a service
+//!    that has published one output of a step (`ShipmentCreated`) but not yet
+//!    acknowledged its input may still publish the next (`OrderShipped`).
+//! 3. **Each such group.** It has *moved past* the step when its recorded position in
+//!    the step's partition is beyond the step's entry (`positions[].next` greater than
+//!    the step's `position`). A sample without positions (older histories) counts as
 //!    moved past only with `lag == 0` and nothing pending. A group with no sample at
 //!    all is taken as caught up: the history holds no evidence of a backlog.
-//! 4. The order is **lost** when the tap had caught up and every group of every leaf
-//!    has moved past it; otherwise it is **in flight**, and the groups that had not
-//!    moved past it are named with their backlog (lag plus pending).
+//! 4. The order is **lost** when the tap had caught up and every such group of every
+//!    step has moved past it; otherwise it is **in flight**, and the groups that had
+//!    not moved past it are named with their backlog (lag plus pending).
 //!
-//! An order whose `OrderPlaced` was never observed has no leaves: with the tap caught
+//! An order whose `OrderPlaced` was never observed has no steps: with the tap caught
 //! up it is lost (and unobserved); with the tap behind, in flight.
 //!
 //! Under at-most-once a group acknowledges before it processes, so its position says
@@ -146,8 +147,7 @@ pub(crate) fn classify(
         .iter()
         .filter(|o| o.acked && o.terminal_us.is_none())
         .collect();
-    // The leaves of each unfinished order: its first observations that no other
-    // observed event of the order names as its cause.
+    // The observed steps of each unfinished order (first observations).
     let mut events: HashMap<&str, Vec<&Observation>> = HashMap::new();
     for o in index.firsts.iter().filter(|o| is_step(&o.event_type)) {
         if let Some(order) = index.order(&o.key)
@@ -167,12 +167,6 @@ pub(crate) fn classify(
         }
         let observed = events.get(order.id).map_or(&[][..], Vec::as_slice);
         for leaf in observed {
-            let caused_something = observed
-                .iter()
-                .any(|o| o.causation_id.as_deref() == Some(leaf.event_id.as_str()));
-            if caused_something {
-                continue;
-            }
             let Ok(event_type) = leaf.event_type.parse::<events::EventType>() else {
                 continue;
             };

@@ -198,17 +198,42 @@ fn a_caught_up_tap_makes_a_never_observed_order_lost_and_unobserved() {
 
 #[test]
 fn one_order_lost_while_others_are_in_flight_fails_the_run() {
-    // o-2 stalled after OrderPlaced behind inventory's position: in flight. o-3 stalled
-    // after StockReserved (position 21 of `inventory`), and payment is past it: lost.
+    // o-2 stalled after OrderPlaced behind inventory's position in partition 0: in
+    // flight. o-3 (partition 1) stalled after StockReserved (position 21 of
+    // `inventory`); inventory is past its OrderPlaced, payment past its StockReserved:
+    // lost.
     let mut history = stalled_after_placed(vec![
-        lag(DRAIN_END, "inventory", 900, Some(10), &[("orders", "4")]),
-        lag(DRAIN_END, "payment", 0, Some(0), &[("inventory", "22")]),
+        LagSample {
+            positions: vec![
+                GroupPosition {
+                    topic: "orders".into(),
+                    partition: 0,
+                    next: "4".into(),
+                },
+                GroupPosition {
+                    topic: "orders".into(),
+                    partition: 1,
+                    next: "40".into(),
+                },
+            ],
+            ..lag(DRAIN_END, "inventory", 900, Some(10), &[])
+        },
+        LagSample {
+            positions: vec![GroupPosition {
+                topic: "inventory".into(),
+                partition: 1,
+                next: "22".into(),
+            }],
+            ..lag(DRAIN_END, "payment", 0, Some(0), &[])
+        },
         lag(DRAIN_END, "tap", 0, None, &[]),
     ]);
     history.sends.push(acked("o-3", T0 + 40_000));
-    history
-        .observations
-        .extend(partial("o-3", 2, T0 + 45_000, 20));
+    history.observations.extend(
+        partial("o-3", 2, T0 + 45_000, 20)
+            .into_iter()
+            .map(|o| Observation { partition: 1, ..o }),
+    );
     let (analysis, v) = run(&history);
     assert_eq!(analysis.anomalies.sample(Anomaly::Lost), ["o-3"]);
     assert_eq!(analysis.in_flight.sample, ["o-2"]);
@@ -225,6 +250,29 @@ fn one_order_lost_while_others_are_in_flight_fails_the_run() {
         "{:?}",
         v.reasons
     );
+}
+
+#[test]
+fn a_step_whose_input_is_not_yet_acknowledged_keeps_its_order_in_flight() {
+    // o-2 reached OrderConfirmed and ShipmentCreated; shipping published that but has
+    // not acknowledged OrderConfirmed (its position is at it), so OrderShipped may
+    // still come.
+    let mut observations = partial("o-2", 5, T0 + 25_000, 30);
+    observations.retain(|o| o.event_type != "OrderShipped");
+    let history = History {
+        meta: Some(meta(Guarantee::AtLeastOnce, LOAD_END)),
+        sends: vec![acked("o-2", T0 + 20_000)],
+        observations,
+        lags: vec![
+            lag(DRAIN_END, "shipping", 0, Some(1), &[("orders", "33")]),
+            lag(DRAIN_END, "tap", 0, None, &[]),
+        ],
+        ..History::default()
+    };
+    let (analysis, _) = run(&history);
+    assert_eq!(analysis.anomalies.count(Anomaly::Lost), 0);
+    assert_eq!(analysis.in_flight.sample, ["o-2"]);
+    assert_eq!(analysis.in_flight.groups[0].group, "shipping");
 }
 
 #[test]
