@@ -41,9 +41,7 @@ fn redis_consumer_kill_loses_nothing_in_either_mode() {
     );
     let md = std::fs::read_to_string(compare.join("compare.md")).expect("compare.md");
     assert!(
-        md.contains(
-            "| redis-consumer-kill[guarantee=exactly-once] | redis-consumer-kill[guarantee=at-least-once] |"
-        ),
+        md.contains("| exactly-once | at-least-once |"),
         "no cost of exactly-once row:\n{md}"
     );
     assert!(compare.join("compare.html").is_file());

@@ -32,6 +32,7 @@ use crate::anomaly::AnomalyReport;
 use crate::detect::{Occurrence, report};
 use crate::history::{FaultKind, FaultRecord, History};
 use crate::index::Index;
+use crate::inflight::TAP_GROUP;
 use crate::measure::{Latency, Phases, SECOND_US, Second, latency_within};
 use crate::stats::p99_exact;
 
@@ -183,7 +184,8 @@ fn recovery(
 fn drain(history: &History, phases: &Phases, fault: &FaultRecord) -> (Option<u64>, bool) {
     let mut baseline: BTreeMap<&str, u64> = BTreeMap::new();
     let mut after: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
-    for s in &history.lags {
+    // Consumer groups only: the tap's backlog is the harness's, not the system's.
+    for s in history.lags.iter().filter(|s| s.group != TAP_GROUP) {
         if s.t_us >= phases.warmup_end_us && s.t_us < fault.start_us {
             let b = baseline.entry(&s.group).or_default();
             *b = (*b).max(s.lag);

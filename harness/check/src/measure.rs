@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{DrainEnd, History, SendOutcome};
 use crate::index::Index;
+use crate::inflight::TAP_GROUP;
 use crate::stats::{Percentiles, Recorder, p50_exact, p99_exact};
 
 pub const SECOND_US: u64 = 1_000_000;
@@ -337,7 +338,9 @@ pub(crate) fn throughput(history: &History, index: &Index<'_>, phases: &Phases) 
 
 pub(crate) fn lag(history: &History, phases: &Phases) -> LagReport {
     let mut report = LagReport::default();
-    for sample in &history.lags {
+    // Consumer groups only: the tap's own backlog (group `tap`) is the harness's, read
+    // by the in-flight rule from the history, not part of the system's lag.
+    for sample in history.lags.iter().filter(|s| s.group != TAP_GROUP) {
         report
             .timeline
             .entry(sample.group.clone())
