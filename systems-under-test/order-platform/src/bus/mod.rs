@@ -209,6 +209,23 @@ impl Consumer {
     }
 
     /// The current value of a counter as this instance sees it (for decisions).
+    /// Several counters of one key, read as one snapshot (see
+    /// [`redis_streams`]'s `counters`; on Kafka the instance's own state).
+    pub async fn counters(
+        &mut self,
+        partition: i32,
+        key: &str,
+        fields: &[&str],
+    ) -> Result<Vec<i64>, BusError> {
+        match self {
+            Consumer::Redis(c) => c.counters(key, fields).await,
+            Consumer::Kafka(c) => Ok(fields
+                .iter()
+                .map(|f| c.counter(partition, key, f))
+                .collect()),
+        }
+    }
+
     pub async fn counter(
         &mut self,
         partition: i32,

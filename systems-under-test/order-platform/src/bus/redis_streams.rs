@@ -244,6 +244,20 @@ impl RedisConsumer {
         Ok(deliveries)
     }
 
+    /// Several fields of one key's hash in one `HMGET`: one snapshot, so values that
+    /// change together (a reservation moves stock from `available` to `reserved`) are
+    /// read together even while another instance changes them.
+    pub async fn counters(&mut self, key: &str, fields: &[&str]) -> Result<Vec<i64>, BusError> {
+        let hash = state_key(&self.config, key);
+        let values: Vec<Option<i64>> = redis::cmd("HMGET")
+            .arg(&hash)
+            .arg(fields)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(redis_err("HMGET", &hash))?;
+        Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+    }
+
     pub async fn counter(&mut self, key: &str, field: &str) -> Result<i64, BusError> {
         let hash = state_key(&self.config, key);
         let value: Option<i64> = self

@@ -80,6 +80,11 @@ impl StateView<'_> {
         self.consumer.counter(self.partition, key, field).await
     }
 
+    /// Several counters of one key as one snapshot.
+    pub async fn counters(&mut self, key: &str, fields: &[&str]) -> Result<Vec<i64>, BusError> {
+        self.consumer.counters(self.partition, key, fields).await
+    }
+
     /// The shard (Kafka partition; 0 on Redis) of the input being handled.
     pub fn shard(&self) -> i32 {
         self.partition
