@@ -97,6 +97,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalysisOptions;
+pub use crate::inflight::{GroupPosition, position_key};
 
 /// Which broker carried the events, and the guarantee the system ran with: the
 /// platform's own definitions (`events::platform`).
@@ -312,28 +313,6 @@ pub struct LagSample {
     /// only `lag` and `pending` say whether the group is done).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub positions: Vec<GroupPosition>,
-}
-
-/// The first entry of one partition that a consumer group (or the tap) has not yet
-/// processed: Kafka's committed offset; on Redis the oldest pending entry's id, or,
-/// with nothing pending, the id just after the group's last delivered one
-/// (`<ms>-<seq+1>`). For the tap, the next entry it will read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupPosition {
-    /// Logical topic name (`orders`), as on `observe` lines.
-    pub topic: String,
-    pub partition: u32,
-    pub next: String,
-}
-
-/// A log position as a comparable pair: a Kafka offset `17` is `(17, 0)`, a Redis
-/// stream id `1700000000000-3` is `(1700000000000, 3)`. `None` for anything else.
-pub fn position_key(position: &str) -> Option<(u64, u64)> {
-    match position.split_once('-') {
-        Some((ms, seq)) => Some((ms.parse().ok()?, seq.parse().ok()?)),
-        None => Some((position.parse().ok()?, 0)),
-    }
 }
 
 /// One charge in the payment gateway's ledger at the end of the run.

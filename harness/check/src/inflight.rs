@@ -38,9 +38,31 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::anomaly::AnomalyReport;
-use crate::history::{History, LagSample, Observation, position_key};
+use crate::history::{History, LagSample, Observation};
 use crate::index::{Index, Order, is_step};
 use crate::measure::Phases;
+
+/// The first entry of one partition that a consumer group (or the tap) has not yet
+/// processed: Kafka's committed offset; on Redis the oldest pending entry's id, or,
+/// with nothing pending, the id just after the group's last delivered one
+/// (`<ms>-<seq+1>`). For the tap, the next entry it will read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPosition {
+    /// Logical topic name (`orders`), as on `observe` lines.
+    pub topic: String,
+    pub partition: u32,
+    pub next: String,
+}
+
+/// A log position as a comparable pair: a Kafka offset `17` is `(17, 0)`, a Redis
+/// stream id `1700000000000-3` is `(1700000000000, 3)`. `None` for anything else.
+pub fn position_key(position: &str) -> Option<(u64, u64)> {
+    match position.split_once('-') {
+        Some((ms, seq)) => Some((ms.parse().ok()?, seq.parse().ok()?)),
+        None => Some((position.parse().ok()?, 0)),
+    }
+}
 
 /// The group name of the harness's tap on `lag` lines.
 pub const TAP_GROUP: &str = "tap";
