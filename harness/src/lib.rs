@@ -32,6 +32,7 @@ pub mod journal;
 pub mod load;
 pub mod observe;
 pub mod run;
+pub mod runlog;
 pub mod signals;
 pub mod stop;
 

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
             });
         }
     };
+    harness::runlog::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

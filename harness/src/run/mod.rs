@@ -62,6 +62,8 @@ pub async fn run(
 ) -> anyhow::Result<RunOutcome> {
     let started = time::OffsetDateTime::now_utc();
     let dir = output::create_dir(&options.runs_dir, experiment, started)?;
+    // The harness's own log (tap, samplers, faults) for this run; none if it cannot open.
+    let _log = crate::runlog::open(&dir.join("logs").join("harness.log")).ok();
     let say = Say(options.quiet);
     say.line(format!("harness: {} → {}", experiment.name, dir.display()));
     let board = options.status.clone().unwrap_or_default();

@@ -1,14 +1,15 @@
 //! Poison detection by attempts: an input that keeps failing is retried with backoff
 //! and then dead-lettered with reason `too_many_attempts` and its attempt count, on both
 //! backends — the shared consume loop, driven by a handler that always fails, against
-//! real Redis and Kafka.
+//! real Redis and Kafka. A decision that always crosses a floor of the state (a
+//! conflict that never resolves) ends the same way instead of stalling its partition.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use events::{Envelope, Event};
-use order_platform::bus::{Backend, Guarantee, Reader};
+use order_platform::bus::{Backend, Change, Guarantee, Reader};
 use order_platform::http::Health;
 use order_platform::metrics::Metrics;
 use order_platform::resilience::{DeadLetter, ReasonKind};
@@ -30,6 +31,34 @@ impl Handler for AlwaysFails {
         _state: &mut StateView<'_>,
     ) -> Result<Decision, Failure> {
         Err(Failure::Retry("the downstream rejects this order".into()))
+    }
+}
+
+/// Decides a change that can never fit: one unit taken from a counter that is zero,
+/// with a floor of zero.
+#[derive(Debug)]
+struct NeverFits;
+
+impl Handler for NeverFits {
+    fn topics(&self) -> Vec<&'static str> {
+        vec!["orders"]
+    }
+
+    async fn handle(
+        &mut self,
+        _input: &Envelope,
+        _event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
+        Ok(Decision {
+            events: Vec::new(),
+            changes: vec![Change {
+                key: "stock:none".into(),
+                field: "units".into(),
+                delta: -1,
+                floor: Some(0),
+            }],
+        })
     }
 }
 
@@ -57,58 +86,68 @@ async fn dead_letters(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_input_failing_every_time_is_dead_lettered_after_max_attempts() {
     for backend in [Backend::Redis, Backend::Kafka] {
-        let platform_less = common::Platform::reader_only(backend).await;
-        let mut bus = platform_less.reader_config();
-        bus.service = "flaky".into();
-        bus.guarantee = Guarantee::AtLeastOnce;
-        bus.topics = vec!["orders".into(), "dlq.flaky".into()];
-        let input = common::publish_example_order(&bus, 1).await;
-
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let config = RunnerConfig {
-            bus: bus.clone(),
-            max_attempts: 3,
-            batch: 10,
-            poll_wait: Duration::from_millis(200),
-            seed: 1,
-            state_wait: Duration::from_secs(30),
-        };
-        let consume = runner::run(
-            config,
-            AlwaysFails,
-            Metrics::new("flaky", 0),
-            Health::default(),
-            shutdown,
-        );
-        let watch = async {
-            let letters = dead_letters(&bus, Duration::from_secs(60)).await;
-            let _ = stop.send(true);
-            letters
-        };
-        let (result, letters) = tokio::join!(consume, watch);
-        result.expect("the consume loop ends cleanly on shutdown");
-        assert_eq!(letters.len(), 1, "{backend:?}: {letters:?}");
-        let letter = &letters[0];
-        assert_eq!(
-            letter.reason.kind,
-            ReasonKind::TooManyAttempts,
-            "{backend:?}: {letter:?}"
-        );
-        assert!(
-            letter.attempts >= 3,
-            "{backend:?}: attempts {}",
-            letter.attempts
-        );
-        assert!(
-            letter
-                .reason
-                .message
-                .contains("the downstream rejects this order"),
-            "{letter:?}"
-        );
-        assert_eq!(
-            letter.original_event_id.as_deref(),
-            Some(input.event_id.to_string().as_str())
-        );
+        dead_lettered_after_max_attempts(backend, AlwaysFails, "the downstream rejects this order")
+            .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_that_never_resolves_is_dead_lettered_not_retried_forever() {
+    for backend in [Backend::Redis, Backend::Kafka] {
+        dead_lettered_after_max_attempts(backend, NeverFits, "state kept changing").await;
+    }
+}
+
+async fn dead_lettered_after_max_attempts<H: Handler>(
+    backend: Backend,
+    handler: H,
+    expected: &str,
+) {
+    let platform_less = common::Platform::reader_only(backend).await;
+    let mut bus = platform_less.reader_config();
+    bus.service = "flaky".into();
+    bus.guarantee = Guarantee::AtLeastOnce;
+    bus.topics = vec!["orders".into(), "dlq.flaky".into()];
+    let input = common::publish_example_order(&bus, 1).await;
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let config = RunnerConfig {
+        bus: bus.clone(),
+        max_attempts: 3,
+        batch: 10,
+        poll_wait: Duration::from_millis(200),
+        seed: 1,
+        state_wait: Duration::from_secs(30),
+    };
+    let consume = runner::run(
+        config,
+        handler,
+        Metrics::new("flaky", 0),
+        Health::default(),
+        shutdown,
+    );
+    let watch = async {
+        let letters = dead_letters(&bus, Duration::from_secs(60)).await;
+        let _ = stop.send(true);
+        letters
+    };
+    let (result, letters) = tokio::join!(consume, watch);
+    result.expect("the consume loop ends cleanly on shutdown");
+    assert_eq!(letters.len(), 1, "{backend:?}: {letters:?}");
+    let letter = &letters[0];
+    assert_eq!(
+        letter.reason.kind,
+        ReasonKind::TooManyAttempts,
+        "{backend:?}: {letter:?}"
+    );
+    assert!(
+        letter.attempts >= 3,
+        "{backend:?}: attempts {}",
+        letter.attempts
+    );
+    assert!(letter.reason.message.contains(expected), "{letter:?}");
+    assert_eq!(
+        letter.original_event_id.as_deref(),
+        Some(input.event_id.to_string().as_str())
+    );
 }

@@ -227,12 +227,17 @@ impl Reader {
                     let Some(next) = consumer.recv().now_or_never() else {
                         break;
                     };
-                    let m = next.map_err(|source| BusError::Kafka {
-                        op: "read",
-                        target: "reader".into(),
-                        source,
-                    })?;
-                    out.push(to_delivery(&m));
+                    match next {
+                        Ok(m) => out.push(to_delivery(&m)),
+                        // What was read so far is handed out: returning the error
+                        // instead dropped those entries, and the position had moved
+                        // past them (the tap missed the first entries of partitions
+                        // while a topic it reads did not exist yet).
+                        Err(e) => {
+                            tracing::warn!(error = %e, "read failed after part of a batch");
+                            break;
+                        }
+                    }
                 }
                 Ok(out)
             }

@@ -132,37 +132,49 @@ impl Handler for Inventory {
                 let key = stock_key(&failed.sku);
                 let (available, reserved) = self.read(state, &key).await?;
                 let quantity = i64::from(failed.quantity);
-                let after = available + quantity;
+                // Under at-least-once a release can come again after it took effect (a
+                // PaymentFailed redelivered from an older committed position): its
+                // reservation is gone, and releasing it again would cross the floor
+                // on every decision, stalling the partition for good. What is
+                // reserved of it is released; the order is cancelled either way.
+                let released = quantity.min(reserved.max(0));
+                if released < quantity {
+                    tracing::warn!(order = %failed.order_id, sku = %failed.sku, quantity, reserved, "release of more than is reserved (a redelivered compensation?): releasing what is reserved");
+                }
+                let after = available + released;
+                let mut events = vec![Event::StockReleased(StockReleased {
+                    order_id: failed.order_id.clone(),
+                    customer_id: failed.customer_id.clone(),
+                    sku: failed.sku.clone(),
+                    quantity: u32::try_from(released).unwrap_or(failed.quantity),
+                    available_after: after,
+                    payment_failure: failed.reason,
+                })];
+                if released == 0 {
+                    return Ok(Decision::emit(events));
+                }
+                events.push(Event::StockUpdated(StockUpdated {
+                    sku: failed.sku.clone(),
+                    order_id: Some(failed.order_id.clone()),
+                    delta: released,
+                    available_after: after,
+                    reserved_after: reserved - released,
+                }));
                 Ok(Decision {
-                    events: vec![
-                        Event::StockReleased(StockReleased {
-                            order_id: failed.order_id.clone(),
-                            customer_id: failed.customer_id.clone(),
-                            sku: failed.sku.clone(),
-                            quantity: failed.quantity,
-                            available_after: after,
-                            payment_failure: failed.reason,
-                        }),
-                        Event::StockUpdated(StockUpdated {
-                            sku: failed.sku.clone(),
-                            order_id: Some(failed.order_id.clone()),
-                            delta: quantity,
-                            available_after: after,
-                            reserved_after: reserved - quantity,
-                        }),
-                    ],
+                    events,
                     changes: vec![
                         Change {
                             key: key.clone(),
                             field: AVAILABLE_DELTA.into(),
-                            delta: quantity,
+                            delta: released,
                             floor: None,
                         },
-                        // Never release more than is reserved.
+                        // Never release more than is reserved (against a concurrent
+                        // instance on Redis).
                         Change {
                             key,
                             field: RESERVED.into(),
-                            delta: -quantity,
+                            delta: -released,
                             floor: Some(0),
                         },
                     ],

@@ -12,6 +12,7 @@ pub mod payment;
 pub mod projection;
 pub mod runner;
 pub mod shipping;
+mod step;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
