@@ -90,6 +90,24 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
+    if let Some(first) = experiments.first().filter(|e| !e.skipped.is_empty()) {
+        crate::say!(
+            "harness: {} combinations to run; {} skipped (the fault cannot act on its target there):",
+            experiments.len(),
+            first.skipped.len()
+        );
+        // The reasons, each once with how often (every skipped cell is in the grid).
+        let mut reasons: Vec<(&str, usize)> = Vec::new();
+        for s in &first.skipped {
+            match reasons.iter_mut().find(|(r, _)| *r == s.reason) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((&s.reason, 1)),
+            }
+        }
+        for (reason, n) in reasons {
+            crate::say!("  {n} × {reason}");
+        }
+    }
     let (stop, signal) = stop_on_signals()?;
     let command = command_line();
     // The live progress line: what the run publishes, shown here (not by the run).

@@ -30,6 +30,7 @@ mod error;
 mod fault;
 mod fields;
 mod matrix;
+mod matrix_fault;
 mod model;
 mod overrides;
 mod parse;
@@ -46,7 +47,7 @@ use rand::rngs::StdRng;
 
 pub use error::{Diagnostic, ExperimentError, Location};
 pub use fault::{FAULT_KINDS, Fault, FaultKind, Target, TargetError, Toxic};
-pub use matrix::{Combination, MatrixSetting};
+pub use matrix::{Combination, MatrixSetting, Skipped};
 pub use model::{
     Backend, Brokers, Capacity, Driver, Experiment, Guarantee, KeyDistribution, Ratio,
     RedisPersistence, Replicas, Service, Stream, System, Threshold, Workload,
@@ -188,25 +189,52 @@ fn load(
     };
 
     let mut experiments = Vec::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
     let mut per_combination: Vec<(String, Vec<Diagnostic>)> = Vec::new();
     for indices in &combinations {
         let mut tree = root.clone();
         let mut settings = Vec::new();
         for (axis, &i) in axes.iter().zip(indices) {
             let (setting, node): &(MatrixSetting, Node) = &axis.values[i];
-            let path: Vec<String> = axis.path.iter().map(|s| (*s).to_owned()).collect();
-            // Cannot fail: the matrix only sets keys of tables that exist.
-            let _ = tree::set(&mut tree, &path, node.clone(), &node.at, false);
-            settings.push(*setting);
+            matrix::apply(&mut tree, axis, setting, node);
+            settings.push(setting.clone());
         }
         let combination = Combination(settings);
         let label = format!("{label_base}[{combination}]");
         let mut d = Diagnostics::default();
         if let Some(experiment) = parse::experiment(&tree, &origin, combination, &mut d) {
+            // A varied fault that cannot act on its target in this system: a cell of
+            // the grid that does not exist, not a mistake in the file.
+            if let Some(reason) = unsuited_fault(&experiment) {
+                skipped.push(Skipped {
+                    name: label,
+                    combination: experiment.combination.clone(),
+                    reason,
+                });
+                continue;
+            }
             validate::check(&experiment, thresholds, &mut d);
             experiments.push(experiment);
         }
         per_combination.push((label, d.list));
+    }
+    if experiments.is_empty() && !skipped.is_empty() && up_front.list.is_empty() {
+        let at = root.get("matrix").map(|m| m.at.clone());
+        if let Some(at) = at {
+            let message = format!(
+                "every combination of the matrix is skipped (first: {}: {})",
+                skipped[0].name, skipped[0].reason
+            );
+            up_front.error(
+                &at,
+                "matrix",
+                message,
+                "list targets the faults can act on".to_owned(),
+            );
+        }
+    }
+    for experiment in &mut experiments {
+        experiment.skipped = skipped.clone();
     }
 
     let mut all = up_front.list;
@@ -222,6 +250,23 @@ fn load(
         }
     }
     Err(ExperimentError::Invalid(unique))
+}
+
+/// Why a fault the matrix varies cannot act on its target in this combination's system.
+fn unsuited_fault(experiment: &Experiment) -> Option<String> {
+    let varied: Vec<usize> = experiment
+        .combination
+        .0
+        .iter()
+        .filter_map(MatrixSetting::fault_index)
+        .collect();
+    experiment
+        .faults
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| varied.contains(i))
+        .find_map(|(_, fault)| validate::target_problem(&experiment.system, fault))
+        .map(|(message, _)| message)
 }
 
 /// A problem found in every combination is the file's, and is reported once; one found

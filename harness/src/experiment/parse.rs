@@ -133,6 +133,7 @@ pub(crate) fn experiment(
         thresholds: thresholds?,
         capacity: capacity?,
         combination,
+        skipped: Vec::new(),
         spans: ExperimentSpans {
             duration: duration_node?.at.clone(),
             schedule: schedule_at,

@@ -12,8 +12,8 @@ use super::fields::{
 use super::model::{Ratio, Stream};
 use super::tree::{Node, Table, Value};
 
-const FAULT_COMMON_KEYS: &[&str] = &["at", "target", "kind"];
-const FAULT_PARAMETER_KEYS: &[&str] = &[
+pub(crate) const FAULT_COMMON_KEYS: &[&str] = &["at", "target", "kind"];
+pub(crate) const FAULT_PARAMETER_KEYS: &[&str] = &[
     "for",
     "latency",
     "jitter",
@@ -29,7 +29,7 @@ const FAULT_PARAMETER_KEYS: &[&str] = &[
 ];
 
 /// The keys a fault of `kind` takes besides `at`, `target` and `kind`.
-fn kind_keys(kind: &str) -> &'static [&'static str] {
+pub(crate) fn kind_keys(kind: &str) -> &'static [&'static str] {
     match kind {
         "latency" => &["for", "latency", "jitter", "stream", "toxicity"],
         "bandwidth" => &["for", "rate_kbps", "stream", "toxicity"],

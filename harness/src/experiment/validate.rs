@@ -51,8 +51,12 @@ pub(crate) fn check(
     let mut usable = Vec::new();
     for (i, fault) in experiment.faults.iter().enumerate() {
         let path = format!("faults[{i}]");
-        let exists = target_exists(&experiment.system, fault, &path, diagnostics);
-        let suits = exists && kind_suits_target(fault, &path, diagnostics);
+        let problem = target_problem(&experiment.system, fault);
+        let suits = problem.is_none();
+        if let Some((message, hint)) = problem {
+            let at = &fault.spans.target;
+            diagnostics.error(at, &format!("{path}.target"), message, hint);
+        }
         let timely = inside_load_phase(experiment.duration, fault, &path, diagnostics);
         if suits && timely {
             usable.push(i);
@@ -98,19 +102,20 @@ fn listing(count: u32, name: impl Fn(u32) -> String) -> String {
     }
 }
 
-fn target_exists(
-    system: &System,
-    fault: &Fault,
-    path: &str,
-    diagnostics: &mut Diagnostics,
-) -> bool {
+/// Why `fault` cannot act on its target in `system` (message, hint): the target does
+/// not exist there, or it does not suit the fault's kind.
+pub(crate) fn target_problem(system: &System, fault: &Fault) -> Option<(String, String)> {
+    target_missing(system, fault).or_else(|| kind_unsuited(fault))
+}
+
+fn target_missing(system: &System, fault: &Fault) -> Option<(String, String)> {
     let target = fault.target;
     let brokers = system.brokers.count();
     let kafka_targets = || {
         let list = listing(brokers, |i| format!("kafka-{}", i + 1));
         format!("targets on kafka: {list}, gateway, or a service instance such as payment#0")
     };
-    let problem = match (target, system.backend) {
+    match (target, system.backend) {
         (Target::Redis, Backend::Kafka) => Some((
             "unknown fault target `redis`: the system runs on kafka".to_owned(),
             kafka_targets(),
@@ -140,25 +145,13 @@ fn target_exists(
             ))
         }
         _ => None,
-    };
-    match problem {
-        Some((message, hint)) => {
-            diagnostics.error(
-                &fault.spans.target,
-                &format!("{path}.target"),
-                message,
-                hint,
-            );
-            false
-        }
-        None => true,
     }
 }
 
-fn kind_suits_target(fault: &Fault, path: &str, diagnostics: &mut Diagnostics) -> bool {
+fn kind_unsuited(fault: &Fault) -> Option<(String, String)> {
     let kind = fault.kind.name();
     let target = fault.target;
-    let problem = if fault.kind.is_network() && !target.is_proxied() {
+    if fault.kind.is_network() && !target.is_proxied() {
         Some((
             format!(
                 "`{kind}` is a network fault and needs a proxied target (redis, kafka-N or gateway); \
@@ -175,18 +168,6 @@ fn kind_suits_target(fault: &Fault, path: &str, diagnostics: &mut Diagnostics) -
         ))
     } else {
         None
-    };
-    match problem {
-        Some((message, hint)) => {
-            diagnostics.error(
-                &fault.spans.target,
-                &format!("{path}.target"),
-                message,
-                hint,
-            );
-            false
-        }
-        None => true,
     }
 }
 

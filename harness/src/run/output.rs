@@ -32,8 +32,17 @@ pub fn create_dir(
     let suffix = if experiment.combination.is_empty() {
         String::new()
     } else {
-        let text = experiment.combination.to_string();
-        format!("-{}", text.replace(['=', ',', ' ', '/'], "_"))
+        // Only characters safe in a path and in a link (`#` would end a URL's path).
+        let text: String = experiment
+            .combination
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' => c,
+                _ => '_',
+            })
+            .collect();
+        format!("-{text}")
     };
     let dir = runs
         .join(&experiment.base_name)
