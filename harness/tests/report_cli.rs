@@ -1,6 +1,8 @@
-//! `harness report RUN_DIR` and `harness compare RUN RUN...` on the reports crate's
-//! committed example results (recorded by real runs): no broker needed. Exit 0 with
-//! every file written; exit 2 with the path for a missing or malformed results.json.
+//! `harness report RUN_DIR`, `harness compare RUN RUN...` and `harness grid RUN_DIR...`
+//! on the reports crate's committed example results (recorded by real runs): no broker
+//! needed. Exit 0 with every file written; exit 2 with the path for a missing or
+//! malformed results.json (report, compare) or a RUN that is not a directory (grid: a
+//! directory without results is a "no results" cell, not an error).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -42,6 +44,35 @@ fn gateway_outage_run(runs: &Path) -> PathBuf {
     )
 }
 
+/// `runs/redis-consumer-kill/<stamp>-guarantee_at-least-once`, as a matrix names it.
+fn at_least_once_run(runs: &Path) -> PathBuf {
+    run_dir(
+        runs,
+        "redis-consumer-kill",
+        "20260101T000000Z-guarantee_at-least-once",
+        "redis-consumer-kill-alo.results.json",
+    )
+}
+
+/// The directory printed after `prefix` (`comparison: `, `grid: `) on stdout.
+fn printed_path(out: &Output, prefix: &str) -> PathBuf {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no {prefix:?} line\n{}", text(out)))
+}
+
+/// `dir` is `<experiment>/<timestamp>-<suffix>`: beside the runs, not inside one.
+fn assert_beside(dir: &Path, experiment: &Path, suffix: &str) {
+    let name = dir.file_name().expect("name").to_string_lossy();
+    assert!(name.ends_with(suffix), "{}", dir.display());
+    assert_eq!(
+        std::fs::canonicalize(dir.parent().expect("parent")).expect("canonical"),
+        std::fs::canonicalize(experiment).expect("canonical")
+    );
+}
+
 #[test]
 fn report_renders_every_file_from_results_json() {
     let runs = tempfile::tempdir().expect("tempdir");
@@ -81,12 +112,7 @@ fn report_without_or_with_a_malformed_results_json_is_exit_2_naming_it() {
 #[test]
 fn compare_follows_latest_links_and_writes_beside_the_first_run() {
     let runs = tempfile::tempdir().expect("tempdir");
-    let alo = run_dir(
-        runs.path(),
-        "redis-consumer-kill",
-        "20260101T000000Z-guarantee_at-least-once",
-        "redis-consumer-kill-alo.results.json",
-    );
+    let alo = at_least_once_run(runs.path());
     let eos = run_dir(
         runs.path(),
         "redis-consumer-kill-eos",
@@ -98,22 +124,8 @@ fn compare_follows_latest_links_and_writes_beside_the_first_run() {
 
     let out = harness(&[Path::new("compare"), &alo, &latest]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("comparison: "))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("no comparison path\n{}", text(&out)));
-    assert!(
-        dir.file_name()
-            .expect("name")
-            .to_string_lossy()
-            .ends_with("-compare")
-    );
-    assert_eq!(
-        std::fs::canonicalize(dir.parent().expect("parent")).expect("canonical"),
-        std::fs::canonicalize(runs.path().join("redis-consumer-kill")).expect("canonical")
-    );
+    let dir = printed_path(&out, "comparison: ");
+    assert_beside(&dir, &runs.path().join("redis-consumer-kill"), "-compare");
     let md = std::fs::read_to_string(dir.join("compare.md")).expect("compare.md");
     assert!(md.contains("| exactly-once | at-least-once |"), "{md}");
     assert!(dir.join("compare.html").is_file() && dir.join("compare-throughput.png").is_file());
@@ -155,4 +167,98 @@ fn report_to_a_closed_stdout_still_writes_every_file_without_a_panic() {
         text(&out)
     );
     assert!(dir.join("report.html").is_file(), "{}", text(&out));
+}
+
+#[test]
+fn grid_writes_beside_the_first_run_and_exits_0() {
+    let runs = tempfile::tempdir().expect("tempdir");
+    let alo = at_least_once_run(runs.path());
+    let eos = run_dir(
+        runs.path(),
+        "redis-consumer-kill",
+        "20260101T000100Z-guarantee_exactly-once",
+        "redis-consumer-kill-eos.results.json",
+    );
+    // an at-most-once run that left no results.json
+    let amo = runs
+        .path()
+        .join("redis-consumer-kill/20260101T000200Z-guarantee_at-most-once");
+    std::fs::create_dir_all(&amo).expect("mkdir");
+
+    // a comparison written beside the runs (a glob over the runs matches it): no cell
+    let compare = runs
+        .path()
+        .join("redis-consumer-kill/20260101T000300Z-compare");
+    std::fs::create_dir_all(&compare).expect("mkdir");
+    std::fs::write(compare.join("compare.md"), "## Comparison\n").expect("write");
+
+    let out = harness(&[Path::new("grid"), &alo, &eos, &amo, &compare]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a comparison or a grid, not a run"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("3 cells: 2 PASS, 0 FAIL, 0 INCONCLUSIVE, 1 no results"),
+        "{}",
+        text(&out)
+    );
+    let html = printed_path(&out, "grid: ");
+    let dir = html.parent().expect("grid dir");
+    assert_beside(dir, &runs.path().join("redis-consumer-kill"), "-grid");
+    assert!(html.is_file(), "{}", text(&out));
+    let md = std::fs::read_to_string(dir.join("grid.md")).expect("grid.md");
+    assert!(
+        md.contains("[run directory](../20260101T000000Z-guarantee_at-least-once/)"),
+        "{md}"
+    );
+    assert!(md.contains("**no results**"), "{md}");
+    // the directory without results sits in the column its name gives
+    let header = md
+        .lines()
+        .find(|l| l.starts_with("| backend"))
+        .expect("grid");
+    let columns: Vec<&str> = header.split('|').map(str::trim).collect();
+    assert_eq!(
+        columns[1..5],
+        ["backend", "at-most-once", "at-least-once", "exactly-once"]
+    );
+
+    let chosen = runs.path().join("chosen");
+    let out = harness(&[Path::new("grid"), &alo, Path::new("--out"), &chosen]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(chosen.join("grid.html").is_file() && chosen.join("grid.md").is_file());
+}
+
+#[test]
+fn grid_of_a_path_that_is_not_a_directory_is_exit_2_naming_it() {
+    let runs = tempfile::tempdir().expect("tempdir");
+    let alo = at_least_once_run(runs.path());
+    for bad in [runs.path().join("nothing"), alo.join("results.json")] {
+        let out = harness(&[Path::new("grid"), &alo, &bad]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{} is not a run directory", bad.display())),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(
+        !runs
+            .path()
+            .join("redis-consumer-kill")
+            .read_dir()
+            .expect("read")
+            .any(|e| e
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with("-grid")),
+        "nothing written on bad input"
+    );
+    let out = harness(&[Path::new("grid")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

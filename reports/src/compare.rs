@@ -150,7 +150,9 @@ pub fn labels(runs: &[Results]) -> Vec<String> {
     out
 }
 
-fn strength(guarantee: &str) -> u8 {
+/// Guarantees weakest first (unknown ones last): the order runs are paired and the
+/// grid's columns stand in.
+pub(crate) fn strength(guarantee: &str) -> u8 {
     match guarantee {
         "at-most-once" => 0,
         "at-least-once" => 1,

@@ -33,4 +33,6 @@ pub enum ReportError {
     },
     #[error("compare needs at least one run")]
     NoRuns,
+    #[error("the grid needs at least one run directory")]
+    NoGridRuns,
 }

@@ -19,7 +19,7 @@ fn create(dir: &Path, name: &str) -> Result<(PathBuf, BufWriter<File>), ReportEr
 }
 
 /// Runs `f` on a new file `dir/name`, flushes it, and names the file in any error.
-fn write_file(
+pub(crate) fn write_file(
     dir: &Path,
     name: &str,
     f: impl FnOnce(&mut BufWriter<File>) -> Result<(), ReportError>,
@@ -40,7 +40,8 @@ fn write_file(
     Ok(path)
 }
 
-fn io(e: std::io::Error) -> ReportError {
+/// An I/O error of a writer; [`write_file`] fills in the file's path.
+pub(crate) fn io(e: std::io::Error) -> ReportError {
     ReportError::Write {
         path: PathBuf::new(),
         source: e,

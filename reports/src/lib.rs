@@ -5,6 +5,7 @@
 //! ```text
 //! results.json ──results::load──► Results ──files::write_run──► report.html, *.png, summary.md, junit.xml
 //! results.json × N ──────────────► [Results] ──files::write_compare──► compare.html, compare-*.png, compare.md
+//! run dirs × N ──grid::grid_into──► a cell per run ──────────────────► grid.md, grid.html
 //! ```
 //!
 //! Modules:
@@ -19,6 +20,9 @@
 //! - [`summary`]: `summary.md`, also what the terminal shows; [`markdown`]: its tables.
 //! - [`junit`]: `junit.xml`, one test case per threshold and per anomaly rule.
 //! - [`compare`]: deltas against the first run and the cost of exactly-once; `compare.md`.
+//! - [`grid`]: the reliability grid of a sweep ([`grid_into`]): a column per guarantee,
+//!   a row per combination of the other matrix keys, a cell per run; `grid.md`,
+//!   `grid.html`.
 //! - [`escape`]: HTML/XML escaping of every text taken from a result.
 //! - [`error`]: [`ReportError`], naming the file or chart involved.
 
@@ -31,6 +35,7 @@ pub mod diagram;
 pub mod error;
 pub mod escape;
 pub mod files;
+pub mod grid;
 pub mod headline;
 pub mod html;
 pub mod junit;
@@ -40,4 +45,5 @@ pub mod summary;
 
 pub use error::ReportError;
 pub use files::{write_compare, write_run};
+pub use grid::{GridSummary, grid_into};
 pub use results::Results;

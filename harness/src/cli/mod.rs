@@ -51,6 +51,10 @@ pub enum Command {
     /// Compare runs: overlaid charts, deltas against the first run, the cost of
     /// exactly-once (compare.html, compare.md, PNG charts).
     Compare(report::CompareArgs),
+    /// The reliability grid of a sweep: a column per guarantee, a row per combination
+    /// of the other matrix keys, each cell a run's verdict, anomalies and report link
+    /// (grid.html, grid.md). Exit 0 once written.
+    Grid(report::GridArgs),
 }
 
 /// Runs a parsed command line; `Ok` carries the exit code.
@@ -64,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => run::validate(args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => report::compare(args),
+        Command::Grid(args) => report::grid(args),
         Command::Capacity(args) => capacity::capacity_command(args).await,
     }
 }
