@@ -57,6 +57,16 @@ fn sweep(backend: &str, faults: &str, targets: &str) {
         stdout.contains("skipped"),
         "the unsuited cell is skipped:\n{stdout}"
     );
+    let grid = std::fs::read_dir(runs.path().join("sweep"))
+        .expect("runs/sweep")
+        .flatten()
+        .map(|e| e.path().join("grid.md"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no grid.md:\n{stdout}"));
+    let grid = std::fs::read_to_string(grid).expect("grid.md");
+    assert!(grid.contains("6 cells"), "{grid}");
+    assert!(grid.contains("skipped"), "{grid}");
+    assert!(grid.contains("report.html"), "{grid}");
     for doc in &docs {
         let name = doc["experiment"].as_str().unwrap_or("?");
         let count = |a: &str| doc["anomalies"][a]["count"].as_u64();

@@ -125,17 +125,18 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     };
     let mut worst = exit::PASS;
     let mut dirs = Vec::new();
+    let mut interrupted = false;
     for experiment in &experiments {
         let outcome =
             crate::cli::trials::run_repeated(experiment, &options, args.repeat.get(), stop.clone())
                 .await?;
         let code = u8::try_from(outcome.decision.exit_code()).unwrap_or(exit::ERROR);
-        if outcome.interrupted {
-            signal.abort();
-            return Ok(exit::INTERRUPTED);
-        }
         // With --repeat, a combination's comparison uses its first trial.
         dirs.push(crate::cli::trials::first_trial(&outcome.dir));
+        if outcome.interrupted {
+            interrupted = true;
+            break;
+        }
         worst = match (worst, code) {
             (exit::FAIL, _) | (_, exit::FAIL) => exit::FAIL,
             (exit::INCONCLUSIVE, _) | (_, exit::INCONCLUSIVE) => exit::INCONCLUSIVE,
@@ -143,16 +144,38 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         };
     }
     signal.abort();
-    // A [matrix]: every combination ran, so compare them side by side.
+    // A [matrix]: every combination ran, so compare them side by side; a matrix over
+    // faults (a sweep) is read as a grid instead: one cell per combination.
     if let Some(first) = experiments.first().filter(|e| !e.combination.is_empty()) {
-        let out = options.runs_dir.join(&first.base_name).join(format!(
-            "{}-compare",
-            crate::run::output::stamp(time::OffsetDateTime::now_utc())
-        ));
-        crate::cli::report::compare_into(&dirs, &out)?;
-        crate::say!("comparison: {}", out.display());
+        let stamp = crate::run::output::stamp(time::OffsetDateTime::now_utc());
+        let base = options.runs_dir.join(&first.base_name);
+        let sweep = first
+            .combination
+            .0
+            .iter()
+            .any(|s| s.fault_index().is_some());
+        // Interrupted: the grid of what ran (the last cell marked incomplete).
+        if sweep || !first.skipped.is_empty() {
+            let out = base.join(format!("{stamp}-grid"));
+            let skipped: Vec<(String, String)> = first
+                .skipped
+                .iter()
+                .map(|s| (s.name.clone(), s.reason.clone()))
+                .collect();
+            let summary = reports::grid_into(&dirs, &skipped, &out)?;
+            crate::say!("grid: {} ({summary})", out.join("grid.html").display());
+        }
+        if !sweep && !interrupted {
+            let out = base.join(format!("{stamp}-compare"));
+            crate::cli::report::compare_into(&dirs, &out)?;
+            crate::say!("comparison: {}", out.display());
+        }
     }
-    Ok(worst)
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else {
+        worst
+    })
 }
 
 /// A stop that comes on Ctrl-C or SIGTERM (the task announces it on stderr); abort
