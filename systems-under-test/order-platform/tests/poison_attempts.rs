@@ -151,3 +151,73 @@ async fn dead_lettered_after_max_attempts<H: Handler>(
         Some(input.event_id.to_string().as_str())
     );
 }
+
+/// Fails every input and counts how often it was asked.
+#[derive(Debug, Clone, Default)]
+struct CountsFailures(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Handler for CountsFailures {
+    fn topics(&self) -> Vec<&'static str> {
+        vec!["orders"]
+    }
+
+    async fn handle(
+        &mut self,
+        _input: &Envelope,
+        _event: &Event,
+        _state: &mut StateView<'_>,
+    ) -> Result<Decision, Failure> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(Failure::Retry("the gateway's answer was lost".into()))
+    }
+}
+
+/// At-most-once: an input whose processing failed is given up, not processed again (a
+/// retried charge whose answer was lost is a second charge); the sweep's gateway
+/// timeout cells found Kafka seeking back over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_once_processes_a_failing_input_once_on_both_backends() {
+    for backend in [Backend::Redis, Backend::Kafka] {
+        let platform_less = common::Platform::reader_only(backend).await;
+        let mut bus = platform_less.reader_config();
+        bus.service = "once".into();
+        bus.guarantee = Guarantee::AtMostOnce;
+        bus.topics = vec!["orders".into(), "dlq.once".into()];
+        common::publish_example_order(&bus, 1).await;
+        let handler = CountsFailures::default();
+        let calls = handler.0.clone();
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let config = RunnerConfig {
+            bus: bus.clone(),
+            max_attempts: 3,
+            batch: 10,
+            poll_wait: Duration::from_millis(200),
+            seed: 1,
+            state_wait: Duration::from_secs(30),
+        };
+        let consume = runner::run(
+            config,
+            handler,
+            Metrics::new("once", 0),
+            Health::default(),
+            shutdown,
+        );
+        let watch = async {
+            // The first call, then long enough for several retries to have come.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while calls.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let _ = stop.send(true);
+        };
+        let (result, ()) = tokio::join!(consume, watch);
+        result.expect("the consume loop ends cleanly on shutdown");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{backend:?}"
+        );
+    }
+}

@@ -127,7 +127,12 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<
                 gateway_url: args.gateway_url.trim_end_matches('/').to_string(),
                 use_idempotency_key: args.guarantee == crate::bus::Guarantee::ExactlyOnce,
                 request_timeout: Duration::from_millis(args.request_timeout_ms.min(2000)),
-                attempts_per_delivery: 3,
+                // At-most-once charges once: a retry after a timeout may charge again
+                // (no idempotency key outside exactly-once), an effect twice.
+                attempts_per_delivery: match args.guarantee {
+                    crate::bus::Guarantee::AtMostOnce => 1,
+                    _ => 3,
+                },
                 breaker: BreakerConfig {
                     failure_threshold: NonZeroU32::new(args.breaker_failures)
                         .unwrap_or(NonZeroU32::MIN),

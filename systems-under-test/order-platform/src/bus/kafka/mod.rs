@@ -487,6 +487,22 @@ impl KafkaConsumer {
         }
         self.undo_staged().await;
         let mut earliest: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        // At-most-once: the failed input (the first given back) was committed before
+        // it was processed and is given up, not delivered again (as NOACK does on
+        // Redis); a retry would repeat its effects, such as a charge whose answer was
+        // lost. The inputs after it were not processed and come again.
+        let remaining = match (self.config.guarantee, remaining.split_first()) {
+            (Guarantee::AtMostOnce, Some((failed, rest))) => {
+                if let Ok(o) = offset(failed) {
+                    earliest.insert(
+                        (self.config.physical(&failed.topic), failed.partition),
+                        o + 1,
+                    );
+                }
+                rest
+            }
+            _ => remaining,
+        };
         for d in remaining {
             if let Ok(o) = offset(d) {
                 let slot = earliest
