@@ -127,9 +127,20 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let mut dirs = Vec::new();
     let mut interrupted = false;
     for experiment in &experiments {
-        let outcome =
+        let run =
             crate::cli::trials::run_repeated(experiment, &options, args.repeat.get(), stop.clone())
-                .await?;
+                .await;
+        let outcome = match run {
+            Ok(outcome) => outcome,
+            // Stopped before this combination ran anything (while its lab started):
+            // what ran before it still gets its grid.
+            Err(e) if stop.is_stopped() && !dirs.is_empty() => {
+                eprintln!("harness: {e:#}");
+                interrupted = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         let code = u8::try_from(outcome.decision.exit_code()).unwrap_or(exit::ERROR);
         // With --repeat, a combination's comparison uses its first trial.
         dirs.push(crate::cli::trials::first_trial(&outcome.dir));
