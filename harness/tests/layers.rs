@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Each top-level module of `harness/src` and its layer (0 is the bottom).
-const LAYERS: [(&str, u8); 11] = [
+const LAYERS: [(&str, u8); 12] = [
     ("journal", 0),
+    ("runlog", 0),
     ("stop", 0),
     ("signals", 0),
     ("experiment", 0),
