@@ -98,7 +98,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         );
         // The reasons, each once with how often (every skipped cell is in the grid).
         let mut reasons: Vec<(&str, usize)> = Vec::new();
-        for s in &first.skipped {
+        for s in first.skipped.iter() {
             match reasons.iter_mut().find(|(r, _)| *r == s.reason) {
                 Some((_, n)) => *n += 1,
                 None => reasons.push((&s.reason, 1)),

@@ -233,8 +233,9 @@ fn load(
             );
         }
     }
+    let skipped: Arc<[Skipped]> = Arc::from(skipped);
     for experiment in &mut experiments {
-        experiment.skipped = skipped.clone();
+        experiment.skipped = Arc::clone(&skipped);
     }
 
     let mut all = up_front.list;

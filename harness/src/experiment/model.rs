@@ -54,9 +54,9 @@ pub struct Experiment {
     /// The matrix values chosen for this run; empty when the file has no matrix.
     pub combination: Combination,
     /// The combinations of this file's matrix that are not run (a varied fault that
-    /// cannot act on its target in that system); the same list on each of them.
+    /// cannot act on its target in that system); one list, shared by each of them.
     #[serde(skip)]
-    pub skipped: Vec<super::matrix::Skipped>,
+    pub skipped: std::sync::Arc<[super::matrix::Skipped]>,
     #[serde(skip)]
     pub(crate) spans: ExperimentSpans,
 }

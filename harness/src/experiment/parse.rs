@@ -133,7 +133,7 @@ pub(crate) fn experiment(
         thresholds: thresholds?,
         capacity: capacity?,
         combination,
-        skipped: Vec::new(),
+        skipped: Arc::from(Vec::new()),
         spans: ExperimentSpans {
             duration: duration_node?.at.clone(),
             schedule: schedule_at,

@@ -103,36 +103,14 @@ async fn dead_lettered_after_max_attempts<H: Handler>(
     handler: H,
     expected: &str,
 ) {
-    let platform_less = common::Platform::reader_only(backend).await;
-    let mut bus = platform_less.reader_config();
-    bus.service = "flaky".into();
-    bus.guarantee = Guarantee::AtLeastOnce;
-    bus.topics = vec!["orders".into(), "dlq.flaky".into()];
-    let input = common::publish_example_order(&bus, 1).await;
-
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let config = RunnerConfig {
-        bus: bus.clone(),
-        max_attempts: 3,
-        batch: 10,
-        poll_wait: Duration::from_millis(200),
-        seed: 1,
-        state_wait: Duration::from_secs(30),
-    };
-    let consume = runner::run(
-        config,
+    let (letters, input) = consume_while(
+        backend,
+        "flaky",
+        Guarantee::AtLeastOnce,
         handler,
-        Metrics::new("flaky", 0),
-        Health::default(),
-        shutdown,
-    );
-    let watch = async {
-        let letters = dead_letters(&bus, Duration::from_secs(60)).await;
-        let _ = stop.send(true);
-        letters
-    };
-    let (result, letters) = tokio::join!(consume, watch);
-    result.expect("the consume loop ends cleanly on shutdown");
+        |bus, input| async move { (dead_letters(&bus, Duration::from_secs(60)).await, input) },
+    )
+    .await;
     assert_eq!(letters.len(), 1, "{backend:?}: {letters:?}");
     let letter = &letters[0];
     assert_eq!(
@@ -178,46 +156,66 @@ impl Handler for CountsFailures {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_once_processes_a_failing_input_once_on_both_backends() {
     for backend in [Backend::Redis, Backend::Kafka] {
-        let platform_less = common::Platform::reader_only(backend).await;
-        let mut bus = platform_less.reader_config();
-        bus.service = "once".into();
-        bus.guarantee = Guarantee::AtMostOnce;
-        bus.topics = vec!["orders".into(), "dlq.once".into()];
-        common::publish_example_order(&bus, 1).await;
         let handler = CountsFailures::default();
         let calls = handler.0.clone();
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let config = RunnerConfig {
-            bus: bus.clone(),
-            max_attempts: 3,
-            batch: 10,
-            poll_wait: Duration::from_millis(200),
-            seed: 1,
-            state_wait: Duration::from_secs(30),
-        };
-        let consume = runner::run(
-            config,
+        consume_while(
+            backend,
+            "once",
+            Guarantee::AtMostOnce,
             handler,
-            Metrics::new("once", 0),
-            Health::default(),
-            shutdown,
-        );
-        let watch = async {
-            // The first call, then long enough for several retries to have come.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while calls.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            tokio::time::sleep(Duration::from_secs(4)).await;
-            let _ = stop.send(true);
-        };
-        let (result, ()) = tokio::join!(consume, watch);
-        result.expect("the consume loop ends cleanly on shutdown");
+            |_, _| async {
+                // The first call, then long enough for several retries (100 ms backoff
+                // and up) to have come: what is tested is that none does.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while calls.load(std::sync::atomic::Ordering::SeqCst) == 0
+                    && Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tokio::time::sleep(Duration::from_secs(4)).await;
+            },
+        )
+        .await;
         assert_eq!(
             calls.load(std::sync::atomic::Ordering::SeqCst),
             1,
             "{backend:?}"
         );
     }
+}
+
+/// Runs the consume loop with `handler` as service `service` of a fresh namespace, with
+/// one example order published, until `watch` (given the bus and the order) ends.
+async fn consume_while<H: Handler, T, F: std::future::Future<Output = T>>(
+    backend: Backend,
+    service: &str,
+    guarantee: Guarantee,
+    handler: H,
+    watch: impl FnOnce(order_platform::bus::BusConfig, Envelope) -> F,
+) -> T {
+    let platform_less = common::Platform::reader_only(backend).await;
+    let mut bus = platform_less.reader_config();
+    bus.service = service.into();
+    bus.guarantee = guarantee;
+    bus.topics = vec!["orders".into(), format!("dlq.{service}")];
+    let input = common::publish_example_order(&bus, 1).await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let config = RunnerConfig {
+        bus: bus.clone(),
+        max_attempts: 3,
+        batch: 10,
+        poll_wait: Duration::from_millis(200),
+        seed: 1,
+        state_wait: Duration::from_secs(30),
+    };
+    let metrics = Metrics::new(service, 0);
+    let consume = runner::run(config, handler, metrics, Health::default(), shutdown);
+    let watched = async {
+        let out = watch(bus.clone(), input).await;
+        let _ = stop.send(true);
+        out
+    };
+    let (result, out) = tokio::join!(consume, watched);
+    result.expect("the consume loop ends cleanly on shutdown");
+    out
 }
