@@ -219,7 +219,7 @@ fn malformed_input_is_exit_2_with_a_location() {
 
 #[test]
 fn docs_history_format_matches_the_checker_source() {
-    let source = include_str!("../check/src/history.rs");
+    let source = include_str!("../check/src/history/mod.rs");
     let docs = include_str!("../../docs/history-format.md");
     let module_doc: Vec<&str> = source
         .lines()
@@ -233,7 +233,7 @@ fn docs_history_format_matches_the_checker_source() {
     for line in module_doc.iter().filter(|l| !l.contains("crate::")) {
         assert!(
             docs.contains(line),
-            "docs/history-format.md lacks a line of the history.rs module doc: {line:?}\nregenerate it from harness/check/src/history.rs"
+            "docs/history-format.md lacks a line of the history module doc: {line:?}\nregenerate it from harness/check/src/history/mod.rs"
         );
     }
 }

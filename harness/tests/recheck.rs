@@ -25,9 +25,10 @@ fn text(out: &Output) -> String {
 
 /// A short experiment: ~10 s of load at 20 orders/s on one broker, with a latency
 /// fault in the middle so the history has a fault window and some disorder to judge.
-fn experiment(name: &str, backend: &str, guarantee: &str, target: &str) -> String {
+fn experiment(name: &str, backend: &str, guarantee: &str, target: &str, history: &str) -> String {
     format!(
         r#"name = "{name}"
+history = "{history}"
 description = "re-analysis reproduces the run ({backend}, {guarantee})"
 seed = 7
 duration = "10s"
@@ -76,10 +77,10 @@ fn read_results(path: &Path) -> Results {
 }
 
 /// Runs the experiment, re-checks its history, and compares the two documents.
-fn run_then_recheck(name: &str, backend: &str, guarantee: &str, target: &str) {
+fn run_then_recheck(name: &str, backend: &str, guarantee: &str, target: &str, history: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join(format!("{name}.toml"));
-    std::fs::write(&file, experiment(name, backend, guarantee, target)).expect("write");
+    std::fs::write(&file, experiment(name, backend, guarantee, target, history)).expect("write");
     let runs = tmp.path().join("runs");
     let run = harness()
         .arg("run")
@@ -108,8 +109,22 @@ fn run_then_recheck(name: &str, backend: &str, guarantee: &str, target: &str) {
         ran.counts
     );
 
-    let history = std::fs::read_to_string(dir.join("history.jsonl")).expect("history.jsonl");
-    let meta = history.lines().next().unwrap_or_default();
+    let file = dir.join(match history {
+        "zstd" => "history.jsonl.zst",
+        _ => "history.jsonl",
+    });
+    let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let lines = match history {
+        "zstd" => zstd::stream::decode_all(&bytes[..]).expect("a complete zstd stream"),
+        _ => bytes,
+    };
+    let lines = String::from_utf8(lines).expect("UTF-8");
+    // The history is written as the run goes; its meta line closes it.
+    let meta = lines.lines().last().unwrap_or_default();
+    assert!(
+        meta.starts_with(r#"{"kind":"meta""#),
+        "{name}: the last line is the meta line: {meta}"
+    );
     assert!(
         meta.contains(r#""analysis":{"#) && meta.contains(r#""causality_slack_us":250000"#),
         "{name}: the meta line records the run's analysis options: {meta}"
@@ -123,7 +138,7 @@ fn run_then_recheck(name: &str, backend: &str, guarantee: &str, target: &str) {
     // No --threshold: check judges the thresholds the run recorded.
     let recheck = harness()
         .arg("check")
-        .arg(dir.join("history.jsonl"))
+        .arg(&file)
         .arg("--json")
         .output()
         .expect("harness check");
@@ -184,10 +199,22 @@ fn run_then_recheck(name: &str, backend: &str, guarantee: &str, target: &str) {
 
 #[test]
 fn redis_run_rechecks_to_its_results() {
-    run_then_recheck("recheck-redis", "redis", "at-least-once", "redis");
+    run_then_recheck("recheck-redis", "redis", "at-least-once", "redis", "jsonl");
+}
+
+/// The same with the history compressed as it is written (`history = "zstd"`).
+#[test]
+fn compressed_redis_run_rechecks_to_its_results() {
+    run_then_recheck(
+        "recheck-redis-zstd",
+        "redis",
+        "exactly-once",
+        "redis",
+        "zstd",
+    );
 }
 
 #[test]
 fn kafka_run_rechecks_to_its_results() {
-    run_then_recheck("recheck-kafka", "kafka", "exactly-once", "kafka-1");
+    run_then_recheck("recheck-kafka", "kafka", "exactly-once", "kafka-1", "jsonl");
 }

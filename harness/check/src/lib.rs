@@ -64,8 +64,8 @@ pub use detect::AnomalyDetails;
 pub use faults::FaultWindowStats;
 pub use history::{
     Backend, Charge, DeadLetterRecord, DrainEnd, FaultKind, FaultRecord, GroupPosition, Guarantee,
-    History, HistoryError, LagSample, Meta, MetricSample, Observation, RecordedThreshold,
-    SendOutcome, SendRecord, StockLine,
+    History, HistoryError, LagSample, Line, LineParser, Loaded, Meta, MetricSample, Observation,
+    RecordedThreshold, SendOutcome, SendRecord, StockLine, TruncatedTail,
 };
 pub use index::{KNOWN_TYPES, STEP_TYPES, TERMINAL_TYPES};
 pub use inflight::{Backlog, InFlight, TAP_GROUP};

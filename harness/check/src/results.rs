@@ -158,7 +158,8 @@ impl RunInfo {
         RunInfo {
             experiment: meta.map_or_else(|| fallback.to_owned(), |m| m.experiment.clone()),
             seed: meta.map_or(0, |m| m.seed),
-            complete: meta.is_none_or(|m| m.complete),
+            // A run writes its meta line last: a history without one did not end.
+            complete: meta.is_some_and(|m| m.complete),
             ..RunInfo::default()
         }
     }

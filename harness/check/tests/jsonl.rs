@@ -233,3 +233,29 @@ proptest! {
         let _ = History::from_jsonl(&lines.join("\n"));
     }
 }
+
+/// A history whose writer was killed in the middle of a line: `load` reads every whole
+/// line and names the cut one; the strict reader calls it an error.
+#[test]
+fn a_cut_last_line_is_left_out_by_load_and_named() {
+    let whole = EXAMPLE.trim_end();
+    let cut_at = whole.len() - 20;
+    let bytes = whole.as_bytes()[..cut_at].to_vec();
+    assert!(History::from_jsonl_bytes(&bytes).is_err());
+    let loaded = History::load(&bytes).expect("reads up to the cut");
+    let tail = loaded.truncated.expect("the cut line is named");
+    assert_eq!(tail.line, whole.lines().count(), "the last line");
+    let full = History::from_jsonl(EXAMPLE).expect("parses");
+    assert_eq!(loaded.history.metrics.len(), full.metrics.len() - 1);
+    assert_eq!(loaded.history.stock, full.stock);
+
+    // A last line that is whole but has no newline is read, not cut.
+    let loaded = History::load(whole.as_bytes()).expect("reads");
+    assert!(loaded.truncated.is_none());
+    assert_eq!(loaded.history, full);
+
+    // A cut before the last line is still an error with its line.
+    let mut broken = whole.as_bytes().to_vec();
+    broken.splice(10..12, []);
+    assert!(History::load(&broken).is_err());
+}

@@ -234,3 +234,35 @@ fn the_verdict_serialises_with_the_documented_names() {
     assert_eq!(json["expectations"][0]["anomaly"], "lost");
     assert_eq!(json["expectations"][0]["status"], "held");
 }
+
+/// A history with no meta line is one whose run did not end (a run writes it last):
+/// an order observed just before the cut may have no send line yet, so a phantom is
+/// not judged there, and nothing is claimed of the guarantee.
+#[test]
+fn a_history_without_its_meta_line_judges_no_phantom() {
+    let mut history = clean(Guarantee::AtLeastOnce);
+    // The last order's send line was still in the writer's buffer when it was killed.
+    let last = history.sends.pop().expect("a send");
+    assert!(
+        history.observations.iter().any(|o| o.key == last.order_id),
+        "the order was observed"
+    );
+    let with_meta = judge(&history, &[]);
+    assert_eq!(
+        with_meta.decision,
+        Decision::Fail,
+        "{:?}",
+        with_meta.reasons
+    );
+
+    history.meta = None;
+    let cut = judge(&history, &[]);
+    assert_eq!(cut.decision, Decision::Inconclusive, "{:?}", cut.reasons);
+    let phantom = cut
+        .expectations
+        .iter()
+        .find(|e| e.anomaly == Anomaly::Phantom)
+        .expect("phantom rule");
+    assert_eq!(phantom.status, ExpectationStatus::NotJudged);
+    assert!(cut.reasons.iter().any(|r| r.contains("no meta line")));
+}

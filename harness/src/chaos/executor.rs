@@ -214,7 +214,7 @@ pub async fn run(
             if let Err(e) = heal(targets, &toxiproxy, &id, fault).await {
                 tracing::warn!(fault = %id, error = %e, "could not heal fault");
             }
-            recorder.history().faults.push(FaultRecord {
+            recorder.fault(FaultRecord {
                 id,
                 kind: fault.kind.record_kind(),
                 target: fault.target.to_string(),

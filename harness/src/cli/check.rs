@@ -4,14 +4,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
 use crate::exit;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The recorded history (a run directory's history.jsonl).
+    /// The recorded history: a run directory's history.jsonl, or history.jsonl.zst
+    /// (compressed; told by its content). One cut short by a killed harness is read up
+    /// to the cut, with a warning.
     pub history: PathBuf,
     /// A threshold to judge, as METRIC=EXPRESSION (repeatable), e.g. `lost=== 0` or
     /// `latency.e2e.p99=< 800ms`. Replaces the thresholds the run recorded in the
@@ -66,10 +68,14 @@ fn recorded_thresholds(
 
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let given = parse_thresholds(&args.thresholds)?;
-    let bytes = std::fs::read(&args.history)
-        .with_context(|| format!("reading {}", args.history.display()))?;
-    let history = check::History::from_jsonl_bytes(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.display()))?;
+    let file = crate::journal::read(&args.history)?;
+    if let Some(why) = &file.cut_short {
+        eprintln!(
+            "harness: warning: {} is cut short: {why}; the run is judged incomplete",
+            args.history.display()
+        );
+    }
+    let history = file.into_history();
     let thresholds = if args.thresholds.is_empty() {
         recorded_thresholds(&history, &args.history)?
     } else {

@@ -42,6 +42,9 @@ pub struct Experiment {
     /// After load and faults end, how long to wait for the pipeline to settle. Default 30s.
     #[serde(serialize_with = "duration::serialize")]
     pub drain_timeout: Duration,
+    /// How the history file is stored: `jsonl` (default) or `zstd`
+    /// (`history.jsonl.zst`, several times smaller; for long runs).
+    pub history: crate::journal::HistoryFormat,
     pub system: System,
     pub workload: Workload,
     /// In file order.

@@ -19,6 +19,7 @@ use super::model::{
 use super::parse_fault;
 use super::schedule::{Schedule, Step};
 use super::tree::{Node, Table, Value, join};
+use crate::journal::HistoryFormat;
 
 pub(crate) const DEFAULT_SEED: u64 = 0;
 pub(crate) const DEFAULT_WARMUP: Duration = Duration::from_secs(5);
@@ -38,6 +39,7 @@ const TOP_KEYS: &[&str] = &[
     "duration",
     "warmup",
     "drain_timeout",
+    "history",
     "system",
     "workload",
     "faults",
@@ -91,6 +93,16 @@ pub(crate) fn experiment(
     let drain = or_default(f.get("drain_timeout"), DEFAULT_DRAIN_TIMEOUT, |n| {
         duration(n, "drain_timeout", d)
     });
+    let history = or_default(f.get("history"), HistoryFormat::default(), |n| {
+        choice(
+            n,
+            "history",
+            "history format",
+            &HistoryFormat::NAMES,
+            HistoryFormat::from_name,
+            d,
+        )
+    });
     let system = f
         .required(
             "system",
@@ -127,6 +139,7 @@ pub(crate) fn experiment(
         duration: load?,
         warmup: warmup?,
         drain_timeout: drain?,
+        history: history?,
         system: system?,
         workload,
         faults: faults?,

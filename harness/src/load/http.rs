@@ -122,7 +122,7 @@ async fn send_next(user: &mut GooseUser, shared: Arc<Shared>) -> TransactionResu
         },
         Err(e) => (SendOutcome::Error, None, Some(e.to_string())),
     };
-    recorder.history().sends.push(SendRecord {
+    recorder.send(SendRecord {
         order_id: order.order_id.clone(),
         intended_us,
         sent_us: Some(sent_us),

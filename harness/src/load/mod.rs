@@ -121,7 +121,7 @@ pub async fn open_loop<F, Fut>(
         }
         let intended_us = recorder.at_us(at);
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            recorder.history().sends.push(SendRecord {
+            recorder.send(SendRecord {
                 order_id: order.order_id,
                 intended_us,
                 sent_us: None,
@@ -138,7 +138,7 @@ pub async fn open_loop<F, Fut>(
         tasks.spawn(async move {
             let _permit = permit;
             let (outcome, acked_us, error) = sending.await;
-            recorder.history().sends.push(SendRecord {
+            recorder.send(SendRecord {
                 order_id,
                 intended_us,
                 sent_us: Some(sent_us),

@@ -91,16 +91,18 @@ async fn sample(
                 .unwrap_or_default()
         }
     };
-    let mut history = recorder.history();
-    for (group, s) in samples {
-        history.lags.push(LagSample {
-            t_us,
-            group,
-            lag: s.lag,
-            pending: s.pending,
-            positions: s.positions,
-        });
-    }
+    recorder.lags(
+        samples
+            .into_iter()
+            .map(|(group, s)| LagSample {
+                t_us,
+                group,
+                lag: s.lag,
+                pending: s.pending,
+                positions: s.positions,
+            })
+            .collect(),
+    );
 }
 
 fn text(value: Option<&redis::Value>) -> Option<String> {

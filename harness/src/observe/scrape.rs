@@ -77,16 +77,18 @@ pub async fn run(instances: Vec<(String, u32, SocketAddr)>, recorder: Arc<Record
             };
             let t_us = recorder.now_us();
             let samples = parse(&text);
-            let mut history = recorder.history();
-            for (name, value) in samples {
-                history.metrics.push(MetricSample {
-                    t_us,
-                    service: service.clone(),
-                    instance: *instance,
-                    name,
-                    value,
-                });
-            }
+            recorder.metrics(
+                samples
+                    .into_iter()
+                    .map(|(name, value)| MetricSample {
+                        t_us,
+                        service: service.clone(),
+                        instance: *instance,
+                        name,
+                        value,
+                    })
+                    .collect(),
+            );
         }
     }
 }

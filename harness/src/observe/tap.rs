@@ -178,8 +178,6 @@ pub async fn run(
                 s.next.insert((topic, partition), position);
             }
         }
-        let mut history = recorder.history();
-        history.observations.extend(observations);
-        history.dead_letters.extend(letters);
+        recorder.observed(observations, letters);
     }
 }

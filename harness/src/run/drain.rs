@@ -54,14 +54,7 @@ pub(super) async fn drain(
 
 async fn wait(experiment: &Experiment, setup: &Setup, stop: &Stop) -> DrainEnd {
     let start_us = setup.recorder.now_us();
-    let acked: Vec<String> = setup
-        .recorder
-        .history()
-        .sends
-        .iter()
-        .filter(|s| s.outcome == check::SendOutcome::Acked)
-        .map(|s| s.order_id.clone())
-        .collect();
+    let acked: Vec<String> = setup.recorder.live().acked.clone();
     let groups = expected_groups();
     let deadline = Instant::now() + experiment.drain_timeout;
     let mut last_observed = u64::MAX;
@@ -79,7 +72,7 @@ async fn wait(experiment: &Experiment, setup: &Setup, stop: &Stop) -> DrainEnd {
             last_observed = observed;
             quiet_since = Instant::now();
         }
-        let caught_up = caught_up(&setup.recorder.history().lags, &groups, start_us);
+        let caught_up = caught_up(&setup.recorder.live().latest_lag, &groups, start_us);
         if caught_up && quiet_since.elapsed() >= SETTLE {
             return DrainEnd::Idle;
         }
@@ -103,17 +96,13 @@ fn expected_groups() -> Vec<&'static str> {
     groups
 }
 
-/// Whether each of `groups` has a sample after `since_us` and its latest shows no lag
-/// and nothing pending.
-fn caught_up(lags: &[check::LagSample], groups: &[&str], since_us: u64) -> bool {
-    let mut latest: BTreeMap<&str, &check::LagSample> = BTreeMap::new();
-    for s in lags.iter().rev().take_while(|s| s.t_us > since_us) {
-        latest.entry(s.group.as_str()).or_insert(s);
-    }
+/// Whether each of `groups` has its latest sample after `since_us`, showing no lag and
+/// nothing pending.
+fn caught_up(latest: &BTreeMap<String, check::LagSample>, groups: &[&str], since_us: u64) -> bool {
     groups.iter().all(|g| {
         latest
-            .get(g)
-            .is_some_and(|s| s.lag == 0 && s.pending.unwrap_or(0) == 0)
+            .get(*g)
+            .is_some_and(|s| s.t_us > since_us && s.lag == 0 && s.pending.unwrap_or(0) == 0)
     })
 }
 
@@ -134,19 +123,21 @@ mod tests {
     #[test]
     fn caught_up_reads_each_groups_latest_sample_after_the_load() {
         let groups = ["inventory", "tap"];
-        let lags = vec![
-            sample(1, "inventory", 0, Some(0)),
-            sample(1, "tap", 0, None),
-        ];
+        let mut latest = BTreeMap::new();
+        let mut record = |s: check::LagSample| {
+            latest.insert(s.group.clone(), s);
+            latest.clone()
+        };
+        record(sample(1, "inventory", 0, Some(0)));
+        let lags = record(sample(1, "tap", 0, None));
         // Samples from before the drain began do not count.
         assert!(!caught_up(&lags, &groups, 1));
-        let mut lags = lags;
-        lags.push(sample(2, "inventory", 5, Some(0)));
-        lags.push(sample(2, "tap", 0, None));
+        record(sample(2, "inventory", 5, Some(0)));
+        let lags = record(sample(2, "tap", 0, None));
         assert!(!caught_up(&lags, &groups, 1), "inventory has lag");
-        lags.push(sample(3, "inventory", 0, Some(1)));
+        let lags = record(sample(3, "inventory", 0, Some(1)));
         assert!(!caught_up(&lags, &groups, 1), "inventory has one pending");
-        lags.push(sample(4, "inventory", 0, Some(0)));
+        let lags = record(sample(4, "inventory", 0, Some(0)));
         assert!(caught_up(&lags, &groups, 1));
         assert!(
             !caught_up(&lags, &["inventory", "tap", "payment"], 1),

@@ -12,7 +12,7 @@ use crate::journal::Recorder;
 /// said on stderr and left out of the history (not judged), never recorded as zeros.
 pub(super) async fn read(platform: &Platform, experiment: &Experiment, recorder: &Recorder) {
     match platform.charges().await {
-        Ok(charges) => recorder.history().charges.extend(charges),
+        Ok(charges) => recorder.charges(charges),
         Err(e) => eprintln!(
             "harness: warning: the payment gateway's ledger could not be read ({e}); gateway charges are not judged"
         ),
@@ -27,7 +27,7 @@ pub(super) async fn read(platform: &Platform, experiment: &Experiment, recorder:
                     stock.unreadable.join(", ")
                 );
             }
-            recorder.history().stock.extend(stock.lines);
+            recorder.stock(stock.lines);
         }
         Err(e) => eprintln!(
             "harness: warning: the final stock could not be read ({e}); stock invariants are not judged"

@@ -35,15 +35,15 @@ pub(crate) fn analysis_options() -> check::AnalysisOptions {
     }
 }
 
-/// The recorded history, taken from the recorder and closed with its meta line.
+/// Closes the history file with its meta line and reads it back: the run is judged
+/// from the file, exactly as `harness check` judges it later.
 pub(super) fn close_history(
     experiment: &Experiment,
     recorder: &Recorder,
     phases: PhaseEnds,
     complete: bool,
-) -> History {
-    let mut history = std::mem::take(&mut *recorder.history());
-    history.meta = Some(Meta {
+) -> anyhow::Result<History> {
+    let meta = Meta {
         experiment: experiment.name.clone(),
         seed: experiment.seed,
         backend: experiment.system.backend,
@@ -62,9 +62,9 @@ pub(super) fn close_history(
                 expression: t.expression.clone(),
             })
             .collect(),
-    });
-    history.sends.sort_by_key(|s| s.intended_us);
-    history
+    };
+    recorder.close(meta).map_err(anyhow::Error::msg)?;
+    Ok(crate::journal::read(recorder.path())?.into_history())
 }
 
 /// Judges `history` by the experiment's thresholds and its guarantee.

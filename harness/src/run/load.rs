@@ -101,9 +101,14 @@ pub(super) async fn load_and_faults(
         let mut faults_done = false;
         let deadline = tokio::time::sleep_until(load_end.into());
         tokio::pin!(deadline);
+        // The end of the warm-up is a phase boundary: what came before it goes to disk.
+        let warm = tokio::time::sleep_until(load_start.into());
+        tokio::pin!(warm);
+        let mut warmed = false;
         loop {
             tokio::select! {
                 _ = &mut faults, if !faults_done => faults_done = true,
+                _ = &mut warm, if !warmed => { warmed = true; recorder.sync().await; }
                 _ = &mut deadline => break,
                 _ = stop.stopped() => { interrupted = true; break; }
             }

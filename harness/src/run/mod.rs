@@ -73,7 +73,11 @@ pub async fn run(
     let load = load::load_and_faults(experiment, &setup, &stop, &board).await?;
     load::heal(experiment, &setup, &board).await;
     let load_end_us = setup.recorder.now_us();
+    // Each phase boundary syncs the history to disk (a killed harness loses at most
+    // the last flush interval of what came after it).
+    setup.recorder.sync().await;
     let drained = drain::drain(experiment, &setup, &stop, &say, &board).await;
+    setup.recorder.sync().await;
     let interrupted = load.interrupted || drained == check::DrainEnd::Stopped;
     let drain_end_us = setup.recorder.now_us();
     board.phase(Phase::FinalReads);
@@ -88,8 +92,7 @@ pub async fn run(
         drain_end_us,
         drained,
     };
-    let history = judge::close_history(experiment, &torn.recorder, phases, !interrupted);
-    output::write_history(&dir, &history)?;
+    let history = judge::close_history(experiment, &torn.recorder, phases, !interrupted)?;
     let judged = judge::judge(experiment, history)?;
     board.phase(Phase::Write);
     let written = output::write(&dir, experiment, options, torn, &judged)?;

@@ -75,12 +75,6 @@ pub(crate) struct Written {
     pub summary: Vec<u8>,
 }
 
-/// Writes `dir/history.jsonl`: the observations, closed by the meta line.
-pub(crate) fn write_history(dir: &Path, history: &check::History) -> anyhow::Result<()> {
-    let path = dir.join("history.jsonl");
-    std::fs::write(&path, history.to_jsonl()).with_context(|| format!("writing {}", path.display()))
-}
-
 /// Writes the rest of the run directory: results.json, the reports rendered from it,
 /// and the `latest` link.
 pub(crate) fn write(

@@ -143,7 +143,11 @@ pub(super) async fn setup(
     let toxiproxy = lab.toxiproxy().context("the lab has no Toxiproxy")?;
     let bus = observer_bus(experiment, &lab, namespace);
 
-    let recorder = Arc::new(Recorder::new());
+    let history = dir.join(experiment.history.file_name());
+    let recorder = Arc::new(
+        Recorder::create(&history, experiment.history)
+            .with_context(|| format!("creating {}", history.display()))?,
+    );
     let stopper = Stopper::new();
     let tap = Arc::new(Mutex::new(TapState::default()));
     let tasks = vec![

@@ -112,14 +112,9 @@ impl StatusBoard {
         let mut ticks = stop.every(Duration::from_secs(1));
         while ticks.next().await {
             let (sent, acked, lag) = {
-                let h = recorder.history();
-                let acked = h
-                    .sends
-                    .iter()
-                    .filter(|s| s.outcome == check::SendOutcome::Acked)
-                    .count();
-                let lag: u64 = h.lags.iter().rev().take(6).map(|l| l.lag).sum();
-                (h.sends.len(), acked, lag)
+                let live = recorder.live();
+                let lag: u64 = live.latest_lag.values().map(|l| l.lag).sum();
+                (live.sends, live.acked.len(), lag)
             };
             let (observed, completed) = tap
                 .lock()

@@ -15,6 +15,20 @@
 //! `meta` line. Lines of different kinds may be interleaved in any order; the order of
 //! lines of one kind is kept.
 //!
+//! **Written as the run goes.** Recorders hand their lines to one writer, which appends
+//! them as they come (so kinds interleave), flushes at least twice a second and syncs the
+//! file to disk at each phase boundary (end of warm-up, of load, of drain). The `meta`
+//! line is written last, when the run ends: a history without one did not end (its
+//! harness was killed), and is judged `inconclusive` with nothing claimed of its
+//! guarantee and no `phantom` judged (an order observed just before the cut may have no
+//! `send` line yet). A killed writer may leave its last line cut in the middle:
+//! `harness check` leaves that line out with a warning and judges the run incomplete.
+//!
+//! **Compressed.** With `history = "zstd"` in the experiment the run writes
+//! `history.jsonl.zst` instead: the same lines, zstd-compressed as they are written,
+//! each flush ending a block, so a killed run's file decodes up to its last flush.
+//! `harness check` reads either (it tells them by their first bytes).
+//!
 //! | kind | one line per | fields |
 //! | --- | --- | --- |
 //! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `drain` (optional), `analysis` (optional), `thresholds` (optional) |
@@ -382,202 +396,6 @@ pub struct History {
     pub dead_letters: Vec<DeadLetterRecord>,
 }
 
-/// A history line that could not be read. `line` is 1-based.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HistoryError {
-    /// Not JSON, or not the fields of its kind. `column` (1-based) is known for syntax
-    /// errors; for a wrong or missing field serde only knows the line.
-    #[error("history line {line}{}: {message}", column.map(|c| format!(", column {c}")).unwrap_or_default())]
-    Json {
-        line: usize,
-        column: Option<usize>,
-        message: String,
-    },
-    #[error("history line {line}: the object has no \"kind\" field; every line needs one")]
-    MissingKind { line: usize },
-    #[error(
-        "history line {line}: unknown kind `{kind}`; expected one of meta, send, observe, fault, lag, charge, stock, metric, dead_letter"
-    )]
-    UnknownKind { line: usize, kind: String },
-    #[error("history line {line}: a second `meta` line (the first is on line {first_line})")]
-    DuplicateMeta { line: usize, first_line: usize },
-    /// The file is not UTF-8 text: `column` is the 1-based byte of the line where the
-    /// invalid sequence starts.
-    #[error(
-        "history line {line}, byte {column}: not valid UTF-8 (a history is UTF-8 JSON text; the file may be truncated or corrupted)"
-    )]
-    NotUtf8 { line: usize, column: usize },
-}
+mod jsonl;
 
-impl HistoryError {
-    /// The 1-based line the error is about.
-    pub fn line(&self) -> usize {
-        match self {
-            HistoryError::Json { line, .. }
-            | HistoryError::MissingKind { line }
-            | HistoryError::UnknownKind { line, .. }
-            | HistoryError::DuplicateMeta { line, .. }
-            | HistoryError::NotUtf8 { line, .. } => *line,
-        }
-    }
-}
-
-/// One line, tagged by `kind`.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Record {
-    Meta(Meta),
-    Send(SendRecord),
-    Observe(Observation),
-    Fault(FaultRecord),
-    Lag(LagSample),
-    Charge(Charge),
-    Stock(StockLine),
-    Metric(MetricSample),
-    DeadLetter(DeadLetterRecord),
-}
-
-const KINDS: [&str; 9] = [
-    "meta",
-    "send",
-    "observe",
-    "fault",
-    "lag",
-    "charge",
-    "stock",
-    "metric",
-    "dead_letter",
-];
-
-/// Only the tag, read first so that a missing or unknown kind gets its own error.
-#[derive(Deserialize)]
-struct Tag {
-    kind: Option<serde_json::Value>,
-}
-
-fn json_error(line: usize, error: &serde_json::Error) -> HistoryError {
-    // serde_json appends " at line 1 column N"; the line is ours, the column is kept.
-    let text = error.to_string();
-    let mut message = match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    };
-    if message == "duplicate field `kind`" {
-        message.push_str(" (`kind` says what the line is; a fault's own kind goes in `fault`)");
-    }
-    HistoryError::Json {
-        line,
-        column: (error.column() > 0).then_some(error.column()),
-        message,
-    }
-}
-
-impl History {
-    /// Reads a `history.jsonl` file's bytes: [`History::from_jsonl`], after checking
-    /// that they are UTF-8 (the first invalid byte is reported with its line).
-    pub fn from_jsonl_bytes(bytes: &[u8]) -> Result<History, HistoryError> {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => History::from_jsonl(text),
-            Err(e) => {
-                let valid = &bytes[..e.valid_up_to()];
-                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-                let start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                Err(HistoryError::NotUtf8 {
-                    line,
-                    column: valid.len() - start + 1,
-                })
-            }
-        }
-    }
-
-    /// Reads a `history.jsonl` text. Never panics; the first bad line is reported.
-    pub fn from_jsonl(text: &str) -> Result<History, HistoryError> {
-        let mut history = History::default();
-        let mut meta_line = None;
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let tag: Tag = serde_json::from_str(raw).map_err(|e| json_error(line, &e))?;
-            match tag.kind {
-                None | Some(serde_json::Value::Null) => {
-                    return Err(HistoryError::MissingKind { line });
-                }
-                Some(serde_json::Value::String(kind)) if KINDS.contains(&kind.as_str()) => {}
-                Some(other) => {
-                    let kind = match other {
-                        serde_json::Value::String(s) => s,
-                        value => value.to_string(),
-                    };
-                    return Err(HistoryError::UnknownKind { line, kind });
-                }
-            }
-            let record: Record = serde_json::from_str(raw).map_err(|e| json_error(line, &e))?;
-            match record {
-                Record::Meta(meta) => {
-                    if let Some(first_line) = meta_line {
-                        return Err(HistoryError::DuplicateMeta { line, first_line });
-                    }
-                    meta_line = Some(line);
-                    history.meta = Some(meta);
-                }
-                Record::Send(r) => history.sends.push(r),
-                Record::Observe(r) => history.observations.push(r),
-                Record::Fault(r) => history.faults.push(r),
-                Record::Lag(r) => history.lags.push(r),
-                Record::Charge(r) => history.charges.push(r),
-                Record::Stock(r) => history.stock.push(r),
-                Record::Metric(r) => history.metrics.push(r),
-                Record::DeadLetter(r) => history.dead_letters.push(r),
-            }
-        }
-        Ok(history)
-    }
-
-    /// Writes the history as JSONL: `meta` first, then each kind in the order of the
-    /// struct's fields. `History::from_jsonl(&h.to_jsonl()) == Ok(h)`.
-    pub fn to_jsonl(&self) -> String {
-        let mut out = String::new();
-        let mut push = |record: Record| {
-            // Records hold strings, integers and finite-or-not floats; serde_json writes a
-            // non-finite float as `null`, so serialising cannot fail.
-            let line = serde_json::to_string(&record).unwrap_or_default();
-            out.push_str(&line);
-            out.push('\n');
-        };
-        if let Some(meta) = &self.meta {
-            push(Record::Meta(meta.clone()));
-        }
-        self.sends
-            .iter()
-            .cloned()
-            .for_each(|r| push(Record::Send(r)));
-        self.observations
-            .iter()
-            .cloned()
-            .for_each(|r| push(Record::Observe(r)));
-        self.faults
-            .iter()
-            .cloned()
-            .for_each(|r| push(Record::Fault(r)));
-        self.lags.iter().cloned().for_each(|r| push(Record::Lag(r)));
-        self.charges
-            .iter()
-            .cloned()
-            .for_each(|r| push(Record::Charge(r)));
-        self.stock
-            .iter()
-            .cloned()
-            .for_each(|r| push(Record::Stock(r)));
-        self.metrics
-            .iter()
-            .cloned()
-            .for_each(|r| push(Record::Metric(r)));
-        self.dead_letters
-            .iter()
-            .cloned()
-            .for_each(|r| push(Record::DeadLetter(r)));
-        out
-    }
-}
+pub use jsonl::{HistoryError, Line, LineParser, Loaded, TruncatedTail};

@@ -1,0 +1,166 @@
+//! The journal (the bottom layer of the harness): the run's clock and its history.
+//! Every recorder (load generator, tap, samplers, fault executor) stamps times from one
+//! monotonic clock and hands its lines to [`Recorder`], which streams them to the run's
+//! history file ([`writer`]) and keeps only the little the run itself reads while it
+//! goes ([`Live`]: counts, each group's latest lag sample, the acknowledged orders).
+//! Memory follows the orders of the run, not its observations.
+
+pub mod read;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use check::{
+    Charge, DeadLetterRecord, FaultRecord, LagSample, Line, Meta, MetricSample, Observation,
+    SendOutcome, SendRecord, StockLine,
+};
+use time::OffsetDateTime;
+
+pub use read::{HistoryFile, read};
+pub use writer::{HistoryFormat, Writer};
+
+/// What the run reads back while it goes: never the history itself.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Send lines recorded (every outcome).
+    pub sends: usize,
+    /// The acknowledged orders, in the order their acknowledgement was recorded: what
+    /// the drain waits for.
+    pub acked: Vec<String>,
+    /// Each consumer group's (and the tap's) latest lag sample.
+    pub latest_lag: BTreeMap<String, LagSample>,
+    /// Observation lines recorded.
+    pub observations: u64,
+}
+
+#[derive(Debug)]
+pub struct Recorder {
+    t0: Instant,
+    /// Wall time at `t0`, to turn envelope timestamps into run time.
+    wall_t0: OffsetDateTime,
+    writer: Writer,
+    live: Mutex<Live>,
+}
+
+impl Recorder {
+    /// Starts the clock and the history at `path` (created or truncated).
+    pub fn create(path: &Path, format: HistoryFormat) -> std::io::Result<Recorder> {
+        Ok(Recorder {
+            t0: Instant::now(),
+            wall_t0: OffsetDateTime::now_utc(),
+            writer: Writer::create(path, format)?,
+            live: Mutex::new(Live::default()),
+        })
+    }
+
+    pub fn t0(&self) -> Instant {
+        self.t0
+    }
+
+    pub fn started_at(&self) -> OffsetDateTime {
+        self.wall_t0
+    }
+
+    /// Microseconds since the run started.
+    pub fn now_us(&self) -> u64 {
+        self.at_us(Instant::now())
+    }
+
+    pub fn at_us(&self, instant: Instant) -> u64 {
+        u64::try_from(instant.saturating_duration_since(self.t0).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// A wall-clock time (an envelope's `occurred_at`) as run time, if after the start.
+    pub fn wall_us(&self, wall: OffsetDateTime) -> Option<u64> {
+        let micros = (wall - self.wall_t0).whole_microseconds();
+        u64::try_from(micros).ok()
+    }
+
+    /// The history file.
+    pub fn path(&self) -> &Path {
+        self.writer.path()
+    }
+
+    /// What the run has recorded so far, for the drain and the progress line.
+    pub fn live(&self) -> MutexGuard<'_, Live> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn send(&self, record: SendRecord) {
+        {
+            let mut live = self.live();
+            live.sends += 1;
+            if record.outcome == SendOutcome::Acked {
+                live.acked.push(record.order_id.clone());
+            }
+        }
+        self.append([Line::Send(record)]);
+    }
+
+    /// What one read of the tap brought: observations and dead letters.
+    pub fn observed(&self, observations: Vec<Observation>, letters: Vec<DeadLetterRecord>) {
+        self.live().observations += observations.len() as u64;
+        self.append(
+            observations
+                .into_iter()
+                .map(Line::Observe)
+                .chain(letters.into_iter().map(Line::DeadLetter)),
+        );
+    }
+
+    pub fn fault(&self, record: FaultRecord) {
+        self.append([Line::Fault(record)]);
+    }
+
+    pub fn lags(&self, samples: Vec<LagSample>) {
+        {
+            let mut live = self.live();
+            for s in &samples {
+                live.latest_lag.insert(s.group.clone(), s.clone());
+            }
+        }
+        self.append(samples.into_iter().map(Line::Lag));
+    }
+
+    pub fn metrics(&self, samples: Vec<MetricSample>) {
+        self.append(samples.into_iter().map(Line::Metric));
+    }
+
+    pub fn charges(&self, charges: Vec<Charge>) {
+        self.append(charges.into_iter().map(Line::Charge));
+    }
+
+    pub fn stock(&self, lines: Vec<StockLine>) {
+        self.append(lines.into_iter().map(Line::Stock));
+    }
+
+    /// Everything recorded so far is on disk (a phase boundary).
+    pub async fn sync(&self) {
+        if let Err(e) = self.writer.sync().await {
+            tracing::warn!("history: {e}");
+        }
+    }
+
+    /// Ends the history with its meta line (what the run was, where its phases ended)
+    /// and closes the file. Nothing is recorded after it.
+    pub fn close(&self, meta: Meta) -> Result<(), String> {
+        self.append([Line::Meta(meta)]);
+        self.writer.close()
+    }
+
+    /// Serialises on the caller's thread (spreading the work over the recorders), one
+    /// message to the writer per batch.
+    fn append(&self, lines: impl IntoIterator<Item = Line>) {
+        let mut text = String::new();
+        for line in lines {
+            let _ = writeln!(text, "{}", line.to_json());
+        }
+        self.writer.append(text);
+    }
+}
