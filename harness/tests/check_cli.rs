@@ -237,3 +237,46 @@ fn docs_history_format_matches_the_checker_source() {
         );
     }
 }
+
+/// `harness synth` writes a clean history `harness check` passes, plain or compressed
+/// (the same verdict and summary from either), and a compressed file is several times
+/// smaller.
+#[test]
+fn a_synthetic_history_checks_clean_plain_and_compressed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut summaries = Vec::new();
+    let mut sizes = Vec::new();
+    for name in ["synth.jsonl", "synth.jsonl.zst"] {
+        let path = dir.path().join(name);
+        let made = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["synth", "--orders", "3000", "--out"])
+            .arg(&path)
+            .output()
+            .expect("harness synth");
+        assert_eq!(made.status.code(), Some(0), "{made:?}");
+        let said = String::from_utf8_lossy(&made.stdout).into_owned();
+        assert!(said.contains("3000 orders"), "{said}");
+        let checked = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .arg("check")
+            .arg(&path)
+            .output()
+            .expect("harness check");
+        let out = String::from_utf8_lossy(&checked.stdout).into_owned();
+        assert_eq!(checked.status.code(), Some(0), "{out}");
+        assert!(
+            checked.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        summaries.push(out);
+        sizes.push(std::fs::metadata(&path).expect("written").len());
+    }
+    assert_eq!(
+        summaries[0], summaries[1],
+        "the same summary from either file"
+    );
+    assert!(
+        sizes[1] * 3 < sizes[0],
+        "zstd is several times smaller: {sizes:?}"
+    );
+}

@@ -40,6 +40,7 @@
 //!   type, and `reports/results.schema.json` is generated from it.
 //! - [`gate`]: repeated trials against a baseline — correctness absolute, performance
 //!   by bootstrap interval against a tolerance band — and the baseline file format.
+//! - [`synth`]: a streamed generator of large clean histories, for benchmarks.
 //! - `index` (private): orders and first observations, shared by the rules.
 
 pub mod analysis;
@@ -54,6 +55,7 @@ pub mod inflight;
 pub mod measure;
 pub mod results;
 pub mod stats;
+pub mod synth;
 pub mod threshold;
 pub mod verdict;
 

@@ -9,6 +9,7 @@ pub mod lab;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod synth;
 pub mod trials;
 
 use clap::{Parser, Subcommand};
@@ -55,6 +56,9 @@ pub enum Command {
     /// of the other matrix keys, each cell a run's verdict, anomalies and report link
     /// (grid.html, grid.md). Exit 0 once written.
     Grid(report::GridArgs),
+    /// Write a large clean synthetic history (about 10 observations an order), to
+    /// measure `harness check` at soak scale.
+    Synth(synth::SynthArgs),
 }
 
 /// Runs a parsed command line; `Ok` carries the exit code.
@@ -62,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Lab(command) => lab::run(command).await,
         Command::Check(args) => check::run(args),
+        Command::Synth(args) => synth::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Baseline(command) => gate::baseline_command(command),
         Command::Run(args) => run::run_command(args).await,
