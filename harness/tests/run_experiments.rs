@@ -128,6 +128,11 @@ fn a_malformed_experiment_is_exit_2_with_its_location() {
             "colour",
         ),
         (
+            "duration = \"10s\"\nhistory = \"gz\"\n",
+            "bad.toml:3:",
+            "jsonl, zstd",
+        ),
+        (
             "duration = \"10s\"\n\n[thresholds]\n\"latency.e2e.p99\" = \"< 800mss\"\n",
             "bad.toml:5:",
             "mss",
@@ -223,4 +228,32 @@ fn ctrl_c_during_the_load_phase_cleans_up_and_marks_results_incomplete() {
     assert_eq!(doc["complete"], false);
     assert_eq!(doc["verdict"], "inconclusive");
     assert!(doc["counts"]["attempted"].as_u64().expect("attempted") > 0);
+}
+
+/// Every file of the catalogue is a valid experiment (`harness validate`, exit 0).
+#[test]
+fn every_catalogue_file_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("experiments/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    for file in files {
+        let output = harness()
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .expect("run harness");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
