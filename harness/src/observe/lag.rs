@@ -203,7 +203,7 @@ async fn redis_lag(
             }
         };
         let Ok(state) = tap.lock() else { continue };
-        let read = state.entries.get(topic).map_or(0, |e| e.len() as u64);
+        let read = state.entries(topic);
         tap_sample.lag += added.saturating_sub(read);
         if let Some(Some(next)) = state.next.get(&(topic.to_string(), 0)) {
             tap_sample.positions.push(GroupPosition {

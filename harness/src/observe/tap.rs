@@ -11,6 +11,7 @@ use events::{Envelope, Service, Topic};
 use order_platform::bus::{BusConfig, Delivery, Reader};
 use order_platform::resilience::DeadLetter;
 
+use super::read_log::PartitionLog;
 use crate::journal::Recorder;
 use crate::stop::Stop;
 
@@ -56,13 +57,11 @@ pub struct TapState {
     pub undecodable: u64,
     /// Dead-letter records read (each recorded as a `dead_letter` line).
     pub dead_letters: u64,
-    /// Distinct entries read per topic (partition, position), envelopes or not: what an
-    /// independent reader of the same topic should count.
-    pub entries: BTreeMap<String, HashSet<(i32, String)>>,
-    /// Kafka only: the offsets of the entries read, per (topic, partition), ascending.
-    /// A group's lag counts these at or after its committed offset, so transaction
-    /// markers (an offset each, nothing to read) are not counted as backlog.
-    pub offsets: BTreeMap<(String, i32), Vec<i64>>,
+    /// What was read per (topic, partition), envelopes or not: the distinct entries
+    /// (what an independent reader of the same topic should count) and, on Kafka, the
+    /// offsets read — a group's lag counts those at or after its committed offset, so
+    /// transaction markers (an offset each, nothing to read) are not backlog.
+    pub read: BTreeMap<(String, i32), PartitionLog>,
     /// The next position the tap will read per (topic, partition); `None` before it
     /// read anything there ([`Reader::positions`]).
     pub next: BTreeMap<(String, i32), Option<String>>,
@@ -71,12 +70,18 @@ pub struct TapState {
 impl TapState {
     /// Entries read in `partition` of `topic` at or after `offset` (Kafka).
     pub fn read_since(&self, topic: &str, partition: i32, offset: i64) -> u64 {
-        self.offsets
+        self.read
             .get(&(topic.to_string(), partition))
-            .map_or(0, |read| {
-                let from = read.partition_point(|&o| o < offset);
-                (read.len() - from) as u64
-            })
+            .map_or(0, |log| log.read_since(offset))
+    }
+
+    /// Distinct entries read of `topic`, all partitions.
+    pub fn entries(&self, topic: &str) -> u64 {
+        self.read
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .map(|(_, log)| log.distinct())
+            .sum()
     }
 }
 
@@ -162,17 +167,10 @@ pub async fn run(
             s.dead_letters += letters.len() as u64;
             s.terminal.extend(terminal);
             for (topic, partition, position) in positions {
-                if let Ok(offset) = position.parse::<i64>() {
-                    let read = s.offsets.entry((topic.clone(), partition)).or_default();
-                    // A re-read (after a reconnect) is already there.
-                    if read.last().is_none_or(|&last| offset > last) {
-                        read.push(offset);
-                    }
-                }
-                s.entries
-                    .entry(topic)
+                s.read
+                    .entry((topic, partition))
                     .or_default()
-                    .insert((partition, position));
+                    .record(&position);
             }
             for (topic, partition, position) in next {
                 s.next.insert((topic, partition), position);

@@ -138,10 +138,7 @@ pub(super) async fn cross_check(
             Backend::Redis => text.trim().parse::<u64>().unwrap_or(0),
             Backend::Kafka => text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
         };
-        let read = tap
-            .lock()
-            .map(|s| s.entries.get(topic).map_or(0, |e| e.len() as u64))
-            .unwrap_or(0);
+        let read = tap.lock().map(|s| s.entries(topic)).unwrap_or(0);
         out.insert(
             topic.to_string(),
             check::CrossCount {
