@@ -93,10 +93,9 @@
 //!   dead letter that holds it; a dead letter of anything that is not an acknowledged
 //!   order (poison, foreign messages) is counted, never lost.
 //!
-//! Example:
+//! Example (lines as a run writes them: kinds interleaved, the meta line last):
 //!
 //! ```text
-//! {"kind":"meta","experiment":"quickstart","seed":42,"backend":"redis","guarantee":"at-least-once","warmup_end_us":5000000,"load_end_us":35000000,"drain_end_us":40000000,"complete":true}
 //! {"kind":"send","order_id":"o-17","intended_us":5000000,"sent_us":5000120,"acked_us":5003400,"outcome":"acked","error":null}
 //! {"kind":"observe","event_id":"6f1c…","event_type":"OrderPlaced","key":"o-17","seq":1,"causation_id":null,"produced_us":5003100,"observed_us":5004000,"topic":"orders","partition":0,"position":"1700000000000-0"}
 //! {"kind":"fault","id":"f1","fault":"latency","target":"redis","start_us":20000000,"end_us":30000000}
@@ -105,6 +104,7 @@
 //! {"kind":"stock","sku":"sku-3","shard":0,"available":990,"reserved":10,"initial":1000}
 //! {"kind":"metric","t_us":35000000,"service":"payment","instance":0,"name":"retries_total","value":3.0}
 //! {"kind":"dead_letter","order_id":"o-23","service":"order","reason_kind":"too_many_attempts","reason":"failed 8 times; last: order o-23 not in the read model yet","attempts":8,"input_event_id":"9b2e…","input_topic":"payments","observed_us":21500000}
+//! {"kind":"meta","experiment":"quickstart","seed":42,"backend":"redis","guarantee":"at-least-once","warmup_end_us":5000000,"load_end_us":35000000,"drain_end_us":40000000,"complete":true}
 //! ```
 
 use schemars::JsonSchema;
