@@ -32,6 +32,7 @@ static WATCHDOG: Mutex<Option<std::process::ChildStdin>> = Mutex::new(None);
 /// group, so it is still there when the harness is gone. (`kill -KILL -PGID`, no
 /// `--`: dash's `kill` takes none.)
 const WATCHDOG_SCRIPT: &str = r#"
+set -f
 trap '' INT TERM HUP QUIT
 ids=''
 dirs=''
