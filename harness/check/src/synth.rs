@@ -139,6 +139,77 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
+/// Where observations go out: each partition's next offset (assigned when written, so
+/// positions grow in observed order), the lag samples due before each, the last time.
+struct Out<'g> {
+    partitions: u32,
+    offsets: Vec<u64>,
+    next_lag_s: u64,
+    last_us: u64,
+    load_end_us: u64,
+    groups: &'g [&'static str],
+}
+
+impl Out<'_> {
+    /// Gives `o` the next offset of its partition if it has no position yet.
+    fn place(&mut self, o: &mut Observation) {
+        let topic = match o.topic.as_str() {
+            "orders" => 0,
+            "inventory" => 1,
+            "payments" => 2,
+            "shipping" => 3,
+            "notifications" => 4,
+            _ => 5,
+        };
+        let slot = topic * self.partitions as usize + o.partition as usize;
+        if o.position.is_empty() {
+            o.position = self.offsets[slot].to_string();
+            self.offsets[slot] += 1;
+        }
+    }
+
+    /// Writes `o` (placed), after the lag samples of every second up to its time.
+    fn observe<W: Write>(
+        &mut self,
+        w: &mut Writer<'_, W>,
+        rng: &mut Rng,
+        mut o: Observation,
+    ) -> io::Result<()> {
+        self.place(&mut o);
+        self.lags_until(w, rng, o.observed_us)?;
+        self.last_us = self.last_us.max(o.observed_us);
+        w.line(&Line::Observe(o))
+    }
+
+    /// One sample per group for every whole second up to `t_us`: busy while the load
+    /// runs, caught up after.
+    fn lags_until<W: Write>(
+        &mut self,
+        w: &mut Writer<'_, W>,
+        rng: &mut Rng,
+        t_us: u64,
+    ) -> io::Result<()> {
+        while self.next_lag_s * 1_000_000 <= t_us {
+            let at = self.next_lag_s * 1_000_000;
+            for group in self.groups {
+                w.line(&Line::Lag(LagSample {
+                    t_us: at,
+                    group: (*group).into(),
+                    lag: if at <= self.load_end_us {
+                        rng.range(0, 20)
+                    } else {
+                        0
+                    },
+                    pending: None,
+                    positions: Vec::new(),
+                }))?;
+            }
+            self.next_lag_s += 1;
+        }
+        Ok(())
+    }
+}
+
 /// Writes the history to `out`. Only I/O errors are errors.
 pub fn write<W: Write>(synth: &Synth, out: &mut W) -> io::Result<Written> {
     let mut rng = Rng(synth.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -148,22 +219,19 @@ pub fn write<W: Write>(synth: &Synth, out: &mut W) -> io::Result<Written> {
     };
     let gap_us = (1e6 / synth.rate.max(1e-3)) as u64;
     let partitions = synth.partitions.max(1);
-    // Observations waiting for their time, earliest first, and each partition's next
-    // offset (assigned when written, so positions grow in observed order).
+    // Observations waiting for their time, earliest first.
     let mut pending: BinaryHeap<Reverse<Due>> = BinaryHeap::new();
-    let mut offsets = vec![0u64; partitions as usize * 6];
     let mut order_seq = 0u64;
-    let mut next_lag_s = 1u64;
-    let mut last_us = 0u64;
-    let topic_index = |topic: &str| match topic {
-        "orders" => 0,
-        "inventory" => 1,
-        "payments" => 2,
-        "shipping" => 3,
-        "notifications" => 4,
-        _ => 5,
-    };
     let groups = groups();
+    let load_end_us = synth.orders * gap_us;
+    let mut out = Out {
+        partitions,
+        offsets: vec![0u64; partitions as usize * 6],
+        next_lag_s: 1,
+        last_us: 0,
+        load_end_us,
+        groups: &groups,
+    };
     let mut shipped = 0u64;
     let mut charges = Vec::new();
     for i in 0..synth.orders {
@@ -173,26 +241,9 @@ pub fn write<W: Write>(synth: &Synth, out: &mut W) -> io::Result<Written> {
             let Some(Reverse(Due { at: t, mut o, .. })) = pending.pop() else {
                 break;
             };
-            let slot = topic_index(&o.topic) * partitions as usize + o.partition as usize;
-            if o.position.is_empty() {
-                o.position = offsets[slot].to_string();
-                offsets[slot] += 1;
-            }
-            while next_lag_s * 1_000_000 <= t {
-                for group in &groups {
-                    w.line(&Line::Lag(LagSample {
-                        t_us: next_lag_s * 1_000_000,
-                        group: (*group).into(),
-                        lag: rng.range(0, 20),
-                        pending: None,
-                        positions: Vec::new(),
-                    }))?;
-                }
-                next_lag_s += 1;
-            }
-            last_us = last_us.max(t);
+            out.place(&mut o);
             let reread = rng.chance(5).then(|| o.clone());
-            w.line(&Line::Observe(o))?;
+            out.observe(&mut w, &mut rng, o)?;
             if let Some(again) = reread {
                 // The tap read the same entry again (a reconnect): same position.
                 let at = t + rng.range(1, 500_000);
@@ -313,31 +364,11 @@ pub fn write<W: Write>(synth: &Synth, out: &mut W) -> io::Result<Written> {
     while let Some(Reverse(due)) = pending.pop() {
         rest.push(due.o);
     }
-    for mut o in rest {
-        let slot = topic_index(&o.topic) * partitions as usize + o.partition as usize;
-        if o.position.is_empty() {
-            o.position = offsets[slot].to_string();
-            offsets[slot] += 1;
-        }
-        last_us = last_us.max(o.observed_us);
-        w.line(&Line::Observe(o))?;
+    for o in rest {
+        out.observe(&mut w, &mut rng, o)?;
     }
-    let load_end_us = synth.orders * gap_us;
-    let drain_end_us = last_us + 1_000_000;
-    while next_lag_s * 1_000_000 <= drain_end_us {
-        let t_us = next_lag_s * 1_000_000;
-        for group in &groups {
-            let busy = t_us <= load_end_us;
-            w.line(&Line::Lag(LagSample {
-                t_us,
-                group: (*group).into(),
-                lag: if busy { rng.range(0, 20) } else { 0 },
-                pending: None,
-                positions: Vec::new(),
-            }))?;
-        }
-        next_lag_s += 1;
-    }
+    let drain_end_us = out.last_us + 1_000_000;
+    out.lags_until(&mut w, &mut rng, drain_end_us)?;
     for (order_id, n) in charges {
         w.line(&Line::Charge(Charge {
             order_id,

@@ -98,7 +98,7 @@ pub(crate) fn experiment(
             n,
             "history",
             "history format",
-            &HistoryFormat::NAMES,
+            HistoryFormat::NAMES,
             HistoryFormat::from_name,
             d,
         )

@@ -12,8 +12,6 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 /// The longest a written line waits in a buffer before it reaches the file.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// The buffer between the lines and the file (or the compressor).
@@ -22,29 +20,20 @@ const BUFFER: usize = 256 * 1024;
 /// the gain (the lines repeat field names and ids).
 const ZSTD_LEVEL: i32 = 3;
 
-/// How the history file is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HistoryFormat {
-    /// `history.jsonl`: one JSON object per line.
-    #[default]
-    Jsonl,
-    /// `history.jsonl.zst`: the same lines, zstd-compressed as they are written
-    /// (`harness check` reads either).
-    Zstd,
+events::named_enum! {
+    "history format",
+    /// How the history file is stored: `jsonl` (one JSON object per line, the default)
+    /// or `zstd` (`history.jsonl.zst`, the same lines compressed as they are written;
+    /// `harness check` reads either).
+    #[derive(Default)]
+    HistoryFormat {
+        #[default]
+        Jsonl = "jsonl",
+        Zstd = "zstd",
+    }
 }
 
 impl HistoryFormat {
-    pub const NAMES: [&'static str; 2] = ["jsonl", "zstd"];
-
-    pub fn from_name(name: &str) -> Option<HistoryFormat> {
-        match name {
-            "jsonl" => Some(HistoryFormat::Jsonl),
-            "zstd" => Some(HistoryFormat::Zstd),
-            _ => None,
-        }
-    }
-
     /// The history's file name in the run directory.
     pub fn file_name(self) -> &'static str {
         match self {
