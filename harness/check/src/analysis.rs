@@ -76,8 +76,17 @@ pub struct Analysis {
 }
 
 /// Analyses a recorded history. Pure and deterministic: the same history and options
-/// always give the same analysis.
+/// always give the same analysis. Runs the streaming checker ([`crate::stream`]) over
+/// the history held in memory.
 pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
+    crate::stream::analyze_history(history, options)
+}
+
+/// The checker before [`crate::stream`]: every rule over one index of the whole
+/// history held in memory (about 1.4 KB per observation). Kept, until it is removed,
+/// as the reference the streaming checker must agree with on every history
+/// (`tests/stream_equivalence.rs`).
+pub fn analyze_reference(history: &History, options: &AnalysisOptions) -> Analysis {
     let index = Index::new(history);
     let phases = Phases::of(history);
     let (occurrences, anomaly_details, in_flight) =

@@ -123,19 +123,33 @@ pub fn attribute(history: &History, lost: &[&str]) -> LostAttribution {
             *slot = (o.seq, o.observed_us, o.event_type.as_str());
         }
     }
+    attribute_with(
+        lost,
+        |id| last.get(id).map(|(_, _, t)| (*t).to_string()),
+        |event| order_of_event.get(event).map(|o| (*o).to_string()),
+        &history.dead_letters,
+    )
+}
+
+/// [`attribute`] from what is known of the lost orders: each one's last observed step,
+/// the lost order an event id belongs to, and the dead letters.
+pub(crate) fn attribute_with(
+    lost: &[&str],
+    last_step: impl Fn(&str) -> Option<String>,
+    order_of_event: impl Fn(&str) -> Option<String>,
+    dead_letters: &[DeadLetterRecord],
+) -> LostAttribution {
+    let wanted: HashSet<&str> = lost.iter().copied().collect();
     // The latest dead letter per lost order.
-    let mut held: HashMap<&str, &DeadLetterRecord> = HashMap::new();
+    let mut held: HashMap<String, &DeadLetterRecord> = HashMap::new();
     let mut not_lost = 0;
-    for d in &history.dead_letters {
+    for d in dead_letters {
         let order = d
             .order_id
             .as_deref()
             .filter(|id| wanted.contains(id))
-            .or_else(|| {
-                d.input_event_id
-                    .as_deref()
-                    .and_then(|e| order_of_event.get(e).copied())
-            });
+            .map(str::to_string)
+            .or_else(|| d.input_event_id.as_deref().and_then(&order_of_event));
         match order {
             Some(order) => {
                 let slot = held.entry(order).or_insert(d);
@@ -150,8 +164,8 @@ pub fn attribute(history: &History, lost: &[&str]) -> LostAttribution {
         .iter()
         .map(|id| LostOrder {
             order_id: (*id).to_string(),
-            last_step: last.get(id).map(|(_, _, t)| (*t).to_string()),
-            dead_letter: held.get(id).map(|d| (*d).clone()),
+            last_step: last_step(id),
+            dead_letter: held.get(*id).map(|d| (*d).clone()),
         })
         .collect();
     let mut groups: BTreeMap<(String, String), DeadLetterGroup> = BTreeMap::new();
@@ -179,7 +193,7 @@ pub fn attribute(history: &History, lost: &[&str]) -> LostAttribution {
         orders,
         dead_lettered,
         stopped_after,
-        dead_letters_total: history.dead_letters.len() as u64,
+        dead_letters_total: dead_letters.len() as u64,
         dead_letters_not_lost: not_lost,
     }
 }

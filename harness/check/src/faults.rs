@@ -145,28 +145,33 @@ fn steady_p99(
     phases: &Phases,
     fault: &FaultRecord,
 ) -> Option<u64> {
-    let steady_second = |t_s: u64| {
-        let (from, to) = (
-            t_s.saturating_mul(SECOND_US),
-            (t_s + 1).saturating_mul(SECOND_US),
-        );
-        from >= phases.warmup_end_us
-            && to <= fault.start_us
-            && history
-                .faults
-                .iter()
-                .all(|f| f.end_us < from || f.start_us >= to)
-    };
     let mut values: Vec<u64> = index
         .orders
         .iter()
-        .filter(|o| steady_second(o.intended_us / SECOND_US))
+        .filter(|o| steady_second(phases, &history.faults, fault, o.intended_us / SECOND_US))
         .filter_map(|o| o.e2e_us())
         .collect();
     p99_exact(&mut values)
 }
 
-fn recovery(
+/// Whether second `t_s` is steady state for `fault`: after warm-up, before the fault,
+/// overlapping no fault window.
+pub(crate) fn steady_second(
+    phases: &Phases,
+    faults: &[FaultRecord],
+    fault: &FaultRecord,
+    t_s: u64,
+) -> bool {
+    let (from, to) = (
+        t_s.saturating_mul(SECOND_US),
+        (t_s + 1).saturating_mul(SECOND_US),
+    );
+    from >= phases.warmup_end_us
+        && to <= fault.start_us
+        && faults.iter().all(|f| f.end_us < from || f.start_us >= to)
+}
+
+pub(crate) fn recovery(
     fault: &FaultRecord,
     phases: &Phases,
     by_second: &BTreeMap<u64, &Second>,
@@ -181,7 +186,11 @@ fn recovery(
 }
 
 /// The drain time, and whether any group was sampled after the fault.
-fn drain(history: &History, phases: &Phases, fault: &FaultRecord) -> (Option<u64>, bool) {
+pub(crate) fn drain(
+    history: &History,
+    phases: &Phases,
+    fault: &FaultRecord,
+) -> (Option<u64>, bool) {
     let mut baseline: BTreeMap<&str, u64> = BTreeMap::new();
     let mut after: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
     // Consumer groups only: the tap's backlog is the harness's, not the system's.

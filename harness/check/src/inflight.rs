@@ -124,7 +124,7 @@ impl InFlight {
 }
 
 /// Each group's last sample at or before `end_us`.
-fn last_samples(history: &History, end_us: u64) -> HashMap<&str, &LagSample> {
+pub(crate) fn last_samples(history: &History, end_us: u64) -> HashMap<&str, &LagSample> {
     let mut last: HashMap<&str, &LagSample> = HashMap::new();
     for s in history.lags.iter().filter(|s| s.t_us <= end_us) {
         let slot = last.entry(&s.group).or_insert(s);
@@ -137,18 +137,62 @@ fn last_samples(history: &History, end_us: u64) -> HashMap<&str, &LagSample> {
 
 /// Whether `sample`'s group has processed `leaf`'s entry.
 fn moved_past(sample: &LagSample, leaf: &Observation) -> bool {
+    moved_past_entry(
+        sample,
+        &leaf.topic,
+        leaf.partition,
+        position_key(&leaf.position),
+    )
+}
+
+/// Whether `sample`'s group has processed the entry at `entry` (its [`position_key`])
+/// of `topic`'s `partition`.
+pub(crate) fn moved_past_entry(
+    sample: &LagSample,
+    topic: &str,
+    partition: u32,
+    entry: Option<(u64, u64)>,
+) -> bool {
     if sample.positions.is_empty() {
         return sample.lag == 0 && sample.pending.unwrap_or(0) == 0;
     }
     let here = sample
         .positions
         .iter()
-        .find(|p| p.topic == leaf.topic && p.partition == leaf.partition);
-    match (here, position_key(&leaf.position)) {
+        .find(|p| p.topic == topic && p.partition == partition);
+    match (here, entry) {
         (Some(p), Some(entry)) => position_key(&p.next).is_some_and(|next| next > entry),
         // A partition the group does not report, or a position we cannot compare:
         // no proof that it moved past.
         _ => false,
+    }
+}
+
+/// The summary of `count` in-flight orders (`sample`: the first ones' ids), given how
+/// many wait on each group and each group's last sample.
+pub(crate) fn summarize(
+    count: u64,
+    sample: Vec<String>,
+    waiting: BTreeMap<&str, u64>,
+    last: &HashMap<&str, &LagSample>,
+) -> InFlight {
+    let mut groups: Vec<Backlog> = waiting
+        .into_iter()
+        .map(|(group, orders)| {
+            let sample = last.get(group);
+            Backlog {
+                group: group.to_string(),
+                orders,
+                lag: sample.map_or(0, |s| s.lag),
+                pending: sample.and_then(|s| s.pending).unwrap_or(0),
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| b.orders.cmp(&a.orders).then(a.group.cmp(&b.group)));
+    InFlight {
+        count,
+        sample,
+        groups,
     }
 }
 
@@ -207,27 +251,11 @@ pub(crate) fn classify(
         }
     }
 
-    let mut groups: Vec<Backlog> = waiting
-        .into_iter()
-        .map(|(group, orders)| {
-            let sample = last.get(group);
-            Backlog {
-                group: group.to_string(),
-                orders,
-                lag: sample.map_or(0, |s| s.lag),
-                pending: sample.and_then(|s| s.pending).unwrap_or(0),
-            }
-        })
+    let sample = in_flight
+        .iter()
+        .take(AnomalyReport::SAMPLE)
+        .cloned()
         .collect();
-    groups.sort_by(|a, b| b.orders.cmp(&a.orders).then(a.group.cmp(&b.group)));
-    let summary = InFlight {
-        count: in_flight.len() as u64,
-        sample: in_flight
-            .iter()
-            .take(AnomalyReport::SAMPLE)
-            .cloned()
-            .collect(),
-        groups,
-    };
+    let summary = summarize(in_flight.len() as u64, sample, waiting, &last);
     (in_flight, summary)
 }

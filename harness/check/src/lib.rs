@@ -40,6 +40,9 @@
 //!   type, and `reports/results.schema.json` is generated from it.
 //! - [`gate`]: repeated trials against a baseline — correctness absolute, performance
 //!   by bootstrap interval against a tolerance band — and the baseline file format.
+//! - [`stream`]: the streaming checker — a history judged line by line in memory that
+//!   follows the keys still open; [`stream::check_reader`] judges a file in bounded
+//!   memory.
 //! - [`synth`]: a streamed generator of large clean histories, for benchmarks.
 //! - `index` (private): orders and first observations, shared by the rules.
 
@@ -55,11 +58,12 @@ pub mod inflight;
 pub mod measure;
 pub mod results;
 pub mod stats;
+pub mod stream;
 pub mod synth;
 pub mod threshold;
 pub mod verdict;
 
-pub use analysis::{Analysis, AnalysisOptions, analyze};
+pub use analysis::{Analysis, AnalysisOptions, analyze, analyze_reference};
 pub use anomaly::{Anomaly, AnomalyReport, Finding};
 pub use attribution::{DeadLetterGroup, LostAttribution, LostOrder};
 pub use detect::AnomalyDetails;

@@ -270,21 +270,52 @@ pub(crate) fn latency_within(
     }
 }
 
+/// The second of `t_us` in `seconds`, added empty if new.
+pub(crate) fn second_at(seconds: &mut BTreeMap<u64, Second>, t_us: u64) -> &mut Second {
+    let t_s = t_us / SECOND_US;
+    seconds.entry(t_s).or_insert_with(|| Second {
+        t_s,
+        ..Second::default()
+    })
+}
+
+/// The timeline from its seconds with activity and the end-to-end latencies of the
+/// orders intended in each: every second from 0 to the last (only those with activity
+/// if that would pass a week), each with its latencies' p99, p50 and histogram.
+pub(crate) fn timeline_of(
+    mut seconds: BTreeMap<u64, Second>,
+    latencies: HashMap<u64, Vec<u64>>,
+) -> Vec<Second> {
+    for (t_s, mut values) in latencies {
+        if let Some(second) = seconds.get_mut(&t_s) {
+            second.p99_e2e_us = p99_exact(&mut values);
+            second.p50_e2e_us = p50_exact(&mut values);
+            let mut recorder = Recorder::new();
+            values.iter().for_each(|&v| recorder.record(v));
+            second.e2e_histogram = recorder.finish().histogram;
+        }
+    }
+    match (seconds.keys().next(), seconds.keys().next_back()) {
+        (Some(_), Some(&last)) if last < MAX_DENSE_SECONDS => (0..=last)
+            .map(|t_s| {
+                seconds.remove(&t_s).unwrap_or(Second {
+                    t_s,
+                    ..Second::default()
+                })
+            })
+            .collect(),
+        _ => seconds.into_values().collect(),
+    }
+}
+
 /// The per-second timeline and the mean completion rate over the load window.
 pub(crate) fn throughput(history: &History, index: &Index<'_>, phases: &Phases) -> Throughput {
     let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
     let mut latencies: HashMap<u64, Vec<u64>> = HashMap::new();
-    fn at(seconds: &mut BTreeMap<u64, Second>, t_us: u64) -> &mut Second {
-        let t_s = t_us / SECOND_US;
-        seconds.entry(t_s).or_insert_with(|| Second {
-            t_s,
-            ..Second::default()
-        })
-    }
     for order in &index.orders {
-        at(&mut seconds, order.intended_us).attempted += 1;
+        second_at(&mut seconds, order.intended_us).attempted += 1;
         if let Some(t) = order.terminal_us {
-            at(&mut seconds, t).completed += 1;
+            second_at(&mut seconds, t).completed += 1;
         }
         if let (true, Some(l)) = (phases.measured(order.intended_us), order.e2e_us()) {
             latencies
@@ -295,29 +326,10 @@ pub(crate) fn throughput(history: &History, index: &Index<'_>, phases: &Phases) 
     }
     for send in &history.sends {
         if let (SendOutcome::Acked, Some(t)) = (send.outcome, send.acked_us) {
-            at(&mut seconds, t).acked += 1;
+            second_at(&mut seconds, t).acked += 1;
         }
     }
-    for (t_s, mut values) in latencies {
-        if let Some(second) = seconds.get_mut(&t_s) {
-            second.p99_e2e_us = p99_exact(&mut values);
-            second.p50_e2e_us = p50_exact(&mut values);
-            let mut recorder = Recorder::new();
-            values.iter().for_each(|&v| recorder.record(v));
-            second.e2e_histogram = recorder.finish().histogram;
-        }
-    }
-    let timeline = match (seconds.keys().next(), seconds.keys().next_back()) {
-        (Some(_), Some(&last)) if last < MAX_DENSE_SECONDS => (0..=last)
-            .map(|t_s| {
-                seconds.remove(&t_s).unwrap_or(Second {
-                    t_s,
-                    ..Second::default()
-                })
-            })
-            .collect(),
-        _ => seconds.into_values().collect(),
-    };
+    let timeline = timeline_of(seconds, latencies);
 
     let window_us = phases.load_end_us.saturating_sub(phases.warmup_end_us);
     let mean_per_s = (window_us > 0).then(|| {

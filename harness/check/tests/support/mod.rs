@@ -8,6 +8,8 @@ use check::{
     Observation, SendOutcome, SendRecord, StockLine,
 };
 
+pub mod plant;
+
 pub const WARMUP_END: u64 = 1_000_000;
 
 pub fn meta(guarantee: Guarantee, load_end_us: u64) -> Meta {

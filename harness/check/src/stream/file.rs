@@ -1,0 +1,261 @@
+//! A history read from a byte stream, in bounded memory: [`check_reader`].
+//!
+//! - **Pass 1** reads every line for what shapes the judgement before it is made: each
+//!   key's last line, the meta line (phases, options) and the fault lines.
+//! - **Pass 2** reads every line with the format's rules (the first bad line is the
+//!   error; a cut last line is left out and reported) and judges, settling each key
+//!   right after its last line.
+//! - **Pass 3**, only when an effect's cause was not among its key's events, looks the
+//!   causes up.
+//!
+//! The stream is read in blocks; nothing holds the file.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+
+use super::ids::EventId;
+use super::names::Keys;
+use super::{Checker, Fast, KeyRec, Setup, fast};
+use crate::analysis::{Analysis, AnalysisOptions};
+use crate::history::{FaultRecord, HistoryError, Line, LineParser, Meta, TruncatedTail};
+
+/// A history judged by [`check_reader`].
+#[derive(Debug)]
+pub struct Checked {
+    pub analysis: Analysis,
+    pub meta: Option<Meta>,
+    /// The last line, cut in the middle (a killed writer), left out.
+    pub truncated: Option<TruncatedTail>,
+    /// Lines read (blank ones included).
+    pub lines: u64,
+}
+
+/// Why a history could not be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    History(#[from] HistoryError),
+}
+
+const BLOCK: usize = 1 << 22;
+
+/// Calls `each(line number, bytes, ended by a newline)` for every line of `reader`.
+fn lines<R: Read, E: From<io::Error>>(
+    mut reader: R,
+    mut each: impl FnMut(u64, &[u8], bool) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut buf = vec![0u8; BLOCK];
+    let (mut len, mut number) = (0usize, 0u64);
+    loop {
+        if len == buf.len() {
+            // One line longer than the block: grow for it.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match reader.read(&mut buf[len..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if n == 0 {
+            if len > 0 {
+                number += 1;
+                each(number, &buf[..len], false)?;
+            }
+            return Ok(number);
+        }
+        let mut start = 0;
+        let end = len + n;
+        let mut from = len;
+        while let Some(i) = memchr::memchr(b'\n', &buf[from..end]) {
+            number += 1;
+            each(number, &buf[start..from + i], true)?;
+            start = from + i + 1;
+            from = start;
+        }
+        buf.copy_within(start..end, 0);
+        len = end - start;
+    }
+}
+
+/// The line as text (`\r` before its newline dropped, as `str::lines` does).
+fn text(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    std::str::from_utf8(bytes)
+}
+
+/// Pass 1's findings.
+struct Plan {
+    keys: Keys,
+    last_line: Vec<u64>,
+    meta: Option<Meta>,
+    faults: Vec<FaultRecord>,
+}
+
+fn plan<R: Read>(reader: R) -> Result<Plan, ReadError> {
+    let mut plan = Plan {
+        keys: Keys::default(),
+        last_line: Vec::new(),
+        meta: None,
+        faults: Vec::new(),
+    };
+    let mut parser = LineParser::default();
+    lines(reader, |number, bytes, _| {
+        let Ok(text) = text(bytes) else {
+            return Ok::<(), ReadError>(());
+        };
+        let key = match fast::parse(text) {
+            Some(Fast::Send(s)) => Some(s.order_id),
+            Some(Fast::Observe(o)) => Some(o.key),
+            Some(Fast::Charge { .. }) => None,
+            None => {
+                match parser.parse(number as usize, text) {
+                    Ok(Some(Line::Meta(m))) => plan.meta = Some(m),
+                    Ok(Some(Line::Fault(f))) => plan.faults.push(f),
+                    Ok(Some(Line::Send(s))) => note(&mut plan, &s.order_id, number),
+                    Ok(Some(Line::Observe(o))) => note(&mut plan, &o.key, number),
+                    // Errors are pass 2's to report.
+                    _ => {}
+                }
+                None
+            }
+        };
+        if let Some(key) = key {
+            note(&mut plan, key, number);
+        }
+        Ok(())
+    })?;
+    Ok(plan)
+}
+
+fn note(plan: &mut Plan, key: &str, number: u64) {
+    let (id, new) = plan.keys.intern(key);
+    if new {
+        plan.last_line.push(number);
+    } else {
+        plan.last_line[id as usize] = number;
+    }
+}
+
+/// Judges the history `open` yields (called once per pass, each time from the start),
+/// with the analysis options its meta line recorded (the defaults without).
+pub fn check_reader<R: Read>(
+    mut open: impl FnMut() -> io::Result<R>,
+) -> Result<Checked, ReadError> {
+    let plan = plan(open()?)?;
+    let options: AnalysisOptions = plan
+        .meta
+        .as_ref()
+        .and_then(|m| m.analysis.clone())
+        .unwrap_or_default();
+    let mut checker = Checker::new(Setup {
+        options,
+        meta: plan.meta.clone(),
+        faults: plan.faults,
+    });
+    checker.recs = vec![KeyRec::NEW; plan.keys.len()];
+    checker.keys = plan.keys;
+    let last_line = plan.last_line;
+
+    let mut parser = LineParser::default();
+    let mut truncated = None;
+    let total = lines(open()?, |number, bytes, newline| {
+        let cut = |error: String| TruncatedTail {
+            line: number as usize,
+            bytes: bytes.len(),
+            error,
+        };
+        let text = match text(bytes) {
+            Ok(text) => text,
+            Err(e) if !newline => {
+                truncated = Some(cut(format!(
+                    "not valid UTF-8 at byte {}",
+                    e.valid_up_to() + 1
+                )));
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(ReadError::History(HistoryError::NotUtf8 {
+                    line: number as usize,
+                    column: e.valid_up_to() + 1,
+                }));
+            }
+        };
+        let key = match fast::parse(text) {
+            Some(line) => checker.fast(number, line),
+            None => match parser.parse(number as usize, text) {
+                Ok(Some(line)) => checker.line(number, &line),
+                Ok(None) => None,
+                Err(e) if !newline => {
+                    truncated = Some(cut(e.to_string()));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if let Some(key) = key
+            && last_line.get(key as usize) == Some(&number)
+        {
+            checker.settle(key);
+        }
+        Ok(())
+    })?;
+    checker.settle_all();
+
+    let wanted: HashSet<EventId> = checker.orphan_causes().into_iter().collect();
+    if !wanted.is_empty() {
+        let mut found: HashMap<EventId, (u64, String)> = HashMap::new();
+        lines(open()?, |_, bytes, _| {
+            let Ok(text) = text(bytes) else {
+                return Ok::<(), ReadError>(());
+            };
+            match fast::parse(text) {
+                Some(Fast::Observe(o)) => {
+                    first_seen(&mut found, &wanted, o.event_id, o.observed_us, o.event_type);
+                }
+                Some(_) => {}
+                None => {
+                    if let Ok(Some(Line::Observe(o))) = LineParser::default().parse(0, text) {
+                        first_seen(
+                            &mut found,
+                            &wanted,
+                            &o.event_id,
+                            o.observed_us,
+                            &o.event_type,
+                        );
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        checker.resolve_causes(&found);
+    }
+    let meta = plan.meta;
+    Ok(Checked {
+        analysis: checker.finish(),
+        meta,
+        truncated,
+        lines: total,
+    })
+}
+
+fn first_seen(
+    found: &mut HashMap<EventId, (u64, String)>,
+    wanted: &HashSet<EventId>,
+    event_id: &str,
+    observed_us: u64,
+    event_type: &str,
+) {
+    let id = EventId::of(event_id);
+    if !wanted.contains(&id) {
+        return;
+    }
+    match found.get_mut(&id) {
+        Some(slot) if observed_us < slot.0 => *slot = (observed_us, event_type.to_string()),
+        Some(_) => {}
+        None => {
+            found.insert(id, (observed_us, event_type.to_string()));
+        }
+    }
+}

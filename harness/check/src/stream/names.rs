@@ -1,0 +1,134 @@
+//! Interned names: every key (order id) once in one table, looked up by hash; and the
+//! few event types and topics a history names, each with what the rules ask of it.
+
+use std::hash::BuildHasher as _;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use crate::index::{is_step, is_terminal};
+
+/// Keys (order ids, skus, ...) by first appearance: `id` ↔ text, each text stored once.
+#[derive(Debug, Default)]
+pub(crate) struct Keys {
+    names: Vec<Box<str>>,
+    table: HashTable<u32>,
+    hasher: FixedState,
+}
+
+impl Keys {
+    fn hash(&self, text: &str) -> u64 {
+        self.hasher.hash_one(text)
+    }
+
+    /// The key's id, added if new (`true` then).
+    pub fn intern(&mut self, text: &str) -> (u32, bool) {
+        let hash = self.hash(text);
+        let names = &self.names;
+        if let Some(&id) = self.table.find(hash, |&id| &*names[id as usize] == text) {
+            return (id, false);
+        }
+        let id = u32::try_from(self.names.len()).expect("fewer than 4 G keys");
+        self.names.push(text.into());
+        let (names, hasher) = (&self.names, &self.hasher);
+        self.table
+            .insert_unique(hash, id, |&id| hasher.hash_one(&*names[id as usize]));
+        (id, true)
+    }
+
+    pub fn get(&self, text: &str) -> Option<u32> {
+        let names = &self.names;
+        self.table
+            .find(self.hash(text), |&id| &*names[id as usize] == text)
+            .copied()
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// What the rules ask of an event type.
+#[derive(Debug)]
+pub(crate) struct TypeInfo {
+    pub name: Box<str>,
+    pub step: bool,
+    pub terminal: bool,
+    pub placed: bool,
+    pub confirmed: bool,
+    pub cancelled: bool,
+    /// The groups that take an order a step further from an event of this type.
+    pub advanced_by: Vec<&'static str>,
+}
+
+/// A short list of names looked up by comparison (a history has a few dozen).
+#[derive(Debug, Default)]
+pub(crate) struct Small {
+    pub names: Vec<Box<str>>,
+}
+
+impl Small {
+    pub fn intern(&mut self, text: &str) -> u16 {
+        if let Some(i) = self.names.iter().position(|n| &**n == text) {
+            return i as u16;
+        }
+        self.names.push(text.into());
+        u16::try_from(self.names.len() - 1).unwrap_or(u16::MAX)
+    }
+}
+
+/// Event types with their [`TypeInfo`], by id.
+#[derive(Debug, Default)]
+pub(crate) struct Types {
+    pub info: Vec<TypeInfo>,
+}
+
+impl Types {
+    pub fn intern(&mut self, text: &str) -> u16 {
+        if let Some(i) = self.info.iter().position(|t| &*t.name == text) {
+            return i as u16;
+        }
+        self.info.push(TypeInfo {
+            name: text.into(),
+            step: is_step(text),
+            terminal: is_terminal(text),
+            placed: text == "OrderPlaced",
+            confirmed: text == "OrderConfirmed",
+            cancelled: text == "OrderCancelled",
+            advanced_by: text
+                .parse::<events::EventType>()
+                .map(|t| t.advanced_by())
+                .unwrap_or_default(),
+        });
+        u16::try_from(self.info.len() - 1).unwrap_or(u16::MAX)
+    }
+
+    pub fn get(&self, id: u16) -> &TypeInfo {
+        &self.info[id as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_interned_once_and_read_back() {
+        let mut keys = Keys::default();
+        assert_eq!(keys.intern("o-1"), (0, true));
+        assert_eq!(keys.intern("o-2"), (1, true));
+        assert_eq!(keys.intern("o-1"), (0, false));
+        assert_eq!(keys.get("o-2"), Some(1));
+        assert_eq!(keys.get("o-3"), None);
+        assert_eq!(keys.name(1), "o-2");
+        for i in 0..10_000 {
+            keys.intern(&format!("k{i}"));
+        }
+        assert_eq!(keys.get("k9999"), Some(10_001));
+        assert_eq!(keys.len(), 10_002);
+    }
+}
