@@ -1,14 +1,24 @@
-//! `cargo bench -p check`: how fast the checker reads and judges a history, and how
-//! much memory it takes, on a synthetic clean history (`check::synth`, about 10
-//! observations an order). `BENCH_ORDERS` sets its size (default 100 000 orders, about
-//! 1 M observations). Prints observations per second for parsing alone and for parsing
-//! and judging, and the process's peak resident memory (VmHWM) after each.
+//! `cargo bench -p check`: how fast the checker reads and judges a history file, and
+//! how much memory it takes, on a synthetic clean history (`check::synth`, about 10
+//! observations an order) written to a temporary file.
+//!
+//! - `BENCH_ORDERS` sets its size (default 100 000 orders, about 1 M observations;
+//!   1 000 000 is the 10 M-observation target of docs/performance.md).
+//! - The streaming checker ([`check::stream::check_reader`], what `harness check` runs)
+//!   is measured first, so the peak resident memory (VmHWM) read after it is its own.
+//! - The reference checker (the whole history parsed, then
+//!   [`check::analyze_reference`]) runs after it, side by side on the same file, up to
+//!   `BENCH_REFERENCE_MAX` observations (default 2 M: it takes about 1.4 KB each).
+//!
+//! Both must find the history clean, and must agree.
 //!
 //! Figures and how they compare: docs/performance.md ("The checker at soak scale").
 
+use std::fs::File;
+use std::io::{BufWriter, Read};
 use std::time::Instant;
 
-use check::{AnalysisOptions, History, analyze, synth, verdict};
+use check::{AnalysisOptions, History, analyze_reference, synth, verdict};
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -22,22 +32,45 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn main() {
-    // `cargo test --benches` runs this with `--bench`-less args; keep it short then.
+    // `cargo test --benches` runs this without `--bench`; keep it short then.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let orders: u64 = std::env::var("BENCH_ORDERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 2_000 } else { 100_000 });
-    let mut text = Vec::new();
-    let written = synth::write(
-        &synth::Synth {
-            orders,
-            ..Default::default()
-        },
-        &mut text,
-    )
-    .expect("generates into memory");
+    let orders = env("BENCH_ORDERS").unwrap_or(if quick { 2_000 } else { 100_000 });
+    let reference_max = env("BENCH_REFERENCE_MAX").unwrap_or(2_000_000);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // BENCH_KEEP=FILE keeps the generated history there, and reuses it when it exists.
+    let keep = std::env::var_os("BENCH_KEEP").map(std::path::PathBuf::from);
+    let path = keep
+        .clone()
+        .unwrap_or_else(|| dir.path().join("history.jsonl"));
+    let written = if keep.is_some() && path.exists() {
+        // Counted line by line: the file is not held (its size would be the peak).
+        let mut written = synth::Written::default();
+        let mut reader =
+            std::io::BufReader::new(File::open(&path).expect("opens the kept history"));
+        let mut line = Vec::new();
+        while std::io::BufRead::read_until(&mut reader, b'\n', &mut line).expect("reads") > 0 {
+            written.lines += 1;
+            written.bytes += line.len() as u64;
+            written.observations += u64::from(line.starts_with(br#"{"kind":"observe""#));
+            line.clear();
+        }
+        written
+    } else {
+        let mut out = BufWriter::new(File::create(&path).expect("creates the history file"));
+        synth::write(
+            &synth::Synth {
+                orders,
+                ..Default::default()
+            },
+            &mut out,
+        )
+        .expect("writes the history")
+    };
     let obs = written.observations as f64;
     println!(
         "history: {orders} orders, {} observations, {} lines, {:.1} MB ({:.0} B per observation); peak RSS after generating {:.0} MiB",
@@ -49,30 +82,45 @@ fn main() {
     );
 
     let started = Instant::now();
-    let history = History::from_jsonl_bytes(&text).expect("parses");
-    let parse_s = started.elapsed().as_secs_f64();
+    let checked = check::stream::check_reader(|| File::open(&path)).expect("reads and judges");
+    let stream_s = started.elapsed().as_secs_f64();
+    let v = verdict(checked.meta.as_ref(), &checked.analysis, &[]);
     println!(
-        "parse:           {:>7.2} s  {:>10.0} observations/s  peak RSS {:.0} MiB",
-        parse_s,
-        obs / parse_s,
-        peak_rss_mib()
-    );
-
-    let started = Instant::now();
-    let analysis = analyze(&history, &AnalysisOptions::default());
-    let v = verdict(history.meta.as_ref(), &analysis, &[]);
-    let analyze_s = started.elapsed().as_secs_f64();
-    println!(
-        "analyze:         {:>7.2} s  {:>10.0} observations/s  peak RSS {:.0} MiB",
-        analyze_s,
-        obs / analyze_s,
-        peak_rss_mib()
-    );
-    println!(
-        "parse + analyze: {:>7.2} s  {:>10.0} observations/s  verdict {:?}",
-        parse_s + analyze_s,
-        obs / (parse_s + analyze_s),
+        "streaming check (read + judge): {:>7.2} s  {:>10.0} observations/s  peak RSS {:.0} MiB  verdict {:?}",
+        stream_s,
+        obs / stream_s,
+        peak_rss_mib(),
         v.decision
     );
     assert_eq!(v.decision, check::Decision::Pass, "{:?}", v.reasons);
+
+    if written.observations > reference_max {
+        println!(
+            "reference checker: not run ({} observations > BENCH_REFERENCE_MAX {reference_max})",
+            written.observations
+        );
+        return;
+    }
+    let started = Instant::now();
+    let mut text = Vec::new();
+    File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut text))
+        .expect("reads the history");
+    let history = History::from_jsonl_bytes(&text).expect("parses");
+    drop(text);
+    let parse_s = started.elapsed().as_secs_f64();
+    let analysis = analyze_reference(&history, &AnalysisOptions::default());
+    let reference_s = started.elapsed().as_secs_f64();
+    println!(
+        "reference check (parse {:.2} s + judge): {:>7.2} s  {:>10.0} observations/s  peak RSS {:.0} MiB",
+        parse_s,
+        reference_s,
+        obs / reference_s,
+        peak_rss_mib()
+    );
+    println!(
+        "streaming / reference speed: {:.1}x",
+        reference_s / stream_s
+    );
+    assert_eq!(analysis, checked.analysis, "the two checkers disagree");
 }

@@ -89,6 +89,8 @@ fn text(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
 struct Plan {
     keys: Keys,
     last_line: Vec<u64>,
+    /// Each line's key id (`u32::MAX`: none), so pass 2 need not look keys up.
+    line_keys: Vec<u32>,
     meta: Option<Meta>,
     faults: Vec<FaultRecord>,
 }
@@ -97,18 +99,29 @@ fn plan<R: Read>(reader: R) -> Result<Plan, ReadError> {
     let mut plan = Plan {
         keys: Keys::default(),
         last_line: Vec::new(),
+        line_keys: Vec::new(),
         meta: None,
         faults: Vec::new(),
     };
     let mut parser = LineParser::default();
     lines(reader, |number, bytes, _| {
+        plan.line_keys.push(u32::MAX);
+        if let Some(key) = fast::key_of_bytes(bytes) {
+            note(&mut plan, key, number);
+            return Ok(());
+        }
         let Ok(text) = text(bytes) else {
             return Ok::<(), ReadError>(());
         };
-        let key = match fast::parse(text) {
-            Some(Fast::Send(s)) => Some(s.order_id),
-            Some(Fast::Observe(o)) => Some(o.key),
-            Some(Fast::Charge { .. }) => None,
+        let key = match fast::key_of(text)
+            .map(Some)
+            .or_else(|| match fast::parse(text) {
+                Some(Fast::Send(s)) => Some(Some(s.order_id)),
+                Some(Fast::Observe(o)) => Some(Some(o.key)),
+                Some(Fast::Charge { .. }) => Some(None),
+                None => None,
+            }) {
+            Some(key) => key,
             None => {
                 match parser.parse(number as usize, text) {
                     Ok(Some(Line::Meta(m))) => plan.meta = Some(m),
@@ -136,6 +149,9 @@ fn note(plan: &mut Plan, key: &str, number: u64) {
     } else {
         plan.last_line[id as usize] = number;
     }
+    if let Some(slot) = plan.line_keys.get_mut(number as usize - 1) {
+        *slot = id;
+    }
 }
 
 /// Judges the history `open` yields (called once per pass, each time from the start),
@@ -157,6 +173,7 @@ pub fn check_reader<R: Read>(
     checker.recs = vec![KeyRec::NEW; plan.keys.len()];
     checker.keys = plan.keys;
     let last_line = plan.last_line;
+    let line_keys = plan.line_keys;
 
     let mut parser = LineParser::default();
     let mut truncated = None;
@@ -183,7 +200,13 @@ pub fn check_reader<R: Read>(
             }
         };
         let key = match fast::parse(text) {
-            Some(line) => checker.fast(number, line),
+            Some(line) => {
+                checker.hint = line_keys
+                    .get(number as usize - 1)
+                    .copied()
+                    .filter(|&k| k != u32::MAX);
+                checker.fast(number, line)
+            }
             None => match parser.parse(number as usize, text) {
                 Ok(Some(line)) => checker.line(number, &line),
                 Ok(None) => None,

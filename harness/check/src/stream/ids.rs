@@ -16,45 +16,41 @@ pub(crate) enum EventId {
     Text(Box<str>),
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
+/// Lowercase hex digit values; 0x80 marks any other byte.
+const HEX: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl EventId {
     pub fn of(text: &str) -> EventId {
         let b = text.as_bytes();
-        if b.len() == 36 {
+        if b.len() == 36 && b[8] == b'-' && b[13] == b'-' && b[18] == b'-' && b[23] == b'-' {
             let mut value: u128 = 0;
-            let mut ok = true;
+            let mut bad = 0u8;
             for (i, &c) in b.iter().enumerate() {
                 if matches!(i, 8 | 13 | 18 | 23) {
-                    ok &= c == b'-';
-                } else if let Some(d) = hex(c) {
-                    value = value << 4 | u128::from(d);
-                } else {
-                    ok = false;
+                    continue;
                 }
-                if !ok {
-                    break;
-                }
+                let d = HEX[c as usize];
+                bad |= d;
+                value = value << 4 | u128::from(d & 0xf);
             }
-            if ok {
+            if bad & 0x80 == 0 {
                 return EventId::Uuid(value);
             }
         }
         EventId::Text(text.into())
-    }
-
-    /// Whether this is the id `text` (without building one).
-    pub fn is(&self, text: &str) -> bool {
-        match self {
-            EventId::Text(t) => &**t == text,
-            EventId::Uuid(_) => *self == EventId::of(text),
-        }
     }
 
     pub fn text(&self) -> String {
@@ -132,7 +128,6 @@ mod tests {
         let id = "6f1c0a3e-9b2e-4c1d-8e7f-0123456789ab";
         assert!(matches!(EventId::of(id), EventId::Uuid(_)));
         assert_eq!(EventId::of(id).text(), id);
-        assert!(EventId::of(id).is(id));
         // Upper case is another text: kept as text, so it stays distinct.
         let upper = id.to_uppercase();
         assert!(matches!(EventId::of(&upper), EventId::Text(_)));
@@ -155,7 +150,6 @@ mod tests {
         #[test]
         fn every_id_and_position_round_trips(text in "[0-9a-f-]{0,40}|[ -~]{0,12}") {
             prop_assert_eq!(EventId::of(&text).text(), text.clone());
-            prop_assert!(EventId::of(&text).is(&text));
             prop_assert_eq!(Pos::of(&text).text(), text.clone());
             prop_assert_eq!(Pos::of(&text).key(), position_key(&text));
         }

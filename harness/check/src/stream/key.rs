@@ -57,10 +57,10 @@ pub(crate) struct KeyState {
 const SCAN: usize = 24;
 
 impl KeyState {
-    fn find(&self, id: &str) -> Option<usize> {
+    fn find(&self, id: &EventId) -> Option<usize> {
         match &self.index {
-            Some(index) => index.get(&EventId::of(id)).map(|&i| i as usize),
-            None => self.events.iter().position(|e| e.id.is(id)),
+            Some(index) => index.get(id).map(|&i| i as usize),
+            None => self.events.iter().position(|e| e.id == *id),
         }
     }
 
@@ -76,9 +76,14 @@ impl KeyState {
             partition: o.partition,
             pos: Pos::of(o.position),
         };
-        let Some(i) = self.find(o.event_id) else {
+        let id = EventId::of(o.event_id);
+        let Some(i) = self.find(&id) else {
+            if self.events.is_empty() {
+                // An order has about ten events: one allocation for most keys.
+                self.events.reserve_exact(12);
+            }
             let event = Event {
-                id: EventId::of(o.event_id),
+                id,
                 cause: o.causation_id.map(EventId::of),
                 first_us: o.observed_us,
                 first_line: line,
@@ -143,8 +148,9 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
     c.tally.events += events.len() as u64;
     let mut placed = None;
     let mut terminal = None;
-    let mut steps: HashMap<u16, u32> = HashMap::new();
-    let mut highest: HashMap<(u16, u32), u64> = HashMap::new();
+    // Few step types and partitions per key: searched, not hashed.
+    let mut steps: Vec<(u16, u32)> = Vec::new();
+    let mut highest: Vec<((u16, u32), u64)> = Vec::new();
     let (mut confirmed, mut cancelled, mut outcome_at) = (false, false, 0);
     for e in &events {
         let info = c.types.get(e.ty);
@@ -175,7 +181,13 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
             ));
         }
         if step {
-            let seen = steps.entry(e.ty).or_default();
+            let seen = match steps.iter().position(|(t, _)| *t == e.ty) {
+                Some(i) => &mut steps[i].1,
+                None => {
+                    steps.push((e.ty, 0));
+                    &mut steps.last_mut().expect("just pushed").1
+                }
+            };
             *seen += 1;
             if *seen > 1 {
                 c.occs.push(occ(
@@ -188,7 +200,14 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
                 ));
             }
             let first = e.first_entry();
-            let top = highest.entry((first.topic, first.partition)).or_insert(0);
+            let at = (first.topic, first.partition);
+            let top = match highest.iter().position(|(p, _)| *p == at) {
+                Some(i) => &mut highest[i].1,
+                None => {
+                    highest.push((at, 0));
+                    &mut highest.last_mut().expect("just pushed").1
+                }
+            };
             if e.seq < *top {
                 c.occs.push(occ(
                     Anomaly::OrderingViolation,

@@ -178,6 +178,8 @@ pub struct Checker {
     small: History,
     /// Lines the checker could not use because their key was already settled.
     late_lines: u64,
+    /// The next line's key id, if the caller knows it (checked, then used).
+    hint: Option<u32>,
 }
 
 impl Checker {
@@ -201,10 +203,17 @@ impl Checker {
             unfinished: Vec::new(),
             small: History::default(),
             late_lines: 0,
+            hint: None,
         }
     }
 
     fn key(&mut self, text: &str) -> u32 {
+        if let Some(id) = self.hint.take()
+            && (id as usize) < self.recs.len()
+            && self.keys.name(id) == text
+        {
+            return id;
+        }
         let (id, new) = self.keys.intern(text);
         if new {
             self.recs.push(KeyRec::NEW);
