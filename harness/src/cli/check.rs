@@ -47,10 +47,10 @@ pub fn parse_thresholds(pairs: &[String]) -> anyhow::Result<Vec<check::Threshold
 
 /// The thresholds the run recorded in its meta line (none without one).
 fn recorded_thresholds(
-    history: &check::History,
+    meta: Option<&check::Meta>,
     path: &std::path::Path,
 ) -> anyhow::Result<Vec<check::Threshold>> {
-    let recorded = history.meta.as_ref().map_or(&[][..], |m| &m.thresholds[..]);
+    let recorded = meta.map_or(&[][..], |m| &m.thresholds[..]);
     recorded
         .iter()
         .map(|t| {
@@ -68,32 +68,27 @@ fn recorded_thresholds(
 
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let given = parse_thresholds(&args.thresholds)?;
-    let file = crate::journal::read(&args.history)?;
+    // Judged as it is read, with the options the run judged itself with (recorded in
+    // its meta line), so this gives the run's verdict; the defaults for a history that
+    // did not record them.
+    let file = crate::journal::check(&args.history)?;
     if let Some(why) = &file.cut_short {
         eprintln!(
             "harness: warning: {} is cut short: {why}; the run is judged incomplete",
             args.history.display()
         );
     }
-    let history = file.into_history();
     let thresholds = if args.thresholds.is_empty() {
-        recorded_thresholds(&history, &args.history)?
+        recorded_thresholds(file.meta.as_ref(), &args.history)?
     } else {
         given
     };
-    // The options the run judged itself with (recorded in its meta line), so this
-    // gives the run's verdict; the defaults for a history that did not record them.
-    let options = history
-        .meta
-        .as_ref()
-        .and_then(|m| m.analysis.clone())
-        .unwrap_or_default();
-    let analysis = check::analyze(&history, &options);
+    let analysis = file.analysis;
     let evaluated = check::evaluate(&analysis, &thresholds);
-    let verdict = check::verdict(history.meta.as_ref(), &analysis, &evaluated);
+    let verdict = check::verdict(file.meta.as_ref(), &analysis, &evaluated);
     // The same document a run writes as results.json, less what only the run knows
     // (its experiment file, wall-clock times, command, environment, cross-check).
-    let run = check::RunInfo::from_meta(history.meta.as_ref(), &args.history.display().to_string());
+    let run = check::RunInfo::from_meta(file.meta.as_ref(), &args.history.display().to_string());
     let results = check::Results::from_analysis(run, &analysis, &evaluated, &verdict);
     if args.json {
         crate::say!("{}", serde_json::to_string_pretty(&results)?);

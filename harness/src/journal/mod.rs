@@ -20,7 +20,7 @@ use check::{
 };
 use time::OffsetDateTime;
 
-pub use read::{HistoryFile, read};
+pub use read::{CheckedFile, check};
 pub use writer::{HistoryFormat, Writer};
 
 /// What the run reads back while it goes: never the history itself.

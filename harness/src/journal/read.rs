@@ -1,83 +1,122 @@
-//! Reading a history file back, plain (`history.jsonl`) or compressed
-//! (`history.jsonl.zst`, told by its first bytes, not its name), including one a
-//! killed harness left cut short: what was written before the cut is read, and the run
-//! is said to be incomplete.
+//! Judging a history file, plain (`history.jsonl`) or compressed (`history.jsonl.zst`,
+//! told by its first bytes, not its name), with the streaming checker: read in blocks,
+//! in memory that follows the orders open, not the file's size. A file a killed
+//! harness left cut short is read up to the cut, and the run is said to be
+//! incomplete.
 
-use std::io::Read as _;
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use anyhow::Context;
-use check::History;
+use check::{Analysis, Meta};
 
 /// zstd's frame magic number, little-endian.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// A history read from its file.
+/// A history file judged by the streaming checker (`check::stream`): the file is read
+/// in blocks, never held.
 #[derive(Debug)]
-pub struct HistoryFile {
-    pub history: History,
+pub struct CheckedFile {
+    /// The meta line; `complete` is `false` when the file is cut short, whatever the
+    /// line says.
+    pub meta: Option<Meta>,
+    pub analysis: Analysis,
     /// Why the file looks cut short (a killed writer), if it does: the last line
     /// stops in the middle, or the compressed stream ends before its frame does.
     pub cut_short: Option<String>,
+    /// Lines read.
+    pub lines: u64,
     /// The file's size and the bytes of JSON lines in it (equal when not compressed).
     pub file_bytes: u64,
     pub text_bytes: u64,
 }
 
-impl HistoryFile {
-    /// The history with what the cut means for a verdict: a history cut short is
-    /// incomplete, whatever its meta line (if it got one) says.
-    pub fn into_history(self) -> History {
-        let mut history = self.history;
-        if self.cut_short.is_some()
-            && let Some(meta) = history.meta.as_mut()
-        {
-            meta.complete = false;
+/// Counts what it reads; a compressed stream that ends before its frame does ends
+/// there, the reason noted (every block flushed before the cut still decodes).
+struct Source<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+    cut: Rc<RefCell<Option<String>>>,
+    compressed: bool,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.read.set(self.read.get() + n as u64);
+                Ok(n)
+            }
+            Err(e) if self.compressed && e.kind() != io::ErrorKind::Interrupted => {
+                *self.cut.borrow_mut() = Some(format!(
+                    "the compressed stream ends before its frame does ({e})"
+                ));
+                Ok(0)
+            }
+            Err(e) => Err(e),
         }
-        history
     }
 }
 
-/// Reads `path`. Errors name the file and, for a bad line, the line.
-pub fn read(path: &Path) -> anyhow::Result<HistoryFile> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let file_bytes = raw.len() as u64;
-    let (text, stream_cut) = if raw.starts_with(&ZSTD_MAGIC) {
-        decompress(&raw)
-    } else {
-        (raw, None)
+/// Reads and judges `path`. Errors name the file and, for a bad line, the line.
+pub fn check(path: &Path) -> anyhow::Result<CheckedFile> {
+    let opened =
+        |path: &Path| File::open(path).with_context(|| format!("reading {}", path.display()));
+    let mut head = [0u8; 4];
+    let got = opened(path)?
+        .read(&mut head)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let compressed = got == 4 && head == ZSTD_MAGIC;
+    let file_bytes = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let read = Rc::new(Cell::new(0u64));
+    let cut = Rc::new(RefCell::new(None));
+    let open = || -> io::Result<Source<Box<dyn Read>>> {
+        read.set(0);
+        let file = File::open(path)?;
+        let inner: Box<dyn Read> = if compressed {
+            Box::new(zstd::stream::read::Decoder::new(file)?)
+        } else {
+            Box::new(file)
+        };
+        Ok(Source {
+            inner,
+            read: read.clone(),
+            cut: cut.clone(),
+            compressed,
+        })
     };
-    let loaded = History::load(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let line_cut = loaded.truncated.map(|t| {
+    let checked = check::stream::check_reader(open)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let line_cut = checked.truncated.map(|t| {
         format!(
             "its last line (line {}, {} bytes) stops in the middle ({}) and was left out",
             t.line, t.bytes, t.error
         )
     });
+    let stream_cut = cut.borrow_mut().take();
     let cut_short = match (stream_cut, line_cut) {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),
     };
-    Ok(HistoryFile {
-        history: loaded.history,
+    let mut meta = checked.meta;
+    if cut_short.is_some()
+        && let Some(meta) = meta.as_mut()
+    {
+        meta.complete = false;
+    }
+    Ok(CheckedFile {
+        meta,
+        analysis: checked.analysis,
         cut_short,
+        lines: checked.lines,
         file_bytes,
-        text_bytes: text.len() as u64,
+        text_bytes: read.get(),
     })
-}
-
-/// Decodes as much of a zstd stream as there is: a writer killed mid-run leaves the
-/// frame unfinished, and every block flushed before that still decodes.
-fn decompress(raw: &[u8]) -> (Vec<u8>, Option<String>) {
-    let mut text = Vec::with_capacity(raw.len().saturating_mul(8));
-    let cut = match zstd::stream::read::Decoder::new(raw) {
-        Ok(mut decoder) => decoder
-            .read_to_end(&mut text)
-            .err()
-            .map(|e| format!("the compressed stream ends before its frame does ({e})")),
-        Err(e) => Some(format!("the compressed stream cannot be read ({e})")),
-    };
-    (text, cut)
 }
 
 #[cfg(test)]
@@ -96,10 +135,11 @@ mod tests {
         let text = format!("{SEND}\n{SEND}\n");
         std::fs::write(dir.path().join("a.jsonl"), &text).unwrap();
         std::fs::write(dir.path().join("a.jsonl.zst"), compress(&text)).unwrap();
-        let plain = read(&dir.path().join("a.jsonl")).unwrap();
-        let packed = read(&dir.path().join("a.jsonl.zst")).unwrap();
-        assert_eq!(plain.history, packed.history);
-        assert_eq!(plain.history.sends.len(), 2);
+        let plain = check(&dir.path().join("a.jsonl")).unwrap();
+        let packed = check(&dir.path().join("a.jsonl.zst")).unwrap();
+        assert_eq!(plain.analysis, packed.analysis);
+        assert_eq!((plain.lines, packed.lines), (2, 2));
+        assert_eq!(plain.analysis.counts.acknowledged, 1);
         assert!(plain.cut_short.is_none() && packed.cut_short.is_none());
         assert_eq!(packed.text_bytes, text.len() as u64);
     }
@@ -117,8 +157,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl.zst");
         std::fs::write(&path, bytes).unwrap();
-        let file = read(&path).unwrap();
-        assert_eq!(file.history.sends.len(), 1);
+        let file = check(&path).unwrap();
+        assert_eq!(file.lines, 1);
         let why = file.cut_short.expect("a cut stream is said to be cut");
         assert!(why.contains("before its frame"), "{why}");
     }
@@ -129,10 +169,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl");
         std::fs::write(&path, format!("{meta}\n{SEND}\n{}", &SEND[..40])).unwrap();
-        let file = read(&path).unwrap();
-        assert_eq!(file.history.sends.len(), 1);
+        let file = check(&path).unwrap();
+        assert_eq!(file.analysis.counts.acknowledged, 1);
         assert!(file.cut_short.as_deref().unwrap().contains("line 3"));
-        assert!(!file.into_history().meta.unwrap().complete);
+        assert!(!file.meta.unwrap().complete);
     }
 
     #[test]
@@ -140,7 +180,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl");
         std::fs::write(&path, format!("{}\n{SEND}\n", &SEND[..40])).unwrap();
-        let err = read(&path).unwrap_err().to_string();
+        let err = check(&path).unwrap_err().to_string();
         assert!(err.contains("history line 1"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! phases ended, the analysis options and thresholds it is judged by), then handed to
 //! the pure checker: anomalies, thresholds, the guarantee's verdict.
 
-use check::{Analysis, History, Meta, ThresholdResult, Verdict};
+use check::{Analysis, Meta, ThresholdResult, Verdict};
 
 use crate::experiment::Experiment;
 use crate::journal::Recorder;
@@ -16,10 +16,10 @@ pub(super) struct PhaseEnds {
     pub drained: check::DrainEnd,
 }
 
-/// The run's history and what the checker made of it.
+/// The run's meta line and what the checker made of its history.
 #[derive(Debug)]
 pub(crate) struct Judged {
-    pub history: History,
+    pub meta: Option<Meta>,
     pub analysis: Analysis,
     pub thresholds: Vec<ThresholdResult>,
     pub verdict: Verdict,
@@ -42,7 +42,7 @@ pub(super) fn close_history(
     recorder: &Recorder,
     phases: PhaseEnds,
     complete: bool,
-) -> anyhow::Result<History> {
+) -> anyhow::Result<crate::journal::CheckedFile> {
     let meta = Meta {
         experiment: experiment.name.clone(),
         seed: experiment.seed,
@@ -64,12 +64,16 @@ pub(super) fn close_history(
             .collect(),
     };
     recorder.close(meta).map_err(anyhow::Error::msg)?;
-    Ok(crate::journal::read(recorder.path())?.into_history())
+    crate::journal::check(recorder.path())
 }
 
-/// Judges `history` by the experiment's thresholds and its guarantee.
-pub(super) fn judge(experiment: &Experiment, history: History) -> anyhow::Result<Judged> {
-    let analysis = check::analyze(&history, &analysis_options());
+/// Judges the checked history by the experiment's thresholds and its guarantee (the
+/// analysis used the options the meta line recorded: [`analysis_options`]).
+pub(super) fn judge(
+    experiment: &Experiment,
+    file: crate::journal::CheckedFile,
+) -> anyhow::Result<Judged> {
+    let analysis = file.analysis;
     // `harness run` checks every expression when it reads the file; a library caller
     // that loaded the experiment without that check gets the error here, not a
     // threshold silently left out of the verdict.
@@ -87,9 +91,9 @@ pub(super) fn judge(experiment: &Experiment, history: History) -> anyhow::Result
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let thresholds = check::evaluate(&analysis, &thresholds);
-    let verdict = check::verdict(history.meta.as_ref(), &analysis, &thresholds);
+    let verdict = check::verdict(file.meta.as_ref(), &analysis, &thresholds);
     Ok(Judged {
-        history,
+        meta: file.meta,
         analysis,
         thresholds,
         verdict,

@@ -88,7 +88,7 @@ pub(crate) fn write(
         experiment,
         torn.recorder.started_at(),
         time::OffsetDateTime::now_utc(),
-        judged.history.meta.as_ref().is_none_or(|m| m.complete),
+        judged.meta.as_ref().is_none_or(|m| m.complete),
         torn.environment,
         &options.command,
         torn.cross_check,

@@ -37,6 +37,9 @@ pub(super) fn producer_config(config: &BusConfig) -> ClientConfig {
     client
 }
 
+/// How long the coordinator keeps a transaction open before it aborts it.
+pub(super) const TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The producer a consumer's outputs go through: transactional (one transactional id
 /// per instance, so a restarted instance fences its zombie) in exactly-once.
 pub(super) async fn output_producer(config: &BusConfig) -> Result<FutureProducer, BusError> {
@@ -47,7 +50,10 @@ pub(super) async fn output_producer(config: &BusConfig) -> Result<FutureProducer
             .set("transactional.id", format!("{}.{}", group, config.member()))
             // A dead instance's open transaction blocks read_committed readers until it
             // times out: keep that short.
-            .set("transaction.timeout.ms", "10000")
+            .set(
+                "transaction.timeout.ms",
+                TRANSACTION_TIMEOUT.as_millis().to_string(),
+            )
             .set("message.timeout.ms", "10000");
     }
     let producer: FutureProducer = client.create().map_err(kafka_err("producer", &group))?;

@@ -22,7 +22,8 @@ use client::watched;
 pub(super) use client::{base_config, blocking, ensure_topics, kafka_err};
 
 use super::kafka_producer::{
-    CommitFailure, abort_transaction, commit_transaction, output_producer, transaction_error,
+    CommitFailure, TRANSACTION_TIMEOUT, abort_transaction, commit_transaction, output_producer,
+    transaction_error,
 };
 use super::kafka_state::Counters;
 use super::{BusConfig, BusError, Commit, CommitOutcome, Delivery, Guarantee};
@@ -534,9 +535,15 @@ fn offset(delivery: &Delivery) -> Result<i64, BusError> {
         .map_err(|_| BusError::Other(format!("not a Kafka offset: {}", delivery.position)))
 }
 
-/// How long a commit or abort may take in all before its outcome counts as unknown.
-/// librdkafka's transactional calls can block well past their own timeouts while the
-/// transaction coordinator moves (seen: over 80 s after a broker kill).
+/// How long a commit or abort may take in all before its outcome counts as unknown
+/// (the producer is then replaced and the committed state read back, which is right
+/// whatever the outcome was). librdkafka's transactional calls can block well past
+/// their own timeouts while the transaction coordinator moves (seen: over 80 s after a
+/// broker kill, and a commit sent to a paused coordinator never returning after it
+/// came back). A little past the transaction timeout (10 s, `kafka_producer.rs`): by
+/// then the coordinator has committed or aborted the transaction, so waiting longer
+/// only delays the recovery (it had been 12 × the request timeout, 60 s: a 6 s pause
+/// of the coordinator cost a minute).
 fn transaction_bound(request_timeout: Duration) -> Duration {
-    request_timeout * 12
+    (request_timeout * 3).max(TRANSACTION_TIMEOUT + Duration::from_secs(5))
 }
