@@ -404,6 +404,7 @@ pub fn write<W: Write>(synth: &Synth, out: &mut W) -> io::Result<Written> {
         drain: Some(crate::DrainEnd::Finished),
         analysis: None,
         thresholds: Vec::new(),
+        faults: Some(Vec::new()),
     }))?;
     Ok(w.written)
 }

@@ -2,10 +2,12 @@
 //! Every recorder (load generator, tap, samplers, fault executor) stamps times from one
 //! monotonic clock and hands its lines to [`Recorder`], which streams them to the run's
 //! history file ([`writer`]) and keeps only the little the run itself reads while it
-//! goes ([`Live`]: counts, each group's latest lag sample, the acknowledged orders).
-//! Memory follows the orders of the run, not its observations.
+//! goes ([`Live`]: counts, each group's latest lag sample, the fault windows, the
+//! orders still waited on: [`Orders`]). Memory follows the orders in flight, not the
+//! run's length.
 
-pub mod read;
+mod orders;
+mod read;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use check::{
 };
 use time::OffsetDateTime;
 
+pub use orders::Orders;
 pub use read::{CheckedFile, check};
 pub use writer::{HistoryFormat, Writer};
 
@@ -28,13 +31,14 @@ pub use writer::{HistoryFormat, Writer};
 pub struct Live {
     /// Send lines recorded (every outcome).
     pub sends: usize,
-    /// The acknowledged orders, in the order their acknowledgement was recorded: what
-    /// the drain waits for.
-    pub acked: Vec<String>,
+    /// The acknowledged orders and those that finished: what the drain waits for.
+    pub orders: Orders,
     /// Each consumer group's (and the tap's) latest lag sample.
     pub latest_lag: BTreeMap<String, LagSample>,
     /// Observation lines recorded.
     pub observations: u64,
+    /// The fault lines recorded, repeated in the meta line (`meta.faults`).
+    pub faults: Vec<FaultRecord>,
 }
 
 #[derive(Debug)]
@@ -97,7 +101,7 @@ impl Recorder {
             let mut live = self.live();
             live.sends += 1;
             if record.outcome == SendOutcome::Acked {
-                live.acked.push(record.order_id.clone());
+                live.orders.acked(&record.order_id);
             }
         }
         self.append([Line::Send(record)]);
@@ -105,7 +109,15 @@ impl Recorder {
 
     /// What one read of the tap brought: observations and dead letters.
     pub fn observed(&self, observations: Vec<Observation>, letters: Vec<DeadLetterRecord>) {
-        self.live().observations += observations.len() as u64;
+        {
+            let mut live = self.live();
+            live.observations += observations.len() as u64;
+            for o in &observations {
+                if check::TERMINAL_TYPES.contains(&o.event_type.as_str()) {
+                    live.orders.finished(&o.key);
+                }
+            }
+        }
         self.append(
             observations
                 .into_iter()
@@ -115,6 +127,7 @@ impl Recorder {
     }
 
     pub fn fault(&self, record: FaultRecord) {
+        self.live().faults.push(record.clone());
         self.append([Line::Fault(record)]);
     }
 

@@ -61,6 +61,18 @@ impl<R: Read> Read for Source<R> {
     }
 }
 
+/// The meta line at the end of the plain file `path`, if its last line is one.
+fn tail_of(path: &Path, len: u64) -> io::Result<Option<Meta>> {
+    use std::io::{Seek, SeekFrom};
+    // A meta line with every threshold and fault window fits in far less.
+    const TAIL: u64 = 1 << 20;
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    Ok(check::stream::meta_of_tail(&tail))
+}
+
 /// Reads and judges `path`. Errors name the file and, for a bad line, the line.
 pub fn check(path: &Path) -> anyhow::Result<CheckedFile> {
     let opened =
@@ -90,7 +102,14 @@ pub fn check(path: &Path) -> anyhow::Result<CheckedFile> {
             compressed,
         })
     };
-    let checked = check::stream::check_reader(open)
+    // The meta line is the last: read first from the end of a plain file, it lets the
+    // checker judge in one pass (a compressed file cannot be read from its end).
+    let tail = if compressed {
+        None
+    } else {
+        tail_of(path, file_bytes).with_context(|| format!("reading {}", path.display()))?
+    };
+    let checked = check::stream::check_reader_from(open, tail)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let line_cut = checked.truncated.map(|t| {
         format!(

@@ -2,7 +2,7 @@
 //! endpoints and records one observation per message read, and every dead-letter
 //! stream/topic (`dlq.<service>`), recording one `dead_letter` line per record.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,8 +50,6 @@ fn dead_letter_line(d: &Delivery, observed_us: u64) -> Option<DeadLetterRecord> 
 /// What the tap knows so far, for the drain phase and the progress line.
 #[derive(Debug, Default)]
 pub struct TapState {
-    /// Orders with a terminal event (shipped or cancelled).
-    pub terminal: HashSet<String>,
     pub observed: u64,
     /// Messages that were not envelopes (poison): read, not recorded.
     pub undecodable: u64,
@@ -122,7 +120,6 @@ pub async fn run(
         };
         let observed_us = recorder.now_us();
         let mut observations = Vec::with_capacity(batch.len());
-        let mut terminal = Vec::new();
         let mut undecodable = 0;
         let mut letters = Vec::new();
         // Dead-letter topics are left out of the per-topic counts the cross-check
@@ -144,9 +141,6 @@ pub async fn run(
                 undecodable += 1;
                 continue;
             };
-            if check::TERMINAL_TYPES.contains(&envelope.event_type.as_str()) {
-                terminal.push(envelope.key.clone());
-            }
             observations.push(Observation {
                 event_id: envelope.event_id.to_string(),
                 event_type: envelope.event_type,
@@ -165,7 +159,6 @@ pub async fn run(
             s.observed += observations.len() as u64;
             s.undecodable += undecodable;
             s.dead_letters += letters.len() as u64;
-            s.terminal.extend(terminal);
             for (topic, partition, position) in positions {
                 s.read
                     .entry((topic, partition))

@@ -54,17 +54,13 @@ pub(super) async fn drain(
 
 async fn wait(experiment: &Experiment, setup: &Setup, stop: &Stop) -> DrainEnd {
     let start_us = setup.recorder.now_us();
-    let acked: Vec<String> = setup.recorder.live().acked.clone();
     let groups = expected_groups();
     let deadline = Instant::now() + experiment.drain_timeout;
     let mut last_observed = u64::MAX;
     let mut quiet_since = Instant::now();
     loop {
-        let (done, observed) = setup
-            .tap
-            .lock()
-            .map(|s| (acked.iter().all(|o| s.terminal.contains(o)), s.observed))
-            .unwrap_or((false, 0));
+        let done = setup.recorder.live().orders.all_finished();
+        let observed = setup.tap.lock().map(|s| s.observed).unwrap_or(0);
         if done {
             return DrainEnd::Finished;
         }

@@ -62,6 +62,7 @@ pub(super) fn close_history(
                 expression: t.expression.clone(),
             })
             .collect(),
+        faults: Some(recorder.live().faults.clone()),
     };
     recorder.close(meta).map_err(anyhow::Error::msg)?;
     crate::journal::check(recorder.path())

@@ -111,15 +111,12 @@ impl StatusBoard {
     ) {
         let mut ticks = stop.every(Duration::from_secs(1));
         while ticks.next().await {
-            let (sent, acked, lag) = {
+            let (sent, acked, completed, lag) = {
                 let live = recorder.live();
                 let lag: u64 = live.latest_lag.values().map(|l| l.lag).sum();
-                (live.sends, live.acked.len(), lag)
+                (live.sends, live.orders.acked, live.orders.completed, lag)
             };
-            let (observed, completed) = tap
-                .lock()
-                .map(|s| (s.observed, s.terminal.len()))
-                .unwrap_or((0, 0));
+            let observed = tap.lock().map(|s| s.observed).unwrap_or(0);
             self.0.send_modify(|s| {
                 s.elapsed = recorder.t0().elapsed();
                 s.planned = planned;

@@ -31,7 +31,7 @@
 //!
 //! | kind | one line per | fields |
 //! | --- | --- | --- |
-//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `drain` (optional), `analysis` (optional), `thresholds` (optional) |
+//! | `meta` | run (at most one) | `experiment`, `seed`, `backend` (`redis` \| `kafka`), `guarantee` (`at-most-once` \| `at-least-once` \| `exactly-once`), `warmup_end_us`, `load_end_us`, `drain_end_us`, `complete`, `drain` (optional), `analysis` (optional), `thresholds` (optional), `faults` (optional) |
 //! | `send` | order the load generator scheduled | `order_id`, `intended_us`, `sent_us` (optional), `acked_us` (optional), `outcome` (`acked` \| `rejected` \| `error` \| `dropped`), `error` (optional) |
 //! | `observe` | message the tap read | `event_id`, `event_type`, `key`, `seq`, `causation_id` (optional), `produced_us` (optional), `observed_us`, `topic`, `partition`, `position` |
 //! | `fault` | injected fault | `id`, `fault` (`latency` \| `bandwidth` \| `timeout` \| `reset_peer` \| `slicer` \| `limit_data` \| `down` \| `kill` \| `pause` \| `restart`), `target`, `start_us`, `end_us` |
@@ -68,6 +68,9 @@
 //!   an error). `harness check` re-analyses with them, so it gives the run's own
 //!   verdict; a history without the field (written before it existed) is analysed with
 //!   the defaults.
+//! - `meta.faults` repeats the `fault` lines (the same records, in the same order), so
+//!   that a reader that has read the meta line first — from the end of the file — can
+//!   judge the history in one pass; absent in older histories.
 //! - `meta.thresholds` lists the experiment's thresholds as written, each
 //!   `{"metric": ..., "expression": ...}` (e.g. `latency.e2e.p99`, `< 800ms`), so that
 //!   `harness check` judges them as the run did; `--threshold` on its command line
@@ -147,6 +150,12 @@ pub struct Meta {
     /// given on its command line).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<RecordedThreshold>,
+    /// The run's fault windows, the same as its `fault` lines: read with the meta line
+    /// from the file's end, they let a reader judge the history in one pass (the
+    /// `fault` lines come as each fault heals, after the orders it touched). Absent in
+    /// histories written before it was recorded (then two passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<Vec<FaultRecord>>,
 }
 
 /// How a run's drain ended.

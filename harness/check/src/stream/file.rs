@@ -28,6 +28,12 @@ pub struct Checked {
     pub truncated: Option<TruncatedTail>,
     /// Lines read (blank ones included).
     pub lines: u64,
+    /// Passes over the stream: 1 when judged in one pass ([`Checked::one_pass`]), 2
+    /// otherwise, one more when causes were looked up under other keys.
+    pub passes: u8,
+    /// Judged in one pass: the meta line given up front listed the faults, and no line
+    /// came for a key after it was settled.
+    pub one_pass: bool,
 }
 
 /// Why a history could not be judged.
@@ -154,11 +160,54 @@ fn note(plan: &mut Plan, key: &str, number: u64) {
     }
 }
 
+/// How long after a key's last line (in the run's time, by the latest time any line
+/// has shown) the one-pass reader settles it. A line for it after that makes the
+/// reader start again in two passes, so this decides the speed, never the answer.
+const SETTLE_AFTER_US: u64 = 60_000_000;
+
+/// The meta line of a history, from the bytes at its end (its last line), if that is
+/// where it is: what [`check_reader_from`] starts from.
+pub fn meta_of_tail(tail: &[u8]) -> Option<Meta> {
+    let tail = tail.strip_suffix(b"\n").unwrap_or(tail);
+    let start = memchr::memrchr(b'\n', tail).map_or(0, |i| i + 1);
+    let line = std::str::from_utf8(&tail[start..]).ok()?;
+    match LineParser::default().parse(1, line) {
+        Ok(Some(Line::Meta(meta))) => Some(meta),
+        _ => None,
+    }
+}
+
 /// Judges the history `open` yields (called once per pass, each time from the start),
-/// with the analysis options its meta line recorded (the defaults without).
-pub fn check_reader<R: Read>(
+/// with the analysis options its meta line recorded (the defaults without): in two
+/// passes (three if a cause is under another key). See [`check_reader_from`].
+pub fn check_reader<R: Read>(open: impl FnMut() -> io::Result<R>) -> Result<Checked, ReadError> {
+    check_reader_from(open, None)
+}
+
+/// [`check_reader`], given the meta line read from the history's end. When it lists
+/// the fault windows (`meta.faults`), the history is judged in **one pass**: each key
+/// settled [`SETTLE_AFTER_US`] after its last line. If a line then comes for a key
+/// already settled, or the lines do not match the meta line given, the answer could
+/// differ from the reference's: the history is judged again in two passes.
+pub fn check_reader_from<R: Read>(
     mut open: impl FnMut() -> io::Result<R>,
+    tail: Option<Meta>,
 ) -> Result<Checked, ReadError> {
+    if let Some(meta) = tail
+        && let Some(faults) = meta.faults.clone()
+    {
+        let mut checker = Checker::new(Setup {
+            options: meta.analysis.clone().unwrap_or_default(),
+            meta: Some(meta.clone()),
+            faults: faults.clone(),
+        });
+        checker.settle_after(SETTLE_AFTER_US);
+        let (total, truncated) = judge(&mut checker, open()?, None)?;
+        let same = checker.small.meta.as_ref() == Some(&meta) && checker.small.faults == faults;
+        if same && checker.late_lines() == 0 {
+            return finish(checker, open, Some(meta), truncated, total, true);
+        }
+    }
     let plan = plan(open()?)?;
     let options: AnalysisOptions = plan
         .meta
@@ -172,12 +221,30 @@ pub fn check_reader<R: Read>(
     });
     checker.recs = vec![KeyRec::NEW; plan.keys.len()];
     checker.keys = plan.keys;
-    let last_line = plan.last_line;
-    let line_keys = plan.line_keys;
+    let planned = Planned {
+        last_line: plan.last_line,
+        line_keys: plan.line_keys,
+    };
+    let (total, truncated) = judge(&mut checker, open()?, Some(&planned))?;
+    finish(checker, open, plan.meta, truncated, total, false)
+}
 
+/// What pass 1 found, for pass 2.
+struct Planned {
+    last_line: Vec<u64>,
+    line_keys: Vec<u32>,
+}
+
+/// Reads every line with the format's rules into `checker`: the lines read and the cut
+/// last line, if any. With `planned`, each key is settled after its last line.
+fn judge<R: Read>(
+    checker: &mut Checker,
+    reader: R,
+    planned: Option<&Planned>,
+) -> Result<(u64, Option<TruncatedTail>), ReadError> {
     let mut parser = LineParser::default();
     let mut truncated = None;
-    let total = lines(open()?, |number, bytes, newline| {
+    let total = lines(reader, |number, bytes, newline| {
         let cut = |error: String| TruncatedTail {
             line: number as usize,
             bytes: bytes.len(),
@@ -201,8 +268,8 @@ pub fn check_reader<R: Read>(
         };
         let key = match fast::parse(text) {
             Some(line) => {
-                checker.hint = line_keys
-                    .get(number as usize - 1)
+                checker.hint = planned
+                    .and_then(|p| p.line_keys.get(number as usize - 1))
                     .copied()
                     .filter(|&k| k != u32::MAX);
                 checker.fast(number, line)
@@ -217,17 +284,30 @@ pub fn check_reader<R: Read>(
                 Err(e) => return Err(e.into()),
             },
         };
-        if let Some(key) = key
-            && last_line.get(key as usize) == Some(&number)
+        if let (Some(key), Some(planned)) = (key, planned)
+            && planned.last_line.get(key as usize) == Some(&number)
         {
             checker.settle(key);
         }
         Ok(())
     })?;
     checker.settle_all();
+    Ok((total, truncated))
+}
 
+/// Looks up the causes under other keys (pass 3, only if there are any) and judges.
+fn finish<R: Read>(
+    mut checker: Checker,
+    mut open: impl FnMut() -> io::Result<R>,
+    meta: Option<Meta>,
+    truncated: Option<TruncatedTail>,
+    lines_read: u64,
+    one_pass: bool,
+) -> Result<Checked, ReadError> {
     let wanted: HashSet<EventId> = checker.orphan_causes().into_iter().collect();
+    let mut passes = if one_pass { 1 } else { 2 };
     if !wanted.is_empty() {
+        passes += 1;
         let mut found: HashMap<EventId, (u64, String)> = HashMap::new();
         lines(open()?, |_, bytes, _| {
             let Ok(text) = text(bytes) else {
@@ -254,12 +334,13 @@ pub fn check_reader<R: Read>(
         })?;
         checker.resolve_causes(&found);
     }
-    let meta = plan.meta;
     Ok(Checked {
         analysis: checker.finish(),
         meta,
         truncated,
-        lines: total,
+        lines: lines_read,
+        passes,
+        one_pass,
     })
 }
 

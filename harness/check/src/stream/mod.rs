@@ -29,7 +29,7 @@ mod key;
 mod names;
 
 pub use fast::{Fast, ObserveView, SendView, parse as parse_fast};
-pub use file::{Checked, check_reader};
+pub use file::{Checked, ReadError, check_reader, check_reader_from, meta_of_tail};
 
 use std::collections::HashMap;
 
@@ -71,6 +71,8 @@ struct KeyRec {
     charges: u32,
     /// Its open state's slot (`u32::MAX`: none).
     slot: u32,
+    /// The latest time its lines showed (for settling after a horizon).
+    last_us: u64,
     flags: u8,
 }
 
@@ -81,6 +83,7 @@ impl KeyRec {
         terminal_us: 0,
         charges: 0,
         slot: u32::MAX,
+        last_us: 0,
         flags: 0,
     };
 
@@ -180,6 +183,11 @@ pub struct Checker {
     late_lines: u64,
     /// The next line's key id, if the caller knows it (checked, then used).
     hint: Option<u32>,
+    /// Settle a key this long after its last line's time, by the latest time seen.
+    horizon_us: Option<u64>,
+    watermark_us: u64,
+    /// (latest time, key) as lines came: the keys to settle once the watermark passes.
+    recent: std::collections::VecDeque<(u64, u32)>,
 }
 
 impl Checker {
@@ -204,6 +212,9 @@ impl Checker {
             small: History::default(),
             late_lines: 0,
             hint: None,
+            horizon_us: None,
+            watermark_us: 0,
+            recent: std::collections::VecDeque::new(),
         }
     }
 
@@ -224,6 +235,34 @@ impl Checker {
     /// The key id of `text`, if a line named it.
     pub fn key_id(&self, text: &str) -> Option<u32> {
         self.keys.get(text)
+    }
+
+    /// Settles each key once a line `horizon_us` later than its last line has been read
+    /// (by their times: observed, intended, sent, acknowledged): for a caller that
+    /// cannot know which line is a key's last. A line that comes for a key after that
+    /// is counted in [`Checker::late_lines`].
+    pub fn settle_after(&mut self, horizon_us: u64) {
+        self.horizon_us = Some(horizon_us);
+    }
+
+    /// Notes that key `id` had a line at `t_us`, and settles the keys left behind.
+    fn touch(&mut self, id: u32, t_us: u64) {
+        let Some(horizon) = self.horizon_us else {
+            return;
+        };
+        let rec = &mut self.recs[id as usize];
+        rec.last_us = rec.last_us.max(t_us);
+        self.recent.push_back((rec.last_us, id));
+        self.watermark_us = self.watermark_us.max(t_us);
+        while let Some(&(t, key)) = self.recent.front() {
+            if t.saturating_add(horizon) >= self.watermark_us {
+                break;
+            }
+            self.recent.pop_front();
+            if self.recs[key as usize].last_us == t {
+                self.settle(key);
+            }
+        }
     }
 
     /// Lines that came for a key already settled (and were not used): 0 unless keys
@@ -303,6 +342,11 @@ impl Checker {
             t.last_intended
                 .map_or(s.intended_us, |l| l.max(s.intended_us)),
         );
+        let latest = s
+            .intended_us
+            .max(s.sent_us.unwrap_or(0))
+            .max(s.acked_us.unwrap_or(0));
+        self.touch(id, latest);
         id
     }
 
@@ -333,6 +377,7 @@ impl Checker {
         let topic = self.topics.intern(o.topic);
         let step = self.types.get(ty).step;
         self.open[slot].observe(line, &o, ty, topic, step);
+        self.touch(id, o.observed_us);
         id
     }
 

@@ -25,6 +25,7 @@ pub fn meta(guarantee: Guarantee, load_end_us: u64) -> Meta {
         drain: None,
         analysis: None,
         thresholds: Vec::new(),
+        faults: None,
     }
 }
 

@@ -536,6 +536,7 @@ impl Platform {
             drain: None,
             analysis: Some(analysis_options()),
             thresholds: Vec::new(),
+            faults: None,
         };
         History {
             meta: Some(meta),
