@@ -193,144 +193,11 @@ fn fields<'a>(text: &'a str, out: &mut Fields<'a>) -> Option<usize> {
     }
 }
 
-/// A line in the exact layout a run writes (serde's field order, no spaces): read by
-/// comparing the field names in place instead of scanning them.
-struct Canonical<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl<'a> Canonical<'a> {
-    fn lit(&mut self, lit: &str) -> Option<()> {
-        let rest = self.text.as_bytes().get(self.at..)?;
-        rest.starts_with(lit.as_bytes())
-            .then(|| self.at += lit.len())
-    }
-
-    /// A string's contents, up to its closing quote (which is consumed).
-    fn str(&mut self) -> Option<&'a str> {
-        let b = self.text.as_bytes();
-        let start = self.at;
-        let mut end = start;
-        while end < b.len() {
-            match b[end] {
-                b'"' => {
-                    self.at = end + 1;
-                    return self.text.get(start..end);
-                }
-                b'\\' | 0..=0x1f => return None,
-                _ => end += 1,
-            }
-        }
-        None
-    }
-
-    fn num(&mut self) -> Option<u64> {
-        let b = self.text.as_bytes();
-        let start = self.at;
-        let mut n: u64 = 0;
-        while let Some(&d @ b'0'..=b'9') = b.get(self.at) {
-            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-            self.at += 1;
-        }
-        let digits = self.at - start;
-        let leading_zero = digits > 1 && b[start] == b'0';
-        (digits > 0 && !leading_zero && !matches!(b.get(self.at), Some(b'.' | b'e' | b'E')))
-            .then_some(n)
-    }
-
-    fn opt_num(&mut self) -> Option<Option<u64>> {
-        if self.lit("null").is_some() {
-            return Some(None);
-        }
-        self.num().map(Some)
-    }
-
-    fn opt_str(&mut self) -> Option<Option<&'a str>> {
-        if self.lit("null").is_some() {
-            return Some(None);
-        }
-        self.lit("\"")?;
-        self.str().map(Some)
-    }
-
-    fn end(&mut self) -> Option<()> {
-        self.lit("}")?;
-        (self.at == self.text.len()).then_some(())
-    }
-}
-
-fn canonical_observe(text: &str) -> Option<Fast<'_>> {
-    let mut c = Canonical { text, at: 0 };
-    c.lit(r#"{"kind":"observe","event_id":""#)?;
-    let event_id = c.str()?;
-    c.lit(r#","event_type":""#)?;
-    let event_type = c.str()?;
-    c.lit(r#","key":""#)?;
-    let key = c.str()?;
-    c.lit(r#","seq":"#)?;
-    let seq = c.num()?;
-    c.lit(r#","causation_id":"#)?;
-    let causation_id = c.opt_str()?;
-    c.lit(r#","produced_us":"#)?;
-    c.opt_num()?;
-    c.lit(r#","observed_us":"#)?;
-    let observed_us = c.num()?;
-    c.lit(r#","topic":""#)?;
-    let topic = c.str()?;
-    c.lit(r#","partition":"#)?;
-    let partition = u32::try_from(c.num()?).ok()?;
-    c.lit(r#","position":""#)?;
-    let position = c.str()?;
-    c.end()?;
-    Some(Fast::Observe(ObserveView {
-        event_id,
-        event_type,
-        key,
-        seq,
-        causation_id,
-        observed_us,
-        topic,
-        partition,
-        position,
-    }))
-}
-
-fn canonical_send(text: &str) -> Option<Fast<'_>> {
-    let mut c = Canonical { text, at: 0 };
-    c.lit(r#"{"kind":"send","order_id":""#)?;
-    let order_id = c.str()?;
-    c.lit(r#","intended_us":"#)?;
-    let intended_us = c.num()?;
-    c.lit(r#","sent_us":"#)?;
-    let sent_us = c.opt_num()?;
-    c.lit(r#","acked_us":"#)?;
-    let acked_us = c.opt_num()?;
-    c.lit(r#","outcome":""#)?;
-    let outcome = match c.str()? {
-        "acked" => SendOutcome::Acked,
-        "rejected" => SendOutcome::Rejected,
-        "error" => SendOutcome::Error,
-        "dropped" => SendOutcome::Dropped,
-        _ => return None,
-    };
-    c.lit(r#","error":"#)?;
-    c.opt_str()?;
-    c.end()?;
-    Some(Fast::Send(SendView {
-        order_id,
-        intended_us,
-        sent_us,
-        acked_us,
-        outcome,
-    }))
-}
-
 /// Reads `text` as a send, observe or charge line, or `None` (the strict reader's).
 pub fn parse(text: &str) -> Option<Fast<'_>> {
     let canonical = match text.as_bytes().get(9) {
-        Some(b'o') => canonical_observe(text),
-        Some(b's') => canonical_send(text),
+        Some(b'o') => super::canonical::observe(text),
+        Some(b's') => super::canonical::send(text),
         _ => None,
     };
     if canonical.is_some() {
@@ -535,14 +402,15 @@ mod tests {
             r#"{"kind":"observe","event_id":"e","event_type":"T","key":"k","seq":3,"causation_id":"c","produced_us":null,"observed_us":9,"topic":"t","partition":1,"position":"1-2"}"#,
             r#"{"kind":"send","order_id":"o","intended_us":1,"sent_us":2,"acked_us":null,"outcome":"error","error":"x"}"#,
         ] {
-            let canonical = canonical_observe(text).or_else(|| canonical_send(text));
+            let canonical = super::super::canonical::observe(text)
+                .or_else(|| super::super::canonical::send(text));
             assert!(canonical.is_some(), "{text}");
             assert_eq!(canonical, parse_fields(text));
             assert_eq!(canonical.map(|f| format!("{f:?}")), strict(text));
         }
         // Another layout: read by name.
         let spaced = r#"{"kind": "send", "order_id": "o", "intended_us": 1, "outcome": "acked"}"#;
-        assert_eq!(canonical_send(spaced), None);
+        assert_eq!(super::super::canonical::send(spaced), None);
         assert!(parse(spaced).is_some());
     }
 

@@ -11,16 +11,22 @@
 //! HdrHistograms as keys settle.
 //!
 //! When a key can be settled is the caller's knowledge:
-//! - [`check_reader`] (a history file) reads the file twice: a first pass notes each
-//!   key's last line (and the meta and fault lines, which come last but shape the
-//!   judgement: phases, per-window latency), the second judges, settling each key
-//!   right after its last line. The answers are exactly [`crate::analysis::analyze_reference`]'s.
+//! - [`check_reader_from`] (a history file whose meta line, read from its end, lists
+//!   the fault windows) reads it once, settling each key a minute (run time) after its
+//!   last line; a line for a key already settled sends it back to two passes.
+//! - [`check_reader`] reads the file twice: a first pass notes each key's last line
+//!   (and the meta and fault lines, which come last but shape the judgement: phases,
+//!   per-window latency), the second judges, settling each key right after its last
+//!   line.
 //! - [`crate::analyze`] (a history in memory) settles every key at the end.
+//!
+//! Whichever way, the answers are exactly [`crate::analysis::analyze_reference`]'s.
 //!
 //! One assumption, which the platform's envelope guarantees: an event id belongs to one
 //! key. A cause under another key than its effect is looked up in a last pass over the
 //! file (rarely needed: only for such a cause, or one never observed).
 
+mod canonical;
 mod fast;
 mod file;
 mod finish;
