@@ -89,7 +89,8 @@ fn main() {
         use std::io::{Seek, SeekFrom};
         let mut file = File::open(&path).expect("opens the history");
         let len = file.metadata().expect("its size").len();
-        file.seek(SeekFrom::Start(len.saturating_sub(1 << 20))).expect("seeks");
+        file.seek(SeekFrom::Start(len.saturating_sub(1 << 20)))
+            .expect("seeks");
         let mut tail = Vec::new();
         file.read_to_end(&mut tail).expect("reads its end");
         check::stream::meta_of_tail(&tail)
@@ -118,7 +119,10 @@ fn main() {
         obs / two_s,
         peak_rss_mib()
     );
-    assert_eq!(two.analysis, checked.analysis, "one and two passes disagree");
+    assert_eq!(
+        two.analysis, checked.analysis,
+        "one and two passes disagree"
+    );
 
     if written.observations > reference_max {
         println!(
