@@ -545,5 +545,9 @@ fn offset(delivery: &Delivery) -> Result<i64, BusError> {
 /// only delays the recovery (it had been 12 × the request timeout, 60 s: a 6 s pause
 /// of the coordinator cost a minute).
 fn transaction_bound(request_timeout: Duration) -> Duration {
-    (request_timeout * 3).max(TRANSACTION_TIMEOUT + Duration::from_secs(5))
+    // Tried: TRANSACTION_TIMEOUT + 5 s. The paused-coordinator sweep cell then passed
+    // 4 of 4, but the broker-kill test showed 40 ordering violations under
+    // exactly-once; back to 12 × until that is understood (docs/reliability.md).
+    let _ = TRANSACTION_TIMEOUT;
+    request_timeout * 12
 }
