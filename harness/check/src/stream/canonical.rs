@@ -38,17 +38,7 @@ impl<'a> Canonical<'a> {
     }
 
     fn num(&mut self) -> Option<u64> {
-        let b = self.text.as_bytes();
-        let start = self.at;
-        let mut n: u64 = 0;
-        while let Some(&d @ b'0'..=b'9') = b.get(self.at) {
-            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-            self.at += 1;
-        }
-        let digits = self.at - start;
-        let leading_zero = digits > 1 && b[start] == b'0';
-        (digits > 0 && !leading_zero && !matches!(b.get(self.at), Some(b'.' | b'e' | b'E')))
-            .then_some(n)
+        super::fast::integer(self.text.as_bytes(), &mut self.at)
     }
 
     fn opt_num(&mut self) -> Option<Option<u64>> {

@@ -94,6 +94,20 @@ pub(crate) fn key_of_bytes(line: &[u8]) -> Option<&str> {
     std::str::from_utf8(key).ok()
 }
 
+/// A JSON integer at `*at` that fits a `u64`, written the one way (no leading zero, no
+/// fraction or exponent after it: those are the strict reader's); `*at` moves past it.
+pub(super) fn integer(b: &[u8], at: &mut usize) -> Option<u64> {
+    let start = *at;
+    let mut n: u64 = 0;
+    while let Some(&d @ b'0'..=b'9') = b.get(*at) {
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        *at += 1;
+    }
+    let digits = *at - start;
+    let leading_zero = digits > 1 && b[start] == b'0';
+    (digits > 0 && !leading_zero && !matches!(b.get(*at), Some(b'.' | b'e' | b'E'))).then_some(n)
+}
+
 #[derive(Clone, Copy)]
 enum Val<'a> {
     Str(&'a str),
@@ -142,20 +156,7 @@ impl<'a> Cursor<'a> {
                 self.at += 4;
                 Some(Val::Null)
             }
-            b'0'..=b'9' => {
-                let start = self.at;
-                let mut n: u64 = 0;
-                while let Some(&d @ b'0'..=b'9') = b.get(self.at) {
-                    n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-                    self.at += 1;
-                }
-                // A leading zero, a fraction or an exponent: the strict reader's call.
-                let leading_zero = b[start] == b'0' && self.at - start > 1;
-                if leading_zero || matches!(b.get(self.at), Some(b'.' | b'e' | b'E')) {
-                    return None;
-                }
-                Some(Val::Num(n))
-            }
+            b'0'..=b'9' => integer(b, &mut self.at).map(Val::Num),
             _ => None,
         }
     }

@@ -34,7 +34,7 @@ mod ids;
 mod key;
 mod names;
 
-pub use fast::{Fast, ObserveView, SendView, parse as parse_fast};
+pub use fast::{Fast, ObserveView, SendView};
 pub use file::{Checked, ReadError, check_reader, check_reader_from, meta_of_tail};
 
 use std::collections::HashMap;
@@ -236,11 +236,6 @@ impl Checker {
             self.recs.push(KeyRec::NEW);
         }
         id
-    }
-
-    /// The key id of `text`, if a line named it.
-    pub fn key_id(&self, text: &str) -> Option<u32> {
-        self.keys.get(text)
     }
 
     /// Settles each key once a line `horizon_us` later than its last line has been read
