@@ -12,7 +12,7 @@ use std::io::Cursor;
 use check::stream::{check_reader, check_reader_from, meta_of_tail};
 use check::{AnalysisOptions, Anomaly, History, Line, analyze, analyze_reference};
 use proptest::prelude::*;
-use support::plant::{any_history, flows, guarantee, plant};
+use support::plant::{any_history, config, flows, guarantee, plant};
 use support::{Rng, generate};
 
 /// `history`'s lines with the kinds interleaved at random (each kind's own order kept,
@@ -79,14 +79,6 @@ fn options_of(history: &History) -> AnalysisOptions {
         .as_ref()
         .and_then(|m| m.analysis.clone())
         .unwrap_or_default()
-}
-
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
 }
 
 proptest! {

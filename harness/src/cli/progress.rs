@@ -33,7 +33,7 @@ pub async fn show(mut status: watch::Receiver<Status>) {
         }
         tick += 1;
         let line = format!(
-            "[{:>5.1}/{:.0}s] sent {}/{} ({}/s), acked {}, observed {}, completed {}, lag {}",
+            "[{:>5.1}/{:.0}s] sent {}/{} ({}/s), acked {}, observed {}, completed {}, lag {}; {}",
             s.elapsed.as_secs_f64(),
             s.load_total.as_secs_f64(),
             s.sent,
@@ -43,13 +43,49 @@ pub async fn show(mut status: watch::Receiver<Status>) {
             s.observed,
             s.completed,
             s.lag,
+            judged(&s.so_far),
         );
         last_sent = s.sent;
         if terminal {
-            eprint!("\r{line:<110}");
+            eprint!("\r{line:<140}");
             drawn = true;
         } else if tick.is_multiple_of(5) {
             eprintln!("{line}");
         }
+    }
+}
+
+/// The live judgement: orders judged so far and what their lines prove.
+fn judged(so_far: &check::stream::SoFar) -> String {
+    let found: Vec<String> = so_far
+        .anomalies
+        .iter()
+        .map(|(a, n)| format!("{n} {}", a.name()))
+        .collect();
+    if found.is_empty() {
+        format!("judged {}: no anomaly so far", so_far.orders)
+    } else {
+        format!("judged {}: {}", so_far.orders, found.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use check::Anomaly;
+
+    #[test]
+    fn the_live_judgement_names_what_was_found() {
+        let mut so_far = check::stream::SoFar {
+            orders: 120,
+            ..Default::default()
+        };
+        assert_eq!(judged(&so_far), "judged 120: no anomaly so far");
+        so_far.anomalies.insert(Anomaly::OrderingViolation, 2);
+        so_far.anomalies.insert(Anomaly::DuplicateDelivery, 7);
+        assert_eq!(
+            judged(&so_far),
+            "judged 120: 7 duplicate_delivery, 2 ordering_violation"
+        );
     }
 }

@@ -41,6 +41,13 @@ pub struct Live {
     pub faults: Vec<FaultRecord>,
 }
 
+/// How long a key must be quiet (run time) before the live judge judges it: longer
+/// than an order's usual trip through the platform, short enough that the progress
+/// line shows an anomaly within seconds. A key judged too early can only hide an
+/// anomaly from the live view, never invent one (`check::stream::Live`); the verdict
+/// reads the whole history again.
+pub const LIVE_QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug)]
 pub struct Recorder {
     t0: Instant,
@@ -48,17 +55,40 @@ pub struct Recorder {
     wall_t0: OffsetDateTime,
     writer: Writer,
     live: Mutex<Live>,
+    /// The run judged as it goes, from the same lines as the file.
+    judge: Mutex<check::stream::Live>,
 }
 
 impl Recorder {
-    /// Starts the clock and the history at `path` (created or truncated).
-    pub fn create(path: &Path, format: HistoryFormat) -> std::io::Result<Recorder> {
+    /// Starts the clock and the history at `path` (created or truncated); the live
+    /// judge applies `options`, as the verdict will.
+    pub fn create(
+        path: &Path,
+        format: HistoryFormat,
+        options: check::AnalysisOptions,
+    ) -> std::io::Result<Recorder> {
+        let quiet_us = u64::try_from(LIVE_QUIET.as_micros()).unwrap_or(u64::MAX);
         Ok(Recorder {
             t0: Instant::now(),
             wall_t0: OffsetDateTime::now_utc(),
             writer: Writer::create(path, format)?,
             live: Mutex::new(Live::default()),
+            judge: Mutex::new(check::stream::Live::new(options, quiet_us)),
         })
+    }
+
+    /// What the live judge has found so far (keys quiet for [`LIVE_QUIET`] judged).
+    pub fn so_far(&self) -> check::stream::SoFar {
+        let now = self.now_us();
+        let mut judge = self.judge();
+        judge.advance(now);
+        judge.so_far()
+    }
+
+    fn judge(&self) -> MutexGuard<'_, check::stream::Live> {
+        self.judge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn t0(&self) -> Instant {
@@ -171,9 +201,14 @@ impl Recorder {
     /// message to the writer per batch.
     fn append(&self, lines: impl IntoIterator<Item = Line>) {
         let mut text = String::new();
+        let mut judge = None;
         for line in lines {
+            if matches!(line, Line::Send(_) | Line::Observe(_)) {
+                judge.get_or_insert_with(|| self.judge()).line(&line);
+            }
             let _ = writeln!(text, "{}", line.to_json());
         }
+        drop(judge);
         self.writer.append(text);
     }
 }

@@ -145,8 +145,12 @@ pub(super) async fn setup(
 
     let history = dir.join(experiment.history.file_name());
     let recorder = Arc::new(
-        Recorder::create(&history, experiment.history)
-            .with_context(|| format!("creating {}", history.display()))?,
+        Recorder::create(
+            &history,
+            experiment.history,
+            super::judge::analysis_options(),
+        )
+        .with_context(|| format!("creating {}", history.display()))?,
     );
     let stopper = Stopper::new();
     let tap = Arc::new(Mutex::new(TapState::default()));

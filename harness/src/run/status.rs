@@ -62,6 +62,9 @@ pub struct Status {
     pub completed: usize,
     /// The latest lag sample summed over the consumer groups.
     pub lag: u64,
+    /// What the live judge has found so far: orders judged, and the anomalies the
+    /// lines seen prove (`check::stream::Live`).
+    pub so_far: check::stream::SoFar,
     /// The run directory, once the results are written.
     pub results: Option<PathBuf>,
 }
@@ -117,6 +120,7 @@ impl StatusBoard {
                 (live.sends, live.orders.acked, live.orders.completed, lag)
             };
             let observed = tap.lock().map(|s| s.observed).unwrap_or(0);
+            let so_far = recorder.so_far();
             self.0.send_modify(|s| {
                 s.elapsed = recorder.t0().elapsed();
                 s.planned = planned;
@@ -125,6 +129,7 @@ impl StatusBoard {
                 s.observed = observed;
                 s.completed = completed;
                 s.lag = lag;
+                s.so_far = so_far;
             });
         }
     }

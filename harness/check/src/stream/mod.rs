@@ -32,10 +32,12 @@ mod file;
 mod finish;
 mod ids;
 mod key;
+mod live;
 mod names;
 
 pub use fast::{Fast, ObserveView, SendView};
 pub use file::{Checked, ReadError, check_reader, check_reader_from, meta_of_tail};
+pub use live::{LIVE_ANOMALIES, Live, SoFar};
 
 use std::collections::HashMap;
 
@@ -194,6 +196,16 @@ pub struct Checker {
     watermark_us: u64,
     /// (latest time, key) as lines came: the keys to settle once the watermark passes.
     recent: std::collections::VecDeque<(u64, u32)>,
+    /// Forget a key once settled (its id is reused): for a judge that never finishes
+    /// ([`Live`]), whose memory must not grow with the keys seen.
+    forget: bool,
+    /// The hashes of the keys forgotten (8 bytes a key): a line for one of them is
+    /// late, never the start of a new key (whose "first" observations would be
+    /// repeats). A collision can only drop a new key's lines.
+    forgotten: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
+    /// Keys settled, and how many of them were scheduled orders.
+    settled: u64,
+    settled_orders: u64,
 }
 
 impl Checker {
@@ -221,6 +233,10 @@ impl Checker {
             horizon_us: None,
             watermark_us: 0,
             recent: std::collections::VecDeque::new(),
+            forget: false,
+            forgotten: hashbrown::HashSet::default(),
+            settled: 0,
+            settled_orders: 0,
         }
     }
 
@@ -233,7 +249,10 @@ impl Checker {
         }
         let (id, new) = self.keys.intern(text);
         if new {
-            self.recs.push(KeyRec::NEW);
+            match self.recs.get_mut(id as usize) {
+                Some(rec) => *rec = KeyRec::NEW,
+                None => self.recs.push(KeyRec::NEW),
+            }
         }
         id
     }
@@ -248,22 +267,38 @@ impl Checker {
 
     /// Notes that key `id` had a line at `t_us`, and settles the keys left behind.
     fn touch(&mut self, id: u32, t_us: u64) {
-        let Some(horizon) = self.horizon_us else {
+        if self.horizon_us.is_none() {
             return;
-        };
+        }
         let rec = &mut self.recs[id as usize];
         rec.last_us = rec.last_us.max(t_us);
         self.recent.push_back((rec.last_us, id));
+        self.advance(t_us);
+    }
+
+    /// Moves the watermark to `t_us` (if later): with [`Checker::settle_after`], the
+    /// keys with no line since `t_us` − horizon are settled. For a caller whose lines
+    /// stop coming while time goes on (a run judged live).
+    pub fn advance(&mut self, t_us: u64) {
+        let Some(horizon) = self.horizon_us else {
+            return;
+        };
         self.watermark_us = self.watermark_us.max(t_us);
         while let Some(&(t, key)) = self.recent.front() {
             if t.saturating_add(horizon) >= self.watermark_us {
                 break;
             }
             self.recent.pop_front();
-            if self.recs[key as usize].last_us == t {
+            let rec = &self.recs[key as usize];
+            if rec.last_us == t && rec.flags & SETTLED == 0 {
                 self.settle(key);
             }
         }
+    }
+
+    /// Whether key `text` was settled and forgotten (with [`Live`]).
+    pub(crate) fn was_forgotten(&self, text: &str) -> bool {
+        !self.forgotten.is_empty() && self.forgotten.contains(&self.keys.hash(text))
     }
 
     /// Lines that came for a key already settled (and were not used): 0 unless keys
@@ -403,7 +438,17 @@ impl Checker {
             self.recs[id as usize].slot = u32::MAX;
             std::mem::take(&mut self.open[rec.slot as usize])
         };
+        self.settled += 1;
+        self.settled_orders += u64::from(rec.is_order());
         key::settle(self, id, state);
+        if self.forget {
+            self.forgotten.insert(self.keys.hash(self.keys.name(id)));
+            self.keys.release(id);
+            self.recs[id as usize] = KeyRec {
+                flags: SETTLED,
+                ..KeyRec::NEW
+            };
+        }
     }
 
     /// Settles every key still open.

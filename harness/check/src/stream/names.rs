@@ -14,10 +14,12 @@ pub(crate) struct Keys {
     names: Vec<Box<str>>,
     table: HashTable<u32>,
     hasher: FixedState,
+    /// Ids given back by [`Keys::release`], handed out again first.
+    free: Vec<u32>,
 }
 
 impl Keys {
-    fn hash(&self, text: &str) -> u64 {
+    pub fn hash(&self, text: &str) -> u64 {
         self.hasher.hash_one(text)
     }
 
@@ -28,8 +30,16 @@ impl Keys {
         if let Some(&id) = self.table.find(hash, |&id| &*names[id as usize] == text) {
             return (id, false);
         }
-        let id = u32::try_from(self.names.len()).expect("fewer than 4 G keys");
-        self.names.push(text.into());
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.names[id as usize] = text.into();
+                id
+            }
+            None => {
+                self.names.push(text.into());
+                u32::try_from(self.names.len() - 1).expect("fewer than 4 G keys")
+            }
+        };
         let (names, hasher) = (&self.names, &self.hasher);
         self.table
             .insert_unique(hash, id, |&id| hasher.hash_one(&*names[id as usize]));
@@ -43,12 +53,27 @@ impl Keys {
             .copied()
     }
 
+    /// Forgets key `id`: its text may come again as a new key, and the id is reused.
+    pub fn release(&mut self, id: u32) {
+        let hash = self.hash(&self.names[id as usize]);
+        if let Ok(entry) = self.table.find_entry(hash, |&x| x == id) {
+            entry.remove();
+            self.names[id as usize] = Box::default();
+            self.free.push(id);
+        }
+    }
+
     pub fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
     }
 
     pub fn len(&self) -> usize {
         self.names.len()
+    }
+
+    /// Keys known now (interned and not released).
+    pub fn held(&self) -> usize {
+        self.names.len() - self.free.len()
     }
 }
 
@@ -130,5 +155,22 @@ mod tests {
         }
         assert_eq!(keys.get("k9999"), Some(10_001));
         assert_eq!(keys.len(), 10_002);
+    }
+
+    #[test]
+    fn a_released_key_is_forgotten_and_its_id_reused() {
+        let mut keys = Keys::default();
+        keys.intern("o-1");
+        keys.intern("o-2");
+        keys.release(0);
+        assert_eq!(keys.get("o-1"), None);
+        assert_eq!(keys.get("o-2"), Some(1));
+        assert_eq!(keys.intern("o-3"), (0, true));
+        assert_eq!(keys.name(0), "o-3");
+        assert_eq!(keys.intern("o-1"), (2, true));
+        keys.release(0);
+        keys.release(0);
+        assert_eq!(keys.intern("o-4"), (0, true));
+        assert_eq!(keys.intern("o-5"), (3, true));
     }
 }

@@ -5,7 +5,35 @@
 use check::{Anomaly, Charge, Guarantee, History, Observation};
 use proptest::prelude::*;
 
-use super::{Flow, Generated, Rng};
+use super::{Flow, Generated, Rng, generate};
+
+/// A case count, without persisting failures (the seeds are printed instead).
+pub fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// A generated history with an anomaly of a random kind planted (1 to 4 of it), and
+/// that kind.
+pub fn planted_history() -> impl Strategy<Value = (History, Anomaly)> {
+    (
+        flows(),
+        any::<u64>(),
+        guarantee(),
+        0..Anomaly::ALL.len(),
+        1usize..5,
+        any::<u64>(),
+    )
+        .prop_map(|(flows, seed, guarantee, which, k, plant_seed)| {
+            let mut generated = generate(&flows, seed, guarantee);
+            let kind = Anomaly::ALL[which];
+            plant(&mut generated, kind, k, &mut Rng::new(plant_seed));
+            (generated.history, kind)
+        })
+}
 
 pub fn flows() -> impl Strategy<Value = Vec<Flow>> {
     let flow = prop_oneof![
