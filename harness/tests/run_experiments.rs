@@ -190,12 +190,15 @@ fn ctrl_c_during_the_load_phase_cleans_up_and_marks_results_incomplete() {
             let line = String::from_utf8_lossy(&line).into_owned();
             text.push_str(&line);
             if line.contains("sent ") {
-                let _ = tx.send(());
+                let _ = tx.send(line);
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(120))
+    let progress = rx
+        .recv_timeout(Duration::from_secs(120))
         .expect("the load phase started");
+    // The live judgement ends the progress line.
+    assert!(progress.contains("; judged "), "{progress}");
     std::thread::sleep(Duration::from_secs(3));
     let services = common::children_of(child.id());
     assert!(

