@@ -203,8 +203,7 @@ pub struct Checker {
     /// late, never the start of a new key (whose "first" observations would be
     /// repeats). A collision can only drop a new key's lines.
     forgotten: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
-    /// Keys settled, and how many of them were scheduled orders.
-    settled: u64,
+    /// Scheduled orders settled (what [`Live`] shows as judged).
     settled_orders: u64,
 }
 
@@ -235,7 +234,6 @@ impl Checker {
             recent: std::collections::VecDeque::new(),
             forget: false,
             forgotten: hashbrown::HashSet::default(),
-            settled: 0,
             settled_orders: 0,
         }
     }
@@ -438,7 +436,6 @@ impl Checker {
             self.recs[id as usize].slot = u32::MAX;
             std::mem::take(&mut self.open[rec.slot as usize])
         };
-        self.settled += 1;
         self.settled_orders += u64::from(rec.is_order());
         key::settle(self, id, state);
         if self.forget {
