@@ -198,8 +198,8 @@ impl Recorder {
     }
 
     /// Serialises on the caller's thread (spreading the work over the recorders), one
-    /// message to the writer per batch.
-    /// The live judge sees the lines first (its lock held only for that).
+    /// message to the writer per batch. The live judge sees the lines first (its lock
+    /// held only for that).
     fn append(&self, lines: impl IntoIterator<Item = Line>) {
         let lines: Vec<Line> = lines.into_iter().collect();
         if lines
