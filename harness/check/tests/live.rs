@@ -99,8 +99,9 @@ proptest! {
 
 #[test]
 fn memory_follows_the_keys_in_flight() {
-    // 5 000 orders one after another, each over in under 10 ms of run time; judged
-    // after 50 ms quiet, no more than a few dozen keys are ever held.
+    // 5 000 orders placed 20 ms apart, each order's lines spread over a few hundred
+    // ms; judged after 50 ms quiet, the keys held stay near the lines of one quiet
+    // time (without forgetting they would reach 5 000).
     let flows = vec![support::Flow::Shipped; 5_000];
     let history = generate(&flows, 3, check::Guarantee::AtLeastOnce).history;
     let lines = as_recorded(&history);

@@ -42,8 +42,6 @@ pub struct Live {
     checker: Checker,
     line: u64,
     found: BTreeMap<Anomaly, u64>,
-    /// Lines left out because their key had been judged.
-    late: u64,
 }
 
 impl Live {
@@ -60,7 +58,6 @@ impl Live {
             checker,
             line: 0,
             found: BTreeMap::new(),
-            late: 0,
         }
     }
 
@@ -74,7 +71,6 @@ impl Live {
         };
         if self.checker.was_forgotten(key) {
             // Its key was judged: left out (a repeat would pass for a first sight).
-            self.late += 1;
             return;
         }
         match line {
@@ -97,10 +93,7 @@ impl Live {
 
     /// Judges every key still open (the lines have ended).
     pub fn settle_all(&mut self) {
-        let c = &mut self.checker;
-        while let Some((_, key)) = c.recent.pop_front() {
-            c.settle(key);
-        }
+        self.checker.settle_all();
         self.collect();
     }
 
@@ -109,11 +102,6 @@ impl Live {
             orders: self.checker.settled_orders,
             anomalies: self.found.clone(),
         }
-    }
-
-    /// Lines left out because their key had already been judged.
-    pub fn late_lines(&self) -> u64 {
-        self.late
     }
 
     /// Keys held now (not yet judged and forgotten).
