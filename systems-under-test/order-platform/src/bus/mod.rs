@@ -282,6 +282,16 @@ impl Consumer {
         }
     }
 
+    /// The (topic, partition) pairs this member lost since the last call, even if they
+    /// came back since (Kafka; never on Redis, whose pending entries stay a member's
+    /// until claimed): inputs of them kept aside are stale.
+    pub fn take_moved(&mut self) -> std::collections::BTreeSet<(String, i32)> {
+        match self {
+            Consumer::Redis(_) => std::collections::BTreeSet::new(),
+            Consumer::Kafka(c) => c.take_moved(),
+        }
+    }
+
     /// Leaves the group cleanly (graceful shutdown): pending work is handed over at once.
     pub async fn close(self) {
         match self {

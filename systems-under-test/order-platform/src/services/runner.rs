@@ -217,6 +217,9 @@ pub async fn run<H: Handler>(
                 continue;
             }
         };
+        // Before the batch queues behind them: inputs parked from a partition lost since
+        // (and perhaps assigned back) are stale.
+        drop_moved(&mut consumer, &mut parking);
         let again = batch.iter().filter(|d| d.deliveries > 1).count();
         metrics.redelivered.inc_by(again as u64);
         for (index, delivery) in batch.iter().enumerate() {
@@ -295,8 +298,12 @@ async fn give_all_back(
 ) {
     tracing::warn!(%error, "flushing failed; the batch and the parked inputs will be consumed again");
     metrics.outcome("error");
-    consumer.abandon(unflushed).await;
-    consumer.abandon(&parking.drain()).await;
+    // One call, so each partition goes back to the earliest of both: two calls would
+    // leave it at the later (a parked input queues behind the batch's inputs of its
+    // partition), and the batch's inputs before it would never come again.
+    let mut back = unflushed.to_vec();
+    back.extend(parking.drain());
+    consumer.abandon(&back).await;
 }
 
 /// Makes the deliveries before `index` durable and gives back the rest; if the flush
@@ -309,6 +316,24 @@ async fn give_back(consumer: &mut Consumer, batch: &[Delivery], index: usize, me
             metrics.outcome("error");
             consumer.abandon(batch).await;
         }
+    }
+}
+
+/// Drops the parked inputs of every partition this member lost since the last call,
+/// even one assigned back since: another member may have processed them meanwhile, and
+/// this one consumes the partition again from its committed offset (deciding a stale
+/// copy would apply it twice).
+fn drop_moved(consumer: &mut Consumer, parking: &mut Parking<Delivery>) {
+    let moved = consumer.take_moved();
+    if moved.is_empty() {
+        return;
+    }
+    let dropped = parking.release_unless(|d| !moved.contains(&(d.topic.clone(), d.partition)));
+    if !dropped.is_empty() {
+        tracing::info!(
+            dropped = dropped.len(),
+            "parked inputs of partitions moved since dropped"
+        );
     }
 }
 

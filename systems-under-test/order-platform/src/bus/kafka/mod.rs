@@ -48,6 +48,8 @@ pub struct KafkaConsumer {
     unrestored: BTreeSet<i32>,
     /// The batch committed but not yet flushed.
     staged: Staged,
+    /// Topic-partitions revoked since [`take_moved`](Self::take_moved) was last called.
+    moved: BTreeSet<(String, i32)>,
     /// Set when a failed flush moved every position to the committed offsets: the
     /// runner's following `abandon` must not seek back over that.
     resynced: bool,
@@ -138,6 +140,7 @@ impl KafkaConsumer {
             counters: Counters::default(),
             held: BTreeMap::new(),
             unrestored: BTreeSet::new(),
+            moved: BTreeSet::new(),
             staged: Staged::default(),
             resynced: false,
         })
@@ -362,7 +365,7 @@ impl KafkaConsumer {
     /// changelog, read committed, and the group's offsets), so the batch is processed
     /// again exactly when it did not commit.
     async fn resync(&mut self) {
-        let staged = std::mem::take(&mut self.staged);
+        self.staged = Staged::default();
         self.resynced = true;
         tracing::warn!(
             "transaction outcome unknown; replacing the producer and reloading committed state"
@@ -383,31 +386,47 @@ impl KafkaConsumer {
             self.unrestored.insert(*partition);
         }
         self.restore_pending().await;
-        let committed = (0..3).find_map(|_| {
-            self.consumer
+        // The positions go to the group's committed offsets, read until every
+        // partition's is known: going back over the batch instead would process again
+        // what did commit, and a partition whose offset came back with an error
+        // (unstable, the coordinator moving) read from the beginning would process
+        // again everything before it.
+        let mut attempt = 0u32;
+        let committed = loop {
+            match self
+                .consumer
                 .committed(Timeout::After(self.config.request_timeout))
-                .ok()
-        });
-        match committed {
-            Some(list) => {
-                for e in list.elements() {
-                    let to = match e.offset() {
-                        Offset::Offset(o) => Offset::Offset(o),
-                        _ => Offset::Beginning,
-                    };
-                    let timeout = Timeout::After(self.config.request_timeout);
-                    if let Err(err) = self.consumer.seek(e.topic(), e.partition(), to, timeout) {
-                        tracing::warn!(topic = e.topic(), partition = e.partition(), error = %err, "seek to the committed offset failed");
-                    }
+            {
+                Ok(list) if list.elements().iter().all(|e| e.error().is_ok()) => break list,
+                Ok(list) => {
+                    let failed: Vec<String> = list
+                        .elements()
+                        .iter()
+                        .filter_map(|e| {
+                            e.error()
+                                .err()
+                                .map(|err| format!("{}[{}]: {err}", e.topic(), e.partition()))
+                        })
+                        .collect();
+                    attempt += 1;
+                    tracing::warn!(attempt, failed = %failed.join(", "), "committed offsets not all known yet; asking again");
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %e, "committed offsets unavailable; asking again");
                 }
             }
-            None => {
-                // Without the committed offsets, going back over the batch cannot lose
-                // anything; at worst it repeats what did commit.
-                tracing::warn!("committed offsets unavailable; seeking back over the batch");
-                for ((topic, partition), o) in staged.earliest {
-                    self.seek(&topic, partition, o);
-                }
+            tokio::time::sleep(Duration::from_millis(500) * attempt.min(10)).await;
+        };
+        for e in committed.elements() {
+            // No committed offset yet: the start, as `auto.offset.reset` says.
+            let to = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            let timeout = Timeout::After(self.config.request_timeout);
+            if let Err(err) = self.consumer.seek(e.topic(), e.partition(), to, timeout) {
+                tracing::warn!(topic = e.topic(), partition = e.partition(), error = %err, "seek to the committed offset failed");
             }
         }
     }

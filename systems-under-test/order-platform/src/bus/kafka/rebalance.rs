@@ -3,7 +3,7 @@
 //! state from the changelog; hold back deliveries of partitions not restored or no
 //! longer held).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
@@ -18,6 +18,8 @@ use crate::bus::Delivery;
 pub(super) struct RebalanceLog {
     assigned: Vec<i32>,
     revoked: Vec<i32>,
+    /// The revoked topic-partitions (physical topic names), for [`KafkaConsumer::take_moved`].
+    revoked_topics: Vec<(String, i32)>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -34,9 +36,13 @@ impl ConsumerContext for RebalanceContext {
             Rebalance::Assign(tpl) => log
                 .assigned
                 .extend(tpl.elements().iter().map(|e| e.partition())),
-            Rebalance::Revoke(tpl) => log
-                .revoked
-                .extend(tpl.elements().iter().map(|e| e.partition())),
+            Rebalance::Revoke(tpl) => {
+                for e in tpl.elements() {
+                    log.revoked.push(e.partition());
+                    log.revoked_topics
+                        .push((e.topic().to_string(), e.partition()));
+                }
+            }
             Rebalance::Error(_) => {}
         }
     }
@@ -71,6 +77,14 @@ impl KafkaConsumer {
         ready
     }
 
+    /// The topic-partitions (logical topic names) revoked since the last call, even if
+    /// assigned back since: an input of one kept aside (parked) before is stale, since
+    /// another member may have processed it meanwhile, and this member consumes the
+    /// partition again from its committed offset.
+    pub fn take_moved(&mut self) -> BTreeSet<(String, i32)> {
+        std::mem::take(&mut self.moved)
+    }
+
     /// Whether this member holds `partition` with its state restored: a delivery of it
     /// kept aside (parked) may still be processed.
     pub fn holds(&self, partition: i32) -> bool {
@@ -78,13 +92,18 @@ impl KafkaConsumer {
     }
 
     pub(super) async fn handle_rebalances(&mut self) {
-        let (assigned, revoked) = match self.context.log.lock() {
+        let (assigned, revoked, revoked_topics) = match self.context.log.lock() {
             Ok(mut log) => (
                 std::mem::take(&mut log.assigned),
                 std::mem::take(&mut log.revoked),
+                std::mem::take(&mut log.revoked_topics),
             ),
             Err(_) => return,
         };
+        for (topic, partition) in revoked_topics {
+            let topic = self.logical(&topic);
+            self.moved.insert((topic, partition));
+        }
         for partition in revoked {
             let count = self.held.entry(partition).or_default();
             *count = count.saturating_sub(1);
