@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::ids::EventId;
 use super::key::{Unfinished, effect_of, occ};
-use super::{CauseSeen, Checker, Occ};
+use super::{CauseSeen, Checker, FoldMap, Occ};
 use crate::analysis::Analysis;
 use crate::anomaly::{Anomaly, AnomalyReport};
 use crate::attribution::attribute_with;
@@ -364,7 +364,7 @@ impl Checker {
                 let band_us = steady_p99_us.map(|s| band.upper(s));
                 let recovery_us = band_us.and_then(|b| recovery(fault, phases, &by_second, b));
                 let (drain_us, drain_sampled) = drain(&self.small, phases, fault);
-                let empty = HashMap::new();
+                let empty = FoldMap::default();
                 let window_hops = self
                     .setup
                     .faults
@@ -417,7 +417,7 @@ fn e2e(orders: &[(Order, u32)], keep: impl Fn(&Order) -> bool) -> crate::Percent
 
 fn hops(
     c: &Checker,
-    recorders: &HashMap<(u16, u16), Recorder>,
+    recorders: &FoldMap<(u16, u16), Recorder>,
 ) -> BTreeMap<String, crate::Percentiles> {
     recorders
         .iter()

@@ -41,6 +41,10 @@ pub use live::{LIVE_ANOMALIES, Live, SoFar};
 
 use std::collections::HashMap;
 
+/// A map hashed with foldhash: for the small integer keys touched at every line or
+/// hop (SipHash showed in the profile).
+pub(crate) type FoldMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 use crate::analysis::AnalysisOptions;
 use crate::anomaly::Anomaly;
 use crate::history::{FaultRecord, History, Line, Meta, SendOutcome};
@@ -161,8 +165,8 @@ struct Tally {
     last_intended: Option<u64>,
     last_observed: Option<u64>,
     /// Acknowledgements per second of `acked_us`.
-    acked_per_s: HashMap<u64, u64>,
-    by_type: HashMap<u16, u64>,
+    acked_per_s: FoldMap<u64, u64>,
+    by_type: FoldMap<u16, u64>,
 }
 
 /// The streaming checker. Feed it lines ([`Checker::line`], or the typed
@@ -180,9 +184,9 @@ pub struct Checker {
     topics: Small,
     tally: Tally,
     occs: Vec<Occ>,
-    hops: HashMap<(u16, u16), Recorder>,
+    hops: FoldMap<(u16, u16), Recorder>,
     /// Per fault window (in [`Setup::faults`] order), its measured hops.
-    window_hops: Vec<HashMap<(u16, u16), Recorder>>,
+    window_hops: Vec<FoldMap<(u16, u16), Recorder>>,
     orphans: Vec<Orphan>,
     unfinished: Vec<Unfinished>,
     /// Meta, fault, lag, stock, metric and dead-letter lines: the small kinds.
@@ -210,7 +214,7 @@ pub struct Checker {
 impl Checker {
     pub fn new(setup: Setup) -> Checker {
         let warmup_end_us = setup.meta.as_ref().map_or(0, |m| m.warmup_end_us);
-        let window_hops = setup.faults.iter().map(|_| HashMap::new()).collect();
+        let window_hops = setup.faults.iter().map(|_| FoldMap::default()).collect();
         Checker {
             setup,
             warmup_end_us,
@@ -222,7 +226,7 @@ impl Checker {
             topics: Small::default(),
             tally: Tally::default(),
             occs: Vec::new(),
-            hops: HashMap::new(),
+            hops: FoldMap::default(),
             window_hops,
             orphans: Vec::new(),
             unfinished: Vec::new(),
