@@ -22,7 +22,7 @@ use super::Say;
 use super::setup::Setup;
 use super::status::{Phase, StatusBoard};
 use crate::experiment::Experiment;
-use crate::stop::Stop;
+use crate::stop::{Stop, Stopper};
 
 /// How long nothing may move before an idle system counts as drained.
 pub(super) const SETTLE: Duration = Duration::from_secs(2);
@@ -37,15 +37,27 @@ pub(super) async fn drain(
     say: &Say,
     board: &StatusBoard,
 ) -> DrainEnd {
-    board.phase(Phase::Drain);
     let ended = if stop.is_stopped() {
+        board.phase(Phase::Drain);
         DrainEnd::Stopped
     } else {
+        // Said before the phase changes, so the progress line starts below it.
         say.line(format!(
             "harness: load done; draining (up to {:?})",
             experiment.drain_timeout
         ));
-        wait(experiment, setup, stop).await
+        board.phase(Phase::Drain);
+        // The counters and the live judgement go on being published while it waits.
+        let following = Stopper::new();
+        let status = {
+            let (board, recorder, tap) = (board.clone(), setup.recorder.clone(), setup.tap.clone());
+            let (planned, token) = (board.planned(), following.stop_token());
+            tokio::spawn(async move { board.follow(recorder, tap, planned, token).await })
+        };
+        let ended = wait(experiment, setup, stop).await;
+        following.stop();
+        let _ = status.await;
+        ended
     };
     tokio::time::sleep(TAP_GRACE).await;
     crate::observe::lag::sample_once(&setup.bus, &setup.recorder, &setup.tap).await;

@@ -53,6 +53,8 @@ pub struct Status {
     pub elapsed: Duration,
     /// Warm-up plus load.
     pub load_total: Duration,
+    /// The drain's bound (`drain_timeout`).
+    pub drain_total: Duration,
     pub planned: usize,
     pub sent: usize,
     pub acked: usize,
@@ -89,6 +91,7 @@ impl StatusBoard {
         self.0.send_replace(Status {
             experiment: experiment.name.clone(),
             load_total: experiment.warmup + experiment.duration,
+            drain_total: experiment.drain_timeout,
             ..Status::default()
         });
     }
@@ -102,6 +105,11 @@ impl StatusBoard {
             s.phase = Phase::Done;
             s.results = Some(dir.to_path_buf());
         });
+    }
+
+    /// The orders the load planned (published by the load phase's [`follow`](Self::follow)).
+    pub(crate) fn planned(&self) -> usize {
+        self.0.borrow().planned
     }
 
     /// Publishes the counters once a second until `stop`.
