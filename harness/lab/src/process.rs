@@ -280,7 +280,57 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let _ = file.seek(SeekFrom::Start(len.saturating_sub(WINDOW)));
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes);
+    excerpt(&String::from_utf8_lossy(&bytes), lines)
+}
+
+/// The last `lines` lines of `text`, after the first error lines before them: a
+/// process that failed at start-up (a JVM that could not bind its port) often logs its
+/// shutdown after the error, so the tail alone would show only the shutdown — to a
+/// person reading the message, and to the lab's check for a lost port.
+fn excerpt(text: &str, lines: usize) -> String {
+    const ERRORS: usize = 8;
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    let start = all.len().saturating_sub(lines);
+    let errors: Vec<&str> = all[..start]
+        .iter()
+        .filter(|l| {
+            l.contains(" ERROR ")
+                || l.contains("FATAL")
+                || l.contains("Exception")
+                || l.contains("already in use")
+        })
+        .take(ERRORS)
+        .copied()
+        .collect();
+    let tail = all[start..].join("\n");
+    if errors.is_empty() {
+        tail
+    } else {
+        format!("{}\n[...]\n{tail}", errors.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn the_excerpt_keeps_an_error_logged_before_the_tail() {
+        let mut log = vec![
+            "[t] INFO starting".to_string(),
+            "[t] ERROR Exiting Kafka due to fatal exception during startup. (kafka.Kafka$)"
+                .to_string(),
+            "org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:21001: Address already in use.".to_string(),
+        ];
+        log.extend((0..40).map(|i| format!("[t] INFO shutting down part {i}")));
+        let text = log.join("\n");
+        let out = excerpt(&text, 30);
+        assert!(out.starts_with("[t] ERROR Exiting Kafka"), "{out}");
+        assert!(out.contains("Address already in use"), "{out}");
+        assert!(out.ends_with("[t] INFO shutting down part 39"), "{out}");
+        assert_eq!(out.lines().count(), 2 + 1 + 30, "{out}");
+        // Without an error before it, only the tail.
+        let quiet: String = (0..5).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(excerpt(&quiet, 2), "line 3\nline 4");
+    }
 }
