@@ -14,6 +14,8 @@
 //! - [`observe`]: the tap, the lag sampler and the metrics scrape.
 //! - [`run`]: the phases of `harness run` (one module each), the run directory and the
 //!   status a run publishes.
+//! - [`dashboard`]: `harness run --dashboard`: the live page, its server-sent events
+//!   and `/metrics`, following what a run publishes (beside the progress line).
 //! - [`cli`]: the subcommands' implementations and the progress line; `main.rs` only
 //!   parses and maps exit codes.
 //! - [`journal`]: the run's clock and its history, which every recorder appends to.
@@ -22,11 +24,12 @@
 //! - [`signals`]: Ctrl-C and SIGTERM as a future, so every phase can stop in order.
 //!
 //! Layers (docs/architecture.md): `journal`, `stop`, `signals` at the bottom; `lab`
-//! (with the Toxiproxy client); `load`, `observe`, `chaos`; `run`; `cli`. A module
+//! (with the Toxiproxy client); `load`, `observe`, `chaos`; `run`; `dashboard`, `cli`. A module
 //! imports only from layers below it.
 
 pub mod chaos;
 pub mod cli;
+pub mod dashboard;
 pub mod experiment;
 pub mod journal;
 pub mod load;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Each top-level module of `harness/src` and its layer (0 is the bottom).
-const LAYERS: [(&str, u8); 12] = [
+const LAYERS: [(&str, u8); 13] = [
     ("journal", 0),
     ("runlog", 0),
     ("stop", 0),
@@ -17,6 +17,7 @@ const LAYERS: [(&str, u8); 12] = [
     ("observe", 2),
     ("chaos", 2),
     ("run", 3),
+    ("dashboard", 4),
     ("cli", 4),
     ("main", 5),
 ];

@@ -206,6 +206,7 @@ pub async fn run(
                 return;
             }
             tracing::info!(fault = %id, kind = fault.kind.name(), target = %fault.target, "fault started");
+            recorder.fault_started(&id, fault.kind.record_kind(), &fault.target.to_string(), start_us);
             let until = fault.end().map_or(load_end, |end| load_start + end).min(load_end.max(load_start + fault.at));
             tokio::select! {
                 _ = tokio::time::sleep_until(until.into()) => {}

@@ -33,6 +33,14 @@ pub struct RunArgs {
     /// `runs/<experiment>/<timestamp>/trial-1..N/` plus `trials.json`.
     #[arg(long, value_name = "N", default_value = "1")]
     pub repeat: std::num::NonZeroU32,
+    /// Serve a live dashboard of the run (and its Prometheus `/metrics`) on ADDR; the
+    /// address is printed at the start. Without ADDR: 127.0.0.1 on a free port.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// With --dashboard: keep serving it (the report of every run, the last numbers)
+    /// after the runs end, until Ctrl-C or SIGTERM.
+    #[arg(long, requires = "dashboard")]
+    pub linger: bool,
 }
 
 /// The threshold check the experiment parser calls: the checker's own parser, so an
@@ -110,12 +118,21 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     }
     let (stop, signal) = stop_on_signals()?;
     let command = command_line();
-    // The live progress line: what the run publishes, shown here (not by the run).
-    let status = (!args.quiet).then(|| {
-        let board = crate::run::StatusBoard::default();
+    // The live progress line and the dashboard: what the run publishes, shown here
+    // (not by the run).
+    let status = (!args.quiet || args.dashboard.is_some()).then(crate::run::StatusBoard::default);
+    if let Some(board) = status.as_ref().filter(|_| !args.quiet) {
         tokio::spawn(crate::cli::progress::show(board.subscribe()));
-        board
-    });
+    }
+    let dashboard = match (args.dashboard, &status) {
+        (Some(addr), Some(board)) => {
+            let dashboard = crate::dashboard::Dashboard::start(addr, board).await?;
+            // On stdout, with --quiet too: the line a script waiting for the page reads.
+            crate::say!("dashboard: {}", dashboard.url());
+            Some(dashboard)
+        }
+        _ => None,
+    };
     let options = RunOptions {
         runs_dir: args.runs,
         quiet: args.quiet,
@@ -126,7 +143,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let mut worst = exit::PASS;
     let mut dirs = Vec::new();
     let mut interrupted = false;
-    for experiment in &experiments {
+    for (k, experiment) in experiments.iter().enumerate() {
+        if let Some(board) = &options.status {
+            board.combination((experiments.len() > 1).then_some((k + 1, experiments.len())));
+        }
         let run =
             crate::cli::trials::run_repeated(experiment, &options, args.repeat.get(), stop.clone())
                 .await;
@@ -181,6 +201,14 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             crate::cli::report::compare_into(&dirs, &out)?;
             crate::say!("comparison: {}", out.display());
         }
+    }
+    if let Some(dashboard) = dashboard.filter(|_| args.linger && !stop.is_stopped()) {
+        let shutdown = signals::shutdown().context("installing signal handlers")?;
+        crate::say!(
+            "dashboard: {} stays up until Ctrl-C (--linger)",
+            dashboard.url()
+        );
+        shutdown.await;
     }
     Ok(if interrupted {
         exit::INTERRUPTED

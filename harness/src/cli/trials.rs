@@ -241,6 +241,9 @@ pub async fn run_repeated(
             runs_dir: staging.clone(),
             ..options.clone()
         };
+        if let Some(board) = &options.status {
+            board.trial(Some((i, repeat)));
+        }
         let outcome = run(experiment, &trial_options, stop.clone()).await?;
         std::fs::rename(&outcome.dir, group.join(&name)).map_err(|e| {
             anyhow::anyhow!(
@@ -249,6 +252,9 @@ pub async fn run_repeated(
                 group.join(&name).display()
             )
         })?;
+        if let Some(board) = &options.status {
+            board.moved(&group.join(&name));
+        }
         let _ = std::fs::remove_dir_all(&staging);
         eprintln!(
             "harness: trial {i} of {repeat} done: {}",

@@ -6,40 +6,26 @@
 //! orders still waited on: [`Orders`]). Memory follows the orders in flight, not the
 //! run's length.
 
+pub mod live;
 mod orders;
 mod read;
 pub mod writer;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use check::{
-    Charge, DeadLetterRecord, FaultRecord, LagSample, Line, Meta, MetricSample, Observation,
-    SendOutcome, SendRecord, StockLine,
+    Charge, DeadLetterRecord, FaultKind, FaultRecord, LagSample, Line, Meta, MetricSample,
+    Observation, SendOutcome, SendRecord, StockLine,
 };
 use time::OffsetDateTime;
 
+pub use live::{ActiveFault, LatencyTotals, Live, SecondLatency, ServiceNow};
 pub use orders::Orders;
 pub use read::{CheckedFile, check};
 pub use writer::{HistoryFormat, Writer};
-
-/// What the run reads back while it goes: never the history itself.
-#[derive(Debug, Default)]
-pub struct Live {
-    /// Send lines recorded (every outcome).
-    pub sends: usize,
-    /// The acknowledged orders and those that finished: what the drain waits for.
-    pub orders: Orders,
-    /// Each consumer group's (and the tap's) latest lag sample.
-    pub latest_lag: BTreeMap<String, LagSample>,
-    /// Observation lines recorded.
-    pub observations: u64,
-    /// The fault lines recorded, repeated in the meta line (`meta.faults`).
-    pub faults: Vec<FaultRecord>,
-}
 
 /// How long a key must be quiet (run time) before the live judge judges it: longer
 /// than an order's usual trip through the platform, short enough that the progress
@@ -130,8 +116,10 @@ impl Recorder {
         {
             let mut live = self.live();
             live.sends += 1;
+            live.outcome(record.outcome);
             if record.outcome == SendOutcome::Acked {
-                live.orders.acked(&record.order_id);
+                let latency = live.orders.acked(&record.order_id, record.intended_us);
+                live.finished_in(latency);
             }
         }
         self.append([Line::Send(record)]);
@@ -144,7 +132,8 @@ impl Recorder {
             live.observations += observations.len() as u64;
             for o in &observations {
                 if check::TERMINAL_TYPES.contains(&o.event_type.as_str()) {
-                    live.orders.finished(&o.key);
+                    let latency = live.orders.finished(&o.key, o.observed_us);
+                    live.finished_in(latency);
                 }
             }
         }
@@ -156,8 +145,23 @@ impl Recorder {
         );
     }
 
+    /// A fault was applied at `start_us` (its line is written when it ends: [`fault`](Self::fault)).
+    pub fn fault_started(&self, id: &str, kind: FaultKind, target: &str, start_us: u64) {
+        self.live().active_faults.push(ActiveFault {
+            id: id.to_string(),
+            kind,
+            target: target.to_string(),
+            start_us,
+        });
+    }
+
+    /// A fault ended (healed, or given up at the end of the load).
     pub fn fault(&self, record: FaultRecord) {
-        self.live().faults.push(record.clone());
+        {
+            let mut live = self.live();
+            live.active_faults.retain(|f| f.id != record.id);
+            live.faults.push(record.clone());
+        }
         self.append([Line::Fault(record)]);
     }
 
@@ -172,6 +176,23 @@ impl Recorder {
     }
 
     pub fn metrics(&self, samples: Vec<MetricSample>) {
+        {
+            let mut live = self.live();
+            for s in &samples {
+                let now = live
+                    .services
+                    .entry((s.service.clone(), s.instance))
+                    .or_default();
+                now.t_us = s.t_us;
+                match s.name.as_str() {
+                    "retries_total" => now.retries = s.value,
+                    "dead_letters_total" => now.dead_letters = s.value,
+                    "redelivered_total" => now.redelivered = s.value,
+                    "breaker_state" => now.breaker_state = Some(s.value),
+                    _ => {}
+                }
+            }
+        }
         self.append(samples.into_iter().map(Line::Metric));
     }
 

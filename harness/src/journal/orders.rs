@@ -1,6 +1,7 @@
-//! The orders a run is waiting on, for the drain and the progress line.
+//! The orders a run is waiting on, for the drain and the progress line, and each
+//! finished order's end-to-end latency as the run goes (for the dashboard).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Which orders are acknowledged and which have finished (a terminal event observed),
 /// in memory that follows the orders in flight: an order is held from its
@@ -13,10 +14,10 @@ pub struct Orders {
     /// Orders with a terminal event observed (each counted once, as long as a repeat
     /// comes within the last [`Orders::RECENT`] finished orders).
     pub completed: usize,
-    /// Acknowledged, not finished.
-    waiting: HashSet<String>,
-    /// Finished, not (yet) acknowledged.
-    early: HashSet<String>,
+    /// Acknowledged, not finished: the acknowledged send's intended time (run µs).
+    waiting: HashMap<String, u64>,
+    /// Finished, not (yet) acknowledged: when its terminal event was observed.
+    early: HashMap<String, u64>,
     /// The latest finished orders, so that a terminal event read again (or a second
     /// terminal event of one order) is not counted again.
     recent: VecDeque<String>,
@@ -27,18 +28,31 @@ impl Orders {
     /// How many finished orders are remembered to recognise a repeat.
     pub const RECENT: usize = 1 << 16;
 
-    pub fn acked(&mut self, order: &str) {
+    /// An acknowledgement of a send intended at `intended_us`; the order's end-to-end
+    /// latency when its terminal event was already observed.
+    pub fn acked(&mut self, order: &str, intended_us: u64) -> Option<u64> {
         self.acked += 1;
-        if !self.early.remove(order) {
-            self.waiting.insert(order.to_string());
+        match self.early.remove(order) {
+            Some(terminal_us) => Some(terminal_us.saturating_sub(intended_us)),
+            None => {
+                self.waiting.insert(order.to_string(), intended_us);
+                None
+            }
         }
     }
 
-    pub fn finished(&mut self, order: &str) {
+    /// A terminal event observed at `observed_us`; the order's end-to-end latency
+    /// (observed minus intended) when it was acknowledged and not finished before.
+    pub fn finished(&mut self, order: &str, observed_us: u64) -> Option<u64> {
         if self.recent_set.contains(order) {
-            return;
+            return None;
         }
-        if self.waiting.remove(order) || self.early.insert(order.to_string()) {
+        let mut latency = None;
+        if let Some(intended_us) = self.waiting.remove(order) {
+            self.completed += 1;
+            latency = Some(observed_us.saturating_sub(intended_us));
+        } else if !self.early.contains_key(order) {
+            self.early.insert(order.to_string(), observed_us);
             self.completed += 1;
         }
         self.recent.push_back(order.to_string());
@@ -48,6 +62,7 @@ impl Orders {
         {
             self.recent_set.remove(&old);
         }
+        latency
     }
 
     /// Every acknowledged order has finished.
@@ -63,13 +78,14 @@ mod tests {
     #[test]
     fn the_drain_waits_for_every_acknowledged_order_whichever_comes_first() {
         let mut orders = Orders::default();
-        orders.acked("o-1");
-        orders.finished("o-2"); // read by the tap before its acknowledgement was recorded
+        assert_eq!(orders.acked("o-1", 1_000), None);
+        // read by the tap before its acknowledgement was recorded
+        assert_eq!(orders.finished("o-2", 9_000), None);
         assert!(!orders.all_finished());
-        orders.acked("o-2");
+        assert_eq!(orders.acked("o-2", 2_000), Some(7_000));
         assert!(!orders.all_finished());
-        orders.finished("o-1");
-        orders.finished("o-1"); // read again: counted once
+        assert_eq!(orders.finished("o-1", 5_000), Some(4_000));
+        assert_eq!(orders.finished("o-1", 6_000), None); // read again: counted once
         assert!(orders.all_finished());
         assert_eq!((orders.acked, orders.completed), (2, 2));
         assert!(orders.waiting.is_empty() && orders.early.is_empty());
@@ -80,8 +96,8 @@ mod tests {
         let mut orders = Orders::default();
         for i in 0..200_000 {
             let id = format!("o-{i}");
-            orders.acked(&id);
-            orders.finished(&id);
+            orders.acked(&id, i);
+            orders.finished(&id, i + 10);
         }
         assert!(orders.all_finished());
         assert_eq!(orders.completed, 200_000);

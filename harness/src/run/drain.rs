@@ -61,6 +61,8 @@ pub(super) async fn drain(
     };
     tokio::time::sleep(TAP_GRACE).await;
     crate::observe::lag::sample_once(&setup.bus, &setup.recorder, &setup.tap).await;
+    // The drain's last counters (and that last lag sample), for whoever watches.
+    board.publish(&setup.recorder, &setup.tap, board.planned());
     ended
 }
 

@@ -70,6 +70,7 @@ pub async fn run(
     board.begin(experiment);
 
     let setup = setup::setup(experiment, &dir, &stop, &say).await?;
+    board.targets(setup.platform.instances());
     let load = load::load_and_faults(experiment, &setup, &stop, &board).await?;
     load::heal(experiment, &setup, &board).await;
     let load_end_us = setup.recorder.now_us();
@@ -96,7 +97,7 @@ pub async fn run(
     let judged = judge::judge(experiment, history)?;
     board.phase(Phase::Write);
     let written = output::write(&dir, experiment, options, torn, &judged)?;
-    board.finish(&dir);
+    board.finish(&dir, judged.verdict.decision);
     if !options.quiet {
         eprintln!();
     }

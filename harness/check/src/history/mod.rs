@@ -207,6 +207,25 @@ pub enum SendOutcome {
     Dropped,
 }
 
+impl SendOutcome {
+    pub const ALL: [SendOutcome; 4] = [
+        SendOutcome::Acked,
+        SendOutcome::Rejected,
+        SendOutcome::Error,
+        SendOutcome::Dropped,
+    ];
+
+    /// The name on history lines (`acked`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            SendOutcome::Acked => "acked",
+            SendOutcome::Rejected => "rejected",
+            SendOutcome::Error => "error",
+            SendOutcome::Dropped => "dropped",
+        }
+    }
+}
+
 /// One order the load generator scheduled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
