@@ -319,6 +319,31 @@ fn the_dashboard_follows_a_real_run_in_chromium_and_metrics_agree_with_the_histo
         "screenshot looks blank: {ink} inked, {colour} coloured pixels"
     );
 
+    // Without JavaScript the page says where the numbers are: its <noscript> is
+    // parsed as elements only when scripts are off.
+    let plain = browser.page(1200);
+    browser.call(
+        "Emulation.setScriptExecutionDisabled",
+        serde_json::json!({ "value": true }),
+        Some(&plain),
+    );
+    browser.call(
+        "Page.navigate",
+        serde_json::json!({ "url": url }),
+        Some(&plain),
+    );
+    browser.wait_for("Page.loadEventFired", &plain);
+    let document = browser.call("DOM.getDocument", serde_json::json!({}), Some(&plain));
+    let found = browser.call(
+        "DOM.querySelector",
+        serde_json::json!({ "nodeId": document["root"]["nodeId"], "selector": "p.noscript a[href='/metrics']" }),
+        Some(&plain),
+    );
+    assert!(
+        found["nodeId"].as_u64() > Some(0),
+        "without JavaScript the page shows no plain message"
+    );
+
     // The harness stops lingering on SIGTERM, and ends its command well.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(harness.0.id() as i32),
