@@ -89,7 +89,7 @@ fn every_metric_the_rules_and_the_grafana_dashboard_query_is_exposed() {
     });
     let mut totals = harness::dashboard::metrics::Totals::default();
     totals.update(&status);
-    let text = totals.render_classic();
+    let text = totals.render_classic(&status);
     let path = std::env::temp_dir().join(format!("harness-metrics-{}.txt", std::process::id()));
     std::fs::write(&path, &text).expect("write");
     let out = Command::new("promtool")

@@ -49,7 +49,7 @@ const PHASES: [Phase; 9] = [
     Phase::Done,
 ];
 
-/// What the counters of the runs before the current one add up to.
+/// The counters of one run, or added up over several.
 #[derive(Debug, Clone, Default)]
 struct Base {
     outcomes: BTreeMap<&'static str, u64>,
@@ -59,13 +59,16 @@ struct Base {
     e2e: LatencyTotals,
 }
 
-/// The counters over the process's runs and the current run's gauges.
+/// The counters over the process's runs (the gauges are read from the latest status
+/// at each scrape).
 #[derive(Debug, Clone, Default)]
 pub struct Totals {
+    /// The runs before the current one.
     base: Base,
     /// The current run's counters, each the largest seen (a counter never goes back).
     current: Base,
-    latest: Status,
+    /// The current run (`Status::run`).
+    run: u64,
 }
 
 fn fold(into: &mut Base, from: &Base) {
@@ -86,7 +89,8 @@ fn fold(into: &mut Base, from: &Base) {
 
 impl Totals {
     pub fn update(&mut self, s: &Status) {
-        if s.run != self.latest.run {
+        if s.run != self.run {
+            self.run = s.run;
             let ended = std::mem::take(&mut self.current);
             fold(&mut self.base, &ended);
         }
@@ -104,17 +108,17 @@ impl Totals {
         if s.e2e.count >= c.e2e.count {
             c.e2e = s.e2e.clone();
         }
-        self.latest = s.clone();
     }
 
-    /// The text a scrape gets.
-    pub fn render(&self) -> String {
+    /// The text a scrape gets: the counters, and the gauges of `latest` (the status
+    /// last given to [`update`](Self::update)).
+    pub fn render(&self, latest: &Status) -> String {
         let mut registry = Registry::with_prefix("harness");
         let mut all = self.base.clone();
         fold(&mut all, &self.current);
         registry.register_collector(Box::new(Snapshot {
             all,
-            latest: self.latest.clone(),
+            latest: latest.clone(),
         }));
         let mut text = String::new();
         // Writing to a String does not fail.
@@ -152,8 +156,8 @@ pub fn classic(openmetrics: &str) -> String {
 
 impl Totals {
     /// [`render`](Self::render) in the classic text format.
-    pub fn render_classic(&self) -> String {
-        classic(&self.render())
+    pub fn render_classic(&self, latest: &Status) -> String {
+        classic(&self.render(latest))
     }
 }
 
@@ -336,26 +340,27 @@ impl Collector for Snapshot {
             MetricType::Gauge,
             phases,
         )?;
-        let position =
-            |p: Option<(String, String)>| p.map(|(k, of)| format!("{k}/{of}")).unwrap_or_default();
+        let fraction = |p: Option<(String, String)>| p.map(|(k, of)| format!("{k}/{of}"));
         let info = vec![(
             vec![
                 ("experiment", s.experiment.clone()),
                 (
                     "combination",
-                    position(
+                    fraction(
                         s.position
                             .combination
                             .map(|(k, of)| (k.to_string(), of.to_string())),
-                    ),
+                    )
+                    .unwrap_or_default(),
                 ),
                 (
                     "trial",
-                    position(
+                    fraction(
                         s.position
                             .trial
                             .map(|(i, of)| (i.to_string(), of.to_string())),
-                    ),
+                    )
+                    .unwrap_or_default(),
                 ),
             ],
             ConstGauge::new(1i64),
@@ -445,7 +450,7 @@ mod tests {
         );
         second.e2e.record(2_000_000);
         totals.update(&second);
-        let text = totals.render();
+        let text = totals.render(&second);
         let scrape = parse(&text);
         assert_eq!(
             value(&scrape, "harness_orders_total", Some(("outcome", "acked"))),
@@ -498,9 +503,9 @@ mod tests {
     fn the_classic_format_names_counters_by_their_samples() {
         let mut totals = Totals::default();
         totals.update(&Status::default());
-        let open = totals.render();
+        let open = totals.render(&Status::default());
         assert!(open.contains("# TYPE harness_orders counter\n") && open.ends_with("# EOF\n"));
-        let text = totals.render_classic();
+        let text = totals.render_classic(&Status::default());
         assert!(
             text.contains("# TYPE harness_orders_total counter\n"),
             "{text}"
@@ -524,12 +529,13 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let mut totals = Totals::default();
-        totals.update(&Status {
+        let s = Status {
             run: 1,
             experiment: "a \"quoted\"\\name\nline two".into(),
             ..Status::default()
-        });
-        let text = totals.render();
+        };
+        totals.update(&s);
+        let text = totals.render(&s);
         assert!(
             text.contains(r#"experiment="a \"quoted\"\\name\nline two""#),
             "{text}"

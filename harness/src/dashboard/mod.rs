@@ -169,17 +169,18 @@ async fn prometheus(State(shared): State<Shared>, headers: axum::http::HeaderMap
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
-    let totals = &shared.watched().totals;
+    let watched = shared.watched();
+    let (totals, latest) = (&watched.totals, &watched.view.latest);
     if openmetrics {
         (
             [(header::CONTENT_TYPE, metrics::OPENMETRICS)],
-            totals.render(),
+            totals.render(latest),
         )
             .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, metrics::CLASSIC)],
-            totals.render_classic(),
+            totals.render_classic(latest),
         )
             .into_response()
     }

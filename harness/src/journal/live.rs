@@ -102,8 +102,6 @@ pub struct ServiceNow {
     pub redelivered: f64,
     /// 0 closed, 1 half-open, 2 open; `None` for a service without a breaker.
     pub breaker_state: Option<f64>,
-    /// When the latest sample was taken (run µs).
-    pub t_us: u64,
 }
 
 /// What the run reads back while it goes.

@@ -183,7 +183,6 @@ impl Recorder {
                     .services
                     .entry((s.service.clone(), s.instance))
                     .or_default();
-                now.t_us = s.t_us;
                 match s.name.as_str() {
                     "retries_total" => now.retries = s.value,
                     "dead_letters_total" => now.dead_letters = s.value,
