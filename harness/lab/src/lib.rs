@@ -52,6 +52,7 @@ pub use error::LabError;
 pub use install::{HOME_ENV, Installation};
 pub use process::{ManagedProcess, ProcessSpec, log_tail};
 pub use ready::{MetadataBroker, Probe, kafka_brokers, probe, redis_ping};
+pub use services::java;
 
 /// How Redis persists: none (lost on kill), AOF fsync every second, or on every write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -290,7 +290,7 @@ fn write_kafka_configs(root: &Path, brokers: &[BrokerPorts]) -> Result<Vec<PathB
 }
 
 /// `$JAVA_HOME/bin/java`, else `java` on `PATH`.
-fn java() -> Result<PathBuf, LabError> {
+pub fn java() -> Result<PathBuf, LabError> {
     let from_home = std::env::var_os("JAVA_HOME").map(|home| PathBuf::from(home).join("bin/java"));
     let on_path = std::env::var_os("PATH")
         .map(|path| {

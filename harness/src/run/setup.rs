@@ -104,6 +104,7 @@ fn observer_bus(experiment: &Experiment, lab: &Lab, namespace: String) -> BusCon
         claim_idle: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         topics: Vec::new(),
+        tuning: Default::default(),
     }
 }
 

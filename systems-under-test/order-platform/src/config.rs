@@ -114,6 +114,15 @@ pub struct Args {
     /// Order: snapshot the event-sourced aggregate every N events.
     #[arg(long, default_value_t = 4)]
     pub snapshot_every: usize,
+    /// Most inputs a service takes per poll (XREADGROUP COUNT; Kafka messages per batch).
+    #[arg(long, env = "ORDER_PLATFORM_BATCH", default_value_t = crate::bus::DEFAULT_BATCH)]
+    pub batch: usize,
+    /// Kafka producers' `linger.ms`.
+    #[arg(long, env = "ORDER_PLATFORM_LINGER_MS", default_value_t = crate::bus::DEFAULT_LINGER_MS)]
+    pub linger_ms: u32,
+    /// Kafka producers' `compression.type` (`none`, `lz4`, `zstd`, `snappy`, `gzip`).
+    #[arg(long, env = "ORDER_PLATFORM_COMPRESSION", default_value = crate::bus::DEFAULT_COMPRESSION)]
+    pub compression: String,
 }
 
 impl Args {
@@ -131,6 +140,10 @@ impl Args {
             claim_idle: Duration::from_millis(self.claim_idle_ms),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             topics,
+            tuning: crate::bus::Tuning {
+                linger_ms: self.linger_ms,
+                compression: self.compression.clone(),
+            },
         }
     }
 
@@ -155,6 +168,15 @@ impl Args {
             return Err(format!(
                 "--http {}: the platform binds loopback addresses only",
                 self.http
+            ));
+        }
+        if self.batch == 0 || self.batch > 10_000 {
+            return Err(format!("--batch {}: between 1 and 10000", self.batch));
+        }
+        if !["none", "lz4", "zstd", "snappy", "gzip"].contains(&self.compression.as_str()) {
+            return Err(format!(
+                "--compression {:?}: none, lz4, zstd, snappy or gzip",
+                self.compression
             ));
         }
         if self.max_attempts == 0 || self.breaker_failures == 0 {

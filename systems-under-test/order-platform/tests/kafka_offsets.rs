@@ -15,21 +15,6 @@ use std::time::{Duration, Instant};
 
 use order_platform::bus::{Backend, Commit, Consumer, Delivery, Guarantee};
 
-/// Polls until `n` deliveries came, or `within` passed.
-async fn poll_for(consumer: &mut Consumer, n: usize, within: Duration) -> Vec<Delivery> {
-    let deadline = Instant::now() + within;
-    let mut out = Vec::new();
-    while out.len() < n && Instant::now() < deadline {
-        out.extend(
-            consumer
-                .poll(n - out.len(), Duration::from_millis(300))
-                .await
-                .expect("poll"),
-        );
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_owner_starts_at_the_first_unprocessed_message() {
     let platform = common::Platform::reader_only(Backend::Kafka).await;
@@ -44,7 +29,7 @@ async fn the_next_owner_starts_at_the_first_unprocessed_message() {
     let mut first = Consumer::connect(&bus, &["orders"])
         .await
         .expect("consumer");
-    let batch = poll_for(&mut first, 3, Duration::from_secs(60)).await;
+    let batch = common::poll_for(&mut first, 3, Duration::from_secs(60)).await;
     let positions: Vec<&str> = batch.iter().map(|d| d.position.as_str()).collect();
     assert_eq!(positions, ["0", "1", "2"], "first member's deliveries");
     for d in &batch {
@@ -67,7 +52,7 @@ async fn the_next_owner_starts_at_the_first_unprocessed_message() {
     let mut next = Consumer::connect(&bus, &["orders"])
         .await
         .expect("consumer");
-    let batch = poll_for(&mut next, 1, Duration::from_secs(60)).await;
+    let batch = common::poll_for(&mut next, 1, Duration::from_secs(60)).await;
     let positions: Vec<&str> = batch.iter().map(|d| d.position.as_str()).collect();
     assert_eq!(
         positions,

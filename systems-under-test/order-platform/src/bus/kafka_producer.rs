@@ -25,7 +25,8 @@ pub(super) fn producer_config(config: &BusConfig) -> ClientConfig {
     client
         .set("acks", "all")
         .set("enable.idempotence", "true")
-        .set("linger.ms", "1")
+        .set("linger.ms", config.tuning.linger_ms.to_string())
+        .set("compression.type", &config.tuning.compression)
         .set(
             "message.timeout.ms",
             (config.request_timeout.as_millis() * 6).to_string(),

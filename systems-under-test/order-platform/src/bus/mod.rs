@@ -64,7 +64,33 @@ pub struct BusConfig {
     /// Logical topics to create (Kafka, with `partitions` each) if they do not exist yet:
     /// everything this process consumes or publishes.
     pub topics: Vec<String>,
+    /// Kafka producer settings (chosen by measurement: docs/performance.md).
+    pub tuning: Tuning,
 }
+
+/// Kafka producer settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// `linger.ms`: how long a record waits for others to share its batch.
+    pub linger_ms: u32,
+    /// `compression.type`: `none`, `lz4`, `zstd`, ...
+    pub compression: String,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            linger_ms: DEFAULT_LINGER_MS,
+            compression: DEFAULT_COMPRESSION.into(),
+        }
+    }
+}
+
+/// The measured choices (docs/performance.md, "Settings").
+pub const DEFAULT_LINGER_MS: u32 = 1;
+pub const DEFAULT_COMPRESSION: &str = "none";
+/// Most inputs a service takes per poll (XREADGROUP COUNT, Kafka messages per batch).
+pub const DEFAULT_BATCH: usize = 64;
 
 impl BusConfig {
     /// The stream (Redis) or topic (Kafka) name of a logical topic.
@@ -251,13 +277,40 @@ impl Consumer {
         }
     }
 
+    /// Reads, in one round trip, the counters a batch's decisions will read and (Redis
+    /// exactly-once) which of its inputs are already processed: later reads of them in
+    /// this batch are answered from memory, with the batch's own staged changes applied.
+    /// Kafka's state is in memory already: nothing to do.
+    pub async fn prefetch(
+        &mut self,
+        reads: &[(String, &'static [&'static str])],
+        input_ids: &[String],
+    ) -> Result<(), BusError> {
+        match self {
+            Consumer::Redis(c) => c.prefetch(reads, input_ids).await,
+            Consumer::Kafka(_) => Ok(()),
+        }
+    }
+
+    /// Whether the last [`prefetch`](Self::prefetch) found this input (by its event id)
+    /// already processed (Redis exactly-once): it is acknowledged, not decided again.
+    pub fn known_processed(&self, input_id: &str) -> bool {
+        match self {
+            Consumer::Redis(c) => c.known_processed(input_id),
+            Consumer::Kafka(_) => false,
+        }
+    }
+
     /// Makes everything committed since the last flush durable (see [`Commit`]): a batch
-    /// is flushed once, after its last delivery. On error the staged batch is undone and
-    /// will be delivered again.
-    pub async fn flush(&mut self) -> Result<(), BusError> {
+    /// is flushed once, after its last delivery. Returns the (topic, position) of the
+    /// inputs that were not applied because their changes conflicted with the state as
+    /// it is now (Redis: another instance moved it since the batch read it; nothing
+    /// after the first such input is applied): decide them again. On error the staged
+    /// batch is undone and will be delivered again.
+    pub async fn flush(&mut self) -> Result<Vec<(String, String)>, BusError> {
         match self {
             Consumer::Redis(c) => c.flush().await,
-            Consumer::Kafka(c) => c.flush().await,
+            Consumer::Kafka(c) => c.flush().await.map(|()| Vec::new()),
         }
     }
 

@@ -35,6 +35,8 @@ impl Catalog {
 
 const AVAILABLE_DELTA: &str = "available_delta";
 const RESERVED: &str = "reserved";
+/// A SKU's counters, read together.
+const STOCK: &[&str] = &[AVAILABLE_DELTA, RESERVED];
 
 fn stock_key(sku: &str) -> String {
     format!("stock:{sku}")
@@ -48,6 +50,16 @@ pub struct Inventory {
 impl Handler for Inventory {
     fn topics(&self) -> Vec<&'static str> {
         super::subscriptions(events::Service::Inventory)
+    }
+
+    fn reads(&self, event: &Event) -> Vec<(String, &'static [&'static str])> {
+        match event {
+            Event::OrderPlaced(order) if self.catalog.knows(&order.sku) => {
+                vec![(stock_key(&order.sku), STOCK)]
+            }
+            Event::PaymentFailed(failed) => vec![(stock_key(&failed.sku), STOCK)],
+            _ => Vec::new(),
+        }
     }
 
     async fn handle(
@@ -192,7 +204,7 @@ impl Inventory {
     /// redis-consumer-kill at 300 orders/s with two inventory instances).
     async fn read(&self, state: &mut StateView<'_>, key: &str) -> Result<(i64, i64), Failure> {
         let values = state
-            .counters(key, &[AVAILABLE_DELTA, RESERVED])
+            .counters(key, STOCK)
             .await
             .map_err(|e| Failure::Retry(e.to_string()))?;
         let at = |i: usize| values.get(i).copied().unwrap_or(0);

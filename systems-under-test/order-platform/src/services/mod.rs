@@ -2,6 +2,7 @@
 //! started by [`run`] from the command line.
 
 pub mod analytics;
+mod batch;
 pub mod gateway;
 pub mod inventory;
 pub mod inventory_view;
@@ -54,7 +55,7 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> anyhow::Result<
     let runner = RunnerConfig {
         bus: bus.clone(),
         max_attempts: args.max_attempts,
-        batch: 64,
+        batch: args.batch,
         poll_wait: Duration::from_millis(500),
         seed: args.seed,
         state_wait: Duration::from_millis(args.state_wait_ms),

@@ -92,6 +92,20 @@ pub trait Handler {
     /// Logical topics to consume.
     fn topics(&self) -> Vec<&'static str>;
 
+    /// The counters deciding `event` will read, as (key, fields): the runner reads them
+    /// for a whole batch in one round trip before the batch is decided (Redis; Kafka's
+    /// state is in memory). A read not declared here still works, one round trip each.
+    fn reads(&self, _event: &Event) -> Vec<(String, &'static [&'static str])> {
+        Vec::new()
+    }
+
+    /// Called once per batch before its inputs are decided one by one, with the inputs
+    /// that will be decided (in order): where deciding waits on something outside the
+    /// bus (payment's gateway), the waits of a batch can overlap here, as long as per-key
+    /// order is kept. [`handle`](Self::handle) must still work for an input not
+    /// prepared (a parked input, or one given back and delivered again).
+    async fn prepare(&mut self, _inputs: &[(&Envelope, &Event)]) {}
+
     /// Decides what to emit (and which counters to change) for one input. Called again
     /// with fresh state if the commit conflicts.
     async fn handle(
@@ -126,7 +140,7 @@ const PARKING_LIMIT: usize = 10_000;
 /// acknowledged one by one, so only the key's later entries must wait behind it); on
 /// Kafka its topic-partition (the committed offset is a watermark: nothing after a
 /// parked offset may be committed before it, or a restart would skip it).
-fn lane(config: &RunnerConfig, delivery: &Delivery) -> String {
+pub(super) fn lane(config: &RunnerConfig, delivery: &Delivery) -> String {
     match config.bus.backend {
         crate::bus::Backend::Redis => format!(
             "key:{}",
@@ -173,20 +187,31 @@ pub async fn run<H: Handler>(
 
     let mut parking: Parking<Delivery> = Parking::new(config.state_wait, RECHECK, PARKING_LIMIT);
 
+    let mut ctx = Ctx {
+        config: &config,
+        handler: &mut handler,
+        consumer: &mut consumer,
+        source: &source,
+        attempts: &mut attempts,
+        metrics: &metrics,
+    };
     while !*shutdown.borrow() {
-        let mut ctx = Ctx {
-            config: &config,
-            handler: &mut handler,
-            consumer: &mut consumer,
-            source: &source,
-            attempts: &mut attempts,
-            metrics: &metrics,
-        };
         let parked_left = retry_parked(&mut ctx, &mut parking, &backoff, &mut rng).await;
-        if let Err(e) = consumer.flush().await {
-            give_all_back(&mut consumer, &parked_left, &mut parking, &metrics, &e).await;
-            sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
-            continue;
+        match ctx.consumer.flush().await {
+            Ok(undone) if !undone.is_empty() => {
+                // Conflicted at the flush: they are consumed again and decided afresh.
+                let back: Vec<Delivery> = parked_left
+                    .into_iter()
+                    .filter(|d| undone.contains(&(d.topic.clone(), d.position.clone())))
+                    .collect();
+                ctx.consumer.abandon(&back).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                give_all_back(ctx.consumer, &parked_left, &mut parking, &metrics, &e).await;
+                sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
+                continue;
+            }
         }
         if parking.is_full() {
             let until = parking
@@ -205,7 +230,7 @@ pub async fn run<H: Handler>(
                 .clamp(Duration::from_millis(1), config.poll_wait)
         });
         let batch = tokio::select! {
-            batch = consumer.poll(config.batch, wait) => batch,
+            batch = ctx.consumer.poll(config.batch, wait) => batch,
             _ = shutdown.changed() => break,
         };
         let batch = match batch {
@@ -219,68 +244,18 @@ pub async fn run<H: Handler>(
         };
         // Before the batch queues behind them: inputs parked from a partition lost since
         // (and perhaps assigned back) are stale.
-        drop_moved(&mut consumer, &mut parking);
+        drop_moved(ctx.consumer, &mut parking);
         let again = batch.iter().filter(|d| d.deliveries > 1).count();
         metrics.redelivered.inc_by(again as u64);
-        for (index, delivery) in batch.iter().enumerate() {
-            let id = attempt_id(delivery);
-            if parking.contains(&id) {
-                // A copy of a parked input (re-read or claimed): the parked one decides.
-                continue;
-            }
-            let lane = lane(&config, delivery);
-            if parking.holds(&lane) {
-                parking.park(&lane, id, delivery.clone(), Instant::now());
-                continue;
-            }
-            let started = Instant::now();
-            let step = process(
-                &config,
-                &mut handler,
-                &mut consumer,
-                &source,
-                delivery,
-                &mut attempts,
-            )
-            .await;
-            metrics
-                .processing_seconds
-                .observe(started.elapsed().as_secs_f64());
-            match step {
-                Step::Done(outcome) => metrics.outcome(outcome),
-                Step::DeadLettered => {
-                    metrics.outcome("dead_lettered");
-                    metrics.dead_letters.inc();
-                }
-                Step::NotYet(reason) => {
-                    metrics.outcome("not_yet");
-                    tracing::debug!(topic = %delivery.topic, position = %delivery.position, %reason, "early; waits for its state");
-                    parking.park(&lane, id, delivery.clone(), Instant::now());
-                }
-                Step::Wait(reason) => {
-                    metrics.outcome("waiting");
-                    tracing::debug!(topic = %delivery.topic, position = %delivery.position, %reason, "dependency unavailable");
-                    give_back(&mut consumer, &batch, index, &metrics).await;
-                    sleep_or_stop(Duration::from_millis(200), &mut shutdown).await;
-                    break;
-                }
-                Step::Retry(reason) | Step::Error(reason) => {
-                    let attempt = attempts.failures(&attempt_id(delivery));
-                    metrics.retries.inc();
-                    metrics.outcome("retry");
-                    tracing::info!(topic = %delivery.topic, position = %delivery.position, attempt, %reason, "will retry");
-                    give_back(&mut consumer, &batch, index, &metrics).await;
-                    let delay = backoff.delay(attempt, &mut rng).unwrap_or(backoff.max);
-                    sleep_or_stop(delay, &mut shutdown).await;
-                    break;
-                }
-            }
-        }
-        // The whole batch went through: make it durable (a no-op if it was given back).
-        if let Err(e) = consumer.flush().await {
-            give_all_back(&mut consumer, &batch, &mut parking, &metrics, &e).await;
-            sleep_or_stop(Duration::from_millis(500), &mut shutdown).await;
-        }
+        super::batch::decide(
+            &mut ctx,
+            &mut parking,
+            batch,
+            &backoff,
+            &mut rng,
+            &mut shutdown,
+        )
+        .await;
     }
     health.set(false);
     consumer.close().await;
@@ -289,7 +264,7 @@ pub async fn run<H: Handler>(
 
 /// After a failed flush: gives back what it was to make durable and every parked input
 /// (they come again and are decided afresh).
-async fn give_all_back(
+pub(super) async fn give_all_back(
     consumer: &mut Consumer,
     unflushed: &[Delivery],
     parking: &mut Parking<Delivery>,
@@ -308,9 +283,16 @@ async fn give_all_back(
 
 /// Makes the deliveries before `index` durable and gives back the rest; if the flush
 /// fails, the whole batch is given back.
-async fn give_back(consumer: &mut Consumer, batch: &[Delivery], index: usize, metrics: &Metrics) {
+pub(super) async fn give_back(
+    consumer: &mut Consumer,
+    batch: &[Delivery],
+    index: usize,
+    metrics: &Metrics,
+) {
     match consumer.flush().await {
-        Ok(()) => consumer.abandon(&batch[index..]).await,
+        // Inputs before `index` that conflicted at the flush stay pending and come again
+        // (Redis, the only backend whose flush can conflict, re-reads its own pending).
+        Ok(_) => consumer.abandon(&batch[index..]).await,
         Err(e) => {
             tracing::warn!(error = %e, "flushing before a retry failed; the batch comes again");
             metrics.outcome("error");
@@ -338,13 +320,13 @@ fn drop_moved(consumer: &mut Consumer, parking: &mut Parking<Delivery>) {
 }
 
 /// What deciding a parked input needs, borrowed from [`run`].
-struct Ctx<'a, H> {
-    config: &'a RunnerConfig,
-    handler: &'a mut H,
-    consumer: &'a mut Consumer,
-    source: &'a Source,
-    attempts: &'a mut AttemptTracker,
-    metrics: &'a Metrics,
+pub(super) struct Ctx<'a, H> {
+    pub(super) config: &'a RunnerConfig,
+    pub(super) handler: &'a mut H,
+    pub(super) consumer: &'a mut Consumer,
+    pub(super) source: &'a Source,
+    pub(super) attempts: &'a mut AttemptTracker,
+    pub(super) metrics: &'a Metrics,
 }
 
 /// Tries the heads of the lanes that are due: a decided (or dead-lettered) head leaves
@@ -376,6 +358,7 @@ async fn retry_parked<H: Handler>(
                 ctx.consumer,
                 ctx.source,
                 &delivery,
+                None,
                 ctx.attempts,
             )
             .await;

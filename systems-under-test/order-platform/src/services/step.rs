@@ -33,47 +33,74 @@ pub(super) fn attempt_id(delivery: &Delivery) -> String {
     )
 }
 
+/// An input decoded once for its batch (the runner decodes a batch before it prefetches
+/// the state the batch needs).
+pub(super) type Decoded = (Envelope, Event);
+
+/// Why a delivery could not be decoded: its envelope if that much decoded, and the
+/// reason.
+pub(super) type Undecodable = Box<(Option<Envelope>, String)>;
+
+/// Decodes a delivery's envelope and event, or says why it is poison.
+pub(super) fn decode(delivery: &Delivery) -> Result<Decoded, Undecodable> {
+    let envelope = Envelope::from_bytes(&delivery.payload)
+        .map_err(|e| Box::new((None, format!("undecodable envelope: {e}"))))?;
+    match envelope.decode() {
+        Ok(event) => Ok((envelope, event)),
+        Err(e) => Err(Box::new((
+            Some(envelope),
+            format!("undecodable payload: {e}"),
+        ))),
+    }
+}
+
 pub(super) async fn process<H: Handler>(
     config: &RunnerConfig,
     handler: &mut H,
     consumer: &mut Consumer,
     source: &Source,
     delivery: &Delivery,
+    decoded: Option<Decoded>,
     attempts: &mut AttemptTracker,
 ) -> Step {
     let id = attempt_id(delivery);
-    let envelope = match Envelope::from_bytes(&delivery.payload) {
-        Ok(e) => e,
-        Err(e) => {
+    let decoded = match decoded {
+        Some(d) => Ok(d),
+        None => decode(delivery),
+    };
+    let (envelope, event) = match decoded {
+        Ok(d) => d,
+        Err(undecodable) => {
+            let (envelope, reason) = *undecodable;
             return dead_letter(
                 config,
                 consumer,
                 source,
                 delivery,
-                None,
-                &format!("undecodable envelope: {e}"),
+                envelope.as_ref(),
+                &reason,
                 ReasonKind::Undecodable,
                 attempts,
             )
             .await;
         }
     };
-    let event = match envelope.decode() {
-        Ok(e) => e,
-        Err(e) => {
-            return dead_letter(
-                config,
-                consumer,
-                source,
-                delivery,
-                Some(&envelope),
-                &format!("undecodable payload: {e}"),
-                ReasonKind::Undecodable,
-                attempts,
-            )
-            .await;
-        }
-    };
+    let input_id = envelope.event_id.to_string();
+    if consumer.known_processed(&input_id) {
+        // Exactly-once on Redis: the batch's read of the processed-id set found it done;
+        // it is acknowledged without being decided again.
+        let commit = Commit {
+            input_id: Some(input_id),
+            ..Commit::default()
+        };
+        return match consumer.commit(delivery, commit).await {
+            Ok(_) => {
+                attempts.forget(&id);
+                Step::Done("duplicate")
+            }
+            Err(e) => Step::Error(e.to_string()),
+        };
+    }
     for _ in 0..DECISIONS {
         let mut state = StateView {
             consumer,
@@ -107,7 +134,7 @@ pub(super) async fn process<H: Handler>(
             Ok(outputs) => Commit {
                 outputs,
                 changes: decision.changes,
-                input_id: Some(envelope.event_id.to_string()),
+                input_id: Some(input_id.clone()),
             },
             Err(e) => return Step::Error(format!("encoding outputs: {e}")),
         };

@@ -48,7 +48,9 @@ pub async fn lab() -> &'static Lab {
 /// What a test deploys (mapped onto the launcher's [`PlatformSpec`] and [`Tuning`]).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Inventory instances (one consumer group).
+    /// Instances of every service but the gateway (the benchmark's horizontal scale).
+    pub instances: u32,
+    /// Inventory instances (one consumer group), at least `instances`.
     pub inventory: u32,
     /// The gateway declines this share of orders.
     pub decline_ratio: f64,
@@ -66,6 +68,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            instances: 1,
             inventory: 1,
             decline_ratio: 0.0,
             skus: 10,
@@ -185,7 +188,11 @@ impl Platform {
             initial_stock: o.initial_stock,
             decline_ratio: o.decline_ratio,
             seed: 42,
-            replicas: vec![("inventory".into(), o.inventory)],
+            replicas: ["order", "payment", "shipping", "notification", "analytics"]
+                .into_iter()
+                .map(|s| (s.to_string(), o.instances))
+                .chain([("inventory".to_string(), o.inventory.max(o.instances))])
+                .collect(),
             claim_idle: o.claim_idle,
         };
         let tuning = Tuning {
@@ -294,14 +301,16 @@ impl Platform {
     }
 
     /// Places one order (not recorded for the checker: for the benchmark's closed
-    /// saturation loop); `Ok(order_id)` when the platform acknowledged it (201).
+    /// saturation loop); `Ok(order_id)` when the platform acknowledged it (201). With
+    /// several order instances, an order goes to one chosen by its id.
     pub async fn place(&self, order_id: &str, sku: u32, quantity: u32) -> Result<String, String> {
         let body = serde_json::json!({
             "order_id": order_id, "customer_id": format!("c-{sku}"), "sku": format!("sku-{sku}"), "quantity": quantity
         });
+        let instance = order_id.bytes().map(u32::from).sum::<u32>() % self.options.instances.max(1);
         let response = self
             .http
-            .post(format!("http://{}/orders", self.http("order", 0)))
+            .post(format!("http://{}/orders", self.http("order", instance)))
             .json(&body)
             .send()
             .await
@@ -378,6 +387,7 @@ impl Platform {
             claim_idle: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             topics: Vec::new(),
+            tuning: Default::default(),
         }
     }
 
@@ -597,6 +607,25 @@ impl Drop for Platform {
 
 /// Publishes the example `OrderPlaced` `n` times to `orders` (for tests that drive the
 /// bus or the consume loop themselves), and returns it.
+/// Polls until `n` deliveries came, or `within` passed.
+pub async fn poll_for(
+    consumer: &mut order_platform::bus::Consumer,
+    n: usize,
+    within: Duration,
+) -> Vec<order_platform::bus::Delivery> {
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < deadline {
+        out.extend(
+            consumer
+                .poll(n - out.len(), Duration::from_millis(300))
+                .await
+                .expect("poll"),
+        );
+    }
+    out
+}
+
 pub async fn publish_example_order(bus: &BusConfig, n: usize) -> Envelope {
     let producer = Producer::connect(bus).await.expect("producer");
     let input = events::example(events::EventType::OrderPlaced);

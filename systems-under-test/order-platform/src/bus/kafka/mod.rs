@@ -202,8 +202,9 @@ impl KafkaConsumer {
                     .add_partition_offset(&topic, d.partition, Offset::Offset(next))
                     .map_err(kafka_err("offsets", topic.clone()))?;
             }
-            self.consumer
-                .commit(&offsets, CommitMode::Sync)
+            // Committed before processing (at-most-once), synchronously: the worker
+            // thread is handed over meanwhile, so the process's other tasks go on.
+            tokio::task::block_in_place(|| self.consumer.commit(&offsets, CommitMode::Sync))
                 .map_err(kafka_err("commit (before processing)", self.config.group()))?;
         }
         Ok(out)

@@ -1,6 +1,8 @@
 //! Redis Streams: one stream per logical topic (`{namespace}:{topic}`), one consumer
 //! group per service, one consumer per instance. Entries carry two fields, `key` and
-//! `payload`.
+//! `payload`. How a batch is decided and written in a few round trips is in `batch`.
+
+mod batch;
 
 use std::time::{Duration, Instant};
 
@@ -11,10 +13,10 @@ use redis::streams::{
 };
 use redis::{AsyncCommands, Script, Value};
 
-use super::{BusConfig, BusError, Change, Commit, CommitOutcome, Delivery, Guarantee, Outgoing};
+use super::{BusConfig, BusError, Delivery, Guarantee, Outgoing};
 
-const APPLY_CHANGES: &str = include_str!("lua/apply_changes.lua");
-const EXACTLY_ONCE: &str = include_str!("lua/exactly_once.lua");
+const APPLY_BATCH: &str = include_str!("lua/apply_batch.lua");
+const EXACTLY_ONCE_BATCH: &str = include_str!("lua/exactly_once_batch.lua");
 
 fn redis_err(op: &'static str, target: &str) -> impl FnOnce(redis::RedisError) -> BusError {
     let target = target.to_string();
@@ -62,11 +64,10 @@ pub struct RedisConsumer {
     /// stall it.
     recover_after: Vec<String>,
     last_claim: Instant,
-    /// Outputs and acks of the current batch, written by `flush`.
-    staged_outputs: Vec<Outgoing>,
-    staged_acks: Vec<(String, String)>,
-    apply_changes: Script,
-    exactly_once: Script,
+    /// What the current batch read and decided, written by `flush`.
+    batch: batch::Batch,
+    apply_batch: Script,
+    exactly_once_batch: Script,
 }
 
 impl std::fmt::Debug for RedisConsumer {
@@ -109,10 +110,9 @@ impl RedisConsumer {
             recover_own: true,
             recover_after: vec!["0".to_string(); topics.len()],
             last_claim: Instant::now(),
-            staged_outputs: Vec::new(),
-            staged_acks: Vec::new(),
-            apply_changes: Script::new(APPLY_CHANGES),
-            exactly_once: Script::new(EXACTLY_ONCE),
+            batch: batch::Batch::default(),
+            apply_batch: Script::new(APPLY_BATCH),
+            exactly_once_batch: Script::new(EXACTLY_ONCE_BATCH),
         })
     }
 
@@ -244,167 +244,15 @@ impl RedisConsumer {
         Ok(deliveries)
     }
 
-    /// Several fields of one key's hash in one `HMGET`: one snapshot, so values that
-    /// change together (a reservation moves stock from `available` to `reserved`) are
-    /// read together even while another instance changes them.
-    pub async fn counters(&mut self, key: &str, fields: &[&str]) -> Result<Vec<i64>, BusError> {
-        let hash = state_key(&self.config, key);
-        let values: Vec<Option<i64>> = redis::cmd("HMGET")
-            .arg(&hash)
-            .arg(fields)
-            .query_async(&mut self.conn)
-            .await
-            .map_err(redis_err("HMGET", &hash))?;
-        Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
-    }
-
-    pub async fn counter(&mut self, key: &str, field: &str) -> Result<i64, BusError> {
-        let hash = state_key(&self.config, key);
-        let value: Option<i64> = self
-            .conn
-            .hget(&hash, field)
-            .await
-            .map_err(redis_err("HGET", &hash))?;
-        Ok(value.unwrap_or(0))
-    }
-
-    pub async fn commit(
-        &mut self,
-        delivery: &Delivery,
-        commit: Commit,
-    ) -> Result<CommitOutcome, BusError> {
-        let outcome = match self.config.guarantee {
-            Guarantee::ExactlyOnce => self.commit_atomically(delivery, &commit).await,
-            // At-least-once: state, outputs, then the ack; a crash in between redelivers.
-            // At-most-once: the entry was never pending (NOACK); state and outputs only.
-            Guarantee::AtLeastOnce | Guarantee::AtMostOnce => {
-                self.commit_in_steps(delivery, &commit).await
-            }
-        };
-        if !matches!(
-            outcome,
-            Ok(CommitOutcome::Committed | CommitOutcome::Duplicate)
-        ) {
-            self.recover();
-        }
-        outcome
-    }
-
-    /// At-least-once and at-most-once: the state change is applied now (later inputs of
-    /// the batch decide on it); outputs and the ack are staged and written by
-    /// [`flush`](Self::flush) in one pipeline, outputs first.
-    async fn commit_in_steps(
-        &mut self,
-        delivery: &Delivery,
-        commit: &Commit,
-    ) -> Result<CommitOutcome, BusError> {
-        if !commit.changes.is_empty() && !self.apply(&commit.changes).await? {
-            return Ok(CommitOutcome::Conflict);
-        }
-        self.staged_outputs.extend(commit.outputs.iter().cloned());
-        if self.config.guarantee == Guarantee::AtLeastOnce {
-            let stream = self.config.physical(&delivery.topic);
-            self.staged_acks.push((stream, delivery.position.clone()));
-        }
-        Ok(CommitOutcome::Committed)
-    }
-
-    /// Writes what [`commit`](Self::commit) staged: every output (`XADD`), then every
-    /// ack (`XACK`), in one pipeline. A crash before the acks redelivers the batch.
-    pub async fn flush(&mut self) -> Result<(), BusError> {
-        if self.staged_outputs.is_empty() && self.staged_acks.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for out in &self.staged_outputs {
-            let stream = self.config.physical(&out.topic);
-            pipe.xadd(
-                stream,
-                "*",
-                &[("key", out.key.as_bytes()), ("payload", &out.payload)],
-            )
-            .ignore();
-        }
-        for (stream, id) in &self.staged_acks {
-            pipe.xack(stream, &self.group, &[id]).ignore();
-        }
-        let result: redis::RedisResult<()> = pipe.query_async(&mut self.conn).await;
-        self.staged_outputs.clear();
-        self.staged_acks.clear();
-        if result.is_err() {
-            self.recover();
-        }
-        result.map_err(redis_err("XADD+XACK", "staged batch"))
-    }
-
-    async fn apply(&mut self, changes: &[Change]) -> Result<bool, BusError> {
-        let mut invocation = self.apply_changes.prepare_invoke();
-        for c in changes {
-            invocation.key(state_key(&self.config, &c.key));
-            invocation.arg(&c.field).arg(c.delta).arg(floor_arg(c));
-        }
-        let applied: i64 = invocation
-            .invoke_async(&mut self.conn)
-            .await
-            .map_err(redis_err("EVALSHA apply_changes", "state"))?;
-        Ok(applied == 1)
-    }
-
-    async fn commit_atomically(
-        &mut self,
-        delivery: &Delivery,
-        commit: &Commit,
-    ) -> Result<CommitOutcome, BusError> {
-        let input = self.config.physical(&delivery.topic);
-        let processed = format!(
-            "{}:processed:{}",
-            self.config.namespace, self.config.service
-        );
-        let mut invocation = self.exactly_once.prepare_invoke();
-        invocation.key(&processed).key(&input);
-        for c in &commit.changes {
-            invocation.key(state_key(&self.config, &c.key));
-        }
-        for out in &commit.outputs {
-            invocation.key(self.config.physical(&out.topic));
-        }
-        invocation
-            .arg(&self.group)
-            .arg(&delivery.position)
-            .arg(commit.input_id.as_deref().unwrap_or(""))
-            .arg(commit.changes.len())
-            .arg(commit.outputs.len());
-        for c in &commit.changes {
-            invocation.arg(&c.field).arg(c.delta).arg(floor_arg(c));
-        }
-        for out in &commit.outputs {
-            invocation.arg(&out.key).arg(&out.payload);
-        }
-        let result: i64 = invocation
-            .invoke_async(&mut self.conn)
-            .await
-            .map_err(redis_err("EVALSHA exactly_once", &input))?;
-        Ok(match result {
-            1 => CommitOutcome::Committed,
-            2 => CommitOutcome::Duplicate,
-            _ => CommitOutcome::Conflict,
-        })
-    }
-
     /// Uncommitted deliveries stay in our pending list: read them again first.
     pub fn abandon(&mut self) {
-        self.staged_outputs.clear();
-        self.staged_acks.clear();
+        self.batch = batch::Batch::default();
         self.recover();
     }
 
     /// Nothing to hand over on Redis: our pending entries are claimed by the others
     /// after `claim_idle` (deleting the consumer would drop them).
     pub async fn close(self) {}
-}
-
-fn floor_arg(change: &Change) -> String {
-    change.floor.map(|f| f.to_string()).unwrap_or_default()
 }
 
 /// Publishes with XADD through a self-reconnecting connection.
