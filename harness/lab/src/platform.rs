@@ -69,7 +69,7 @@ pub struct Tuning {
 
 impl PlatformSpec {
     fn instances(&self, service: &str) -> u32 {
-        if service == "payment-gateway" || service == "order" {
+        if service == "payment-gateway" {
             return 1;
         }
         self.replicas
@@ -275,6 +275,14 @@ impl Platform {
         self.instances
             .iter()
             .map(|i| (i.service.clone(), i.instance, i.http))
+            .collect()
+    }
+
+    /// Every (service, instance, pid; `None` while killed).
+    pub fn pids(&self) -> Vec<(String, u32, Option<u32>)> {
+        self.instances
+            .iter()
+            .map(|i| (i.service.clone(), i.instance, lock(&i.process).pid()))
             .collect()
     }
 

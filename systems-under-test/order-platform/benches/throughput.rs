@@ -37,6 +37,15 @@ use futures::StreamExt;
 use lab::toxiproxy::Toxic;
 use order_platform::bus::{Backend, BusConfig, Guarantee, Producer, Reader};
 
+/// Concurrent HTTP clients placing orders (`BENCH_CLIENTS`).
+fn clients() -> usize {
+    std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
+}
+
+/// Concurrent clients of `redis-benchmark`.
 const CONCURRENCY: usize = 32;
 const PAYLOAD: usize = 400;
 
@@ -50,6 +59,69 @@ struct Row {
     completed: usize,
     sustained_per_s: f64,
     events_per_order: f64,
+    /// Cores used per process group over the row (load and drain).
+    cpu: Vec<(String, f64)>,
+}
+
+/// CPU time so far (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The processes of a row, by group: the brokers and Toxiproxy, each service (its
+/// instances together), and this process (the load generator and the tap).
+fn processes(platform: &Platform) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = platform
+        .lab()
+        .pids()
+        .into_iter()
+        .filter_map(|(id, pid)| Some((id.to_string(), pid?.to_string())))
+        .collect();
+    for (service, _, pid) in platform.pids() {
+        if let Some(pid) = pid {
+            out.push((service, pid.to_string()));
+        }
+    }
+    out.push(("load + tap (this benchmark)".into(), "self".into()));
+    out
+}
+
+fn cpu_snapshot(processes: &[(String, String)]) -> Vec<Option<u64>> {
+    processes.iter().map(|(_, pid)| cpu_ticks(pid)).collect()
+}
+
+/// Cores used per group between two snapshots, busiest first.
+fn cores(
+    processes: &[(String, String)],
+    before: &[Option<u64>],
+    after: &[Option<u64>],
+    elapsed: Duration,
+) -> Vec<(String, f64)> {
+    let mut groups: Vec<(String, f64)> = Vec::new();
+    let per_s = ticks_per_second() * elapsed.as_secs_f64().max(1e-3);
+    for (((group, _), b), a) in processes.iter().zip(before).zip(after) {
+        let (Some(b), Some(a)) = (b, a) else { continue };
+        let used = a.saturating_sub(*b) as f64 / per_s;
+        match groups.iter_mut().find(|(g, _)| g == group) {
+            Some((_, total)) => *total += used,
+            None => groups.push((group.clone(), used)),
+        }
+    }
+    groups.sort_by(|a, b| b.1.total_cmp(&a.1));
+    groups
 }
 
 /// A broker's own rate, in messages per second.
@@ -148,6 +220,8 @@ async fn measure(
     }
     let done = Arc::new(AtomicUsize::new(0));
     let tracker = track(&platform, done.clone());
+    let processes = processes(&platform);
+    let cpu_before = cpu_snapshot(&processes);
 
     let started = Instant::now();
     let accepted = futures::stream::iter(0..orders)
@@ -160,7 +234,7 @@ async fn measure(
                     .is_ok()
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(clients())
         .filter(|ok| std::future::ready(*ok))
         .count()
         .await;
@@ -171,6 +245,7 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed();
+    let cpu = cores(&processes, &cpu_before, &cpu_snapshot(&processes), elapsed);
     tracker.abort();
     if redis_latency.is_some() {
         let _ = platform
@@ -190,6 +265,7 @@ async fn measure(
         completed,
         sustained_per_s: completed as f64 / elapsed.as_secs_f64(),
         events_per_order: events as f64 / (accepted + warm.len()).max(1) as f64,
+        cpu,
     }
 }
 
@@ -365,6 +441,28 @@ fn table(rows: &[Row], ceilings: &[Ceiling]) -> String {
             events_per_s,
         ));
     }
+    t.push_str("\nWhere the CPU went (cores used over each row's load and drain, of 2):\n\n");
+    for r in rows {
+        let groups: Vec<String> = r
+            .cpu
+            .iter()
+            .filter(|(_, c)| *c >= 0.01)
+            .map(|(g, c)| format!("{g} {c:.2}"))
+            .collect();
+        let total: f64 = r.cpu.iter().map(|(_, c)| c).sum();
+        t.push_str(&format!(
+            "- {:?} {} x{}{}: {total:.2} in all — {}\n",
+            r.backend,
+            r.guarantee.name(),
+            r.instances,
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.note)
+            },
+            groups.join(", ")
+        ));
+    }
     if !ceilings.is_empty() {
         t.push_str("\n| ceiling | messages/s | measured with |\n| --- | ---: | --- |\n");
         for c in ceilings {
@@ -391,7 +489,7 @@ async fn main() {
     let orders: usize = std::env::var("BENCH_ORDERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4000);
+        .unwrap_or(20000);
     let latency_ms = list("BENCH_LATENCY_MS", "25").first().copied().unwrap_or(0);
     let ceilings = if wanted("ceiling") {
         ceilings().await

@@ -90,7 +90,7 @@ impl Default for Tuning {
 pub const DEFAULT_LINGER_MS: u32 = 1;
 pub const DEFAULT_COMPRESSION: &str = "none";
 /// Most inputs a service takes per poll (XREADGROUP COUNT, Kafka messages per batch).
-pub const DEFAULT_BATCH: usize = 64;
+pub const DEFAULT_BATCH: usize = 1024;
 
 impl BusConfig {
     /// The stream (Redis) or topic (Kafka) name of a logical topic.
@@ -311,6 +311,17 @@ impl Consumer {
         match self {
             Consumer::Redis(c) => c.flush().await,
             Consumer::Kafka(c) => c.flush().await.map(|()| Vec::new()),
+        }
+    }
+
+    /// The runner decided a batch: [`flush`](Self::flush) it, or, Kafka exactly-once
+    /// while more input is ready, keep its transaction open for the next batch (up to a
+    /// commit interval of 100 ms: `kafka/interval.rs`). The runner flushes before it
+    /// waits on anything else.
+    pub async fn end_batch(&mut self) -> Result<Vec<(String, String)>, BusError> {
+        match self {
+            Consumer::Redis(c) => c.flush().await,
+            Consumer::Kafka(c) => c.end_batch().await.map(|()| Vec::new()),
         }
     }
 

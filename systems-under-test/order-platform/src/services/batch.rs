@@ -31,7 +31,7 @@ pub(super) async fn decide<H: Handler>(
         if !pass(ctx, parking, &todo, backoff, rng, shutdown).await {
             return;
         }
-        match ctx.consumer.flush().await {
+        match ctx.consumer.end_batch().await {
             Ok(undone) if undone.is_empty() => return,
             Ok(undone) => {
                 todo.retain(|d| undone.contains(&(d.topic.clone(), d.position.clone())));

@@ -197,7 +197,14 @@ pub async fn run<H: Handler>(
     };
     while !*shutdown.borrow() {
         let parked_left = retry_parked(&mut ctx, &mut parking, &backoff, &mut rng).await;
-        match ctx.consumer.flush().await {
+        // Flushed only when parked inputs were decided: otherwise an open transaction
+        // (Kafka exactly-once, `Consumer::end_batch`) goes on taking batches.
+        let flushed = if parked_left.is_empty() {
+            Ok(Vec::new())
+        } else {
+            ctx.consumer.flush().await
+        };
+        match flushed {
             Ok(undone) if !undone.is_empty() => {
                 // Conflicted at the flush: they are consumed again and decided afresh.
                 let back: Vec<Delivery> = parked_left
@@ -214,6 +221,10 @@ pub async fn run<H: Handler>(
             }
         }
         if parking.is_full() {
+            if let Err(e) = ctx.consumer.flush().await {
+                tracing::warn!(error = %e, "flushing before waiting failed; the inputs will be consumed again");
+                ctx.consumer.abandon(&[]).await;
+            }
             let until = parking
                 .next_due()
                 .unwrap_or_else(|| Instant::now() + RECHECK);
@@ -256,6 +267,10 @@ pub async fn run<H: Handler>(
             &mut shutdown,
         )
         .await;
+    }
+    // What a batch left staged (an open transaction) is made durable before leaving.
+    if let Err(e) = ctx.consumer.flush().await {
+        tracing::warn!(error = %e, "flushing at shutdown failed; the inputs will be consumed again");
     }
     health.set(false);
     consumer.close().await;

@@ -24,12 +24,13 @@ pub fn intended_offset(i: usize, per_second: u32) -> Duration {
     Duration::from_secs_f64(i as f64 / f64::from(per_second.max(1)))
 }
 
-/// Sends `orders` to `POST {url}` at `per_second`, from `start`, and appends one send
+/// Sends `orders` to `POST {url}` (round robin over `urls`: one per order instance) at
+/// `per_second`, from `start`, and appends one send
 /// record per order to `sends` (times on `clock`) as its answer arrives. Returns when
 /// every order was answered.
 pub async fn open_loop(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     clock: Clock,
     start: Instant,
     per_second: u32,
@@ -40,7 +41,7 @@ pub async fn open_loop(
     for (i, order) in orders.into_iter().enumerate() {
         let at = start + intended_offset(i, per_second);
         tokio::time::sleep_until(at.into()).await;
-        let request = client.post(url).json(&serde_json::json!({
+        let request = client.post(&urls[i % urls.len()]).json(&serde_json::json!({
             "order_id": order.id,
             "customer_id": format!("c-{}", order.sku),
             "sku": format!("sku-{}", order.sku),

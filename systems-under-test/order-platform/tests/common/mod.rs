@@ -48,7 +48,7 @@ pub async fn lab() -> &'static Lab {
 /// What a test deploys (mapped onto the launcher's [`PlatformSpec`] and [`Tuning`]).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Instances of every service but the gateway (the benchmark's horizontal scale).
+    /// Instances of every service but the gateway (horizontal scale).
     pub instances: u32,
     /// Inventory instances (one consumer group), at least `instances`.
     pub inventory: u32,
@@ -80,6 +80,16 @@ impl Default for Options {
         }
     }
 }
+
+/// What no mode may show without faults (duplicate deliveries are not claimed here).
+pub const NONE_WITHOUT_FAULTS: [Anomaly; 6] = [
+    Anomaly::Lost,
+    Anomaly::Unobserved,
+    Anomaly::DuplicateEffect,
+    Anomaly::OrderingViolation,
+    Anomaly::Phantom,
+    Anomaly::InvariantViolation,
+];
 
 /// Orders per second of [`Platform::place_many`].
 pub const RATE: u32 = 50;
@@ -279,6 +289,11 @@ impl Platform {
         &self.http
     }
 
+    /// Every service instance's (service, instance, pid).
+    pub fn pids(&self) -> Vec<(String, u32, Option<u32>)> {
+        self.deployed().pids()
+    }
+
     /// SIGKILL one service instance.
     pub fn kill(&self, name: &str, instance: u32) {
         self.deployed()
@@ -307,7 +322,14 @@ impl Platform {
         let body = serde_json::json!({
             "order_id": order_id, "customer_id": format!("c-{sku}"), "sku": format!("sku-{sku}"), "quantity": quantity
         });
-        let instance = order_id.bytes().map(u32::from).sum::<u32>() % self.options.instances.max(1);
+        let orders = self
+            .deployed()
+            .instances()
+            .iter()
+            .filter(|(service, _, _)| service == "order")
+            .count()
+            .max(1) as u32;
+        let instance = order_id.bytes().map(u32::from).sum::<u32>() % orders;
         let response = self
             .http
             .post(format!("http://{}/orders", self.http("order", instance)))
@@ -341,10 +363,16 @@ impl Platform {
     /// Sends `orders` open loop at `per_second` starting at `start`, recording each
     /// send for the checker; returns when all were answered.
     pub async fn send_open_loop(&self, orders: Vec<Order>, start: Instant, per_second: u32) {
-        let url = format!("http://{}/orders", self.http("order", 0));
+        let urls: Vec<String> = self
+            .deployed()
+            .instances()
+            .into_iter()
+            .filter(|(service, _, _)| service == "order")
+            .map(|(_, _, http)| format!("http://{http}/orders"))
+            .collect();
         load::open_loop(
             &self.http,
-            &url,
+            &urls,
             self.clock,
             start,
             per_second,
@@ -369,6 +397,32 @@ impl Platform {
             .collect();
         assert!(refused.is_empty(), "orders not accepted: {refused:?}");
         ids
+    }
+
+    /// Waits for every order of `orders` to reach a terminal state (panics naming those
+    /// that did not within `within`).
+    pub async fn expect_terminal(&self, orders: &[String], within: Duration, what: &str) {
+        let missing = self.wait_terminal(orders, within).await;
+        assert!(
+            missing.is_empty(),
+            "{what}: no terminal state for {} orders, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+
+    /// Places `n` orders open loop, waits for all to end and requires the checker's
+    /// pass with none of [`NONE_WITHOUT_FAULTS`] and all `n` completed.
+    pub async fn expect_clean_run(&self, n: usize, what: &str) -> (Vec<String>, Judged) {
+        let orders = self.place_many("o", n).await;
+        self.expect_terminal(&orders, Duration::from_secs(120), what)
+            .await;
+        let judged = self.judge().await;
+        eprintln!("{what}: {}", judged.summary());
+        judged.expect(what, Decision::Pass, &NONE_WITHOUT_FAULTS);
+        let completed = judged.analysis.counts.completed;
+        assert_eq!(completed, n as u64, "{what}: {}", judged.summary());
+        (orders, judged)
     }
 
     /// A bus config for reading this platform's topics on the DIRECT endpoints.

@@ -6,7 +6,7 @@
 //! (configuration, topic creation, blocking calls with a watchdog) the producers share.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -16,6 +16,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
 mod client;
+mod interval;
 mod rebalance;
 
 use client::watched;
@@ -53,6 +54,9 @@ pub struct KafkaConsumer {
     /// Set when a failed flush moved every position to the committed offsets: the
     /// runner's following `abandon` must not seek back over that.
     resynced: bool,
+    /// Deliveries received to see whether more input is ready (`interval`), handed out
+    /// by the next poll.
+    lookahead: Vec<Delivery>,
 }
 
 /// What [`KafkaConsumer::commit`] staged since the last flush.
@@ -66,6 +70,9 @@ struct Staged {
     /// Counter values before the batch changed them (partition, key, field, old).
     undo: Vec<(i32, String, String, i64)>,
     in_transaction: bool,
+    /// When the open transaction began, and how many inputs it holds.
+    opened: Option<Instant>,
+    inputs: usize,
 }
 
 /// Why a flush failed, which decides how the batch is undone.
@@ -143,6 +150,7 @@ impl KafkaConsumer {
             moved: BTreeSet::new(),
             staged: Staged::default(),
             resynced: false,
+            lookahead: Vec::new(),
         })
     }
 
@@ -169,13 +177,17 @@ impl KafkaConsumer {
 
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
         self.handle_rebalances().await;
-        let mut out = Vec::new();
-        let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
-            Err(_) => None,
-            Ok(result) => Some(result.map_err(kafka_err("poll", self.config.group()))?),
-        };
-        if let Some(message) = first {
-            out.push(self.delivery(&message));
+        let mut out = std::mem::take(&mut self.lookahead);
+        if out.is_empty() {
+            match tokio::time::timeout(wait, self.consumer.recv()).await {
+                Err(_) => {}
+                Ok(result) => {
+                    let message = result.map_err(kafka_err("poll", self.config.group()))?;
+                    out.push(self.delivery(&message));
+                }
+            }
+        }
+        if !out.is_empty() {
             while out.len() < max {
                 let Some(next) = self.consumer.recv().now_or_never() else {
                     break;
@@ -237,7 +249,9 @@ impl KafkaConsumer {
                     .map_err(kafka_err("begin_transaction", self.config.group()))?;
             }
             self.staged.in_transaction = true;
+            self.staged.opened = Some(Instant::now());
         }
+        self.staged.inputs += 1;
         let topic = self.config.physical(&delivery.topic);
         let position = offset(delivery)?;
         let slot = self
@@ -367,6 +381,8 @@ impl KafkaConsumer {
     /// again exactly when it did not commit.
     async fn resync(&mut self) {
         self.staged = Staged::default();
+        // Every position goes back to the committed offsets, which come before these.
+        self.lookahead.clear();
         self.resynced = true;
         tracing::warn!(
             "transaction outcome unknown; replacing the producer and reloading committed state"
@@ -457,7 +473,17 @@ impl KafkaConsumer {
         for (partition, key, field, old) in staged.undo.into_iter().rev() {
             self.counters.set(partition, key, field, old);
         }
-        for ((topic, partition), o) in staged.earliest {
+        let mut earliest = staged.earliest;
+        // Received after the batch: it comes again once its partition is sought back.
+        for d in std::mem::take(&mut self.lookahead) {
+            if let Ok(o) = offset(&d) {
+                let slot = earliest
+                    .entry((self.config.physical(&d.topic), d.partition))
+                    .or_insert(o);
+                *slot = (*slot).min(o);
+            }
+        }
+        for ((topic, partition), o) in earliest {
             self.seek(&topic, partition, o);
         }
     }

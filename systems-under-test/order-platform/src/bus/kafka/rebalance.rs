@@ -91,6 +91,13 @@ impl KafkaConsumer {
         self.held.contains_key(&partition) && !self.unrestored.contains(&partition)
     }
 
+    /// Whether the callback logged a movement not handled yet.
+    pub(super) fn rebalance_pending(&self) -> bool {
+        self.context.log.lock().map_or(true, |log| {
+            !log.assigned.is_empty() || !log.revoked.is_empty()
+        })
+    }
+
     pub(super) async fn handle_rebalances(&mut self) {
         let (assigned, revoked, revoked_topics) = match self.context.log.lock() {
             Ok(mut log) => (
