@@ -216,3 +216,31 @@ async fn exactly_once_acknowledges_what_is_processed_already() {
     assert_eq!(n, None, "no change applied");
     assert_eq!(pending(&bus).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_once_writes_nothing_when_nothing_was_emitted_and_gives_back_the_rest() {
+    let (_platform, bus, mut consumer, batch) = setup(Guarantee::AtMostOnce, 3).await;
+    for d in &batch {
+        consumer.commit(d, Commit::default()).await.expect("commit");
+    }
+    // No outputs and (NOACK) no acks: nothing to write, and that is no error (it once
+    // was: "empty command", and the batch's inputs were lost).
+    assert!(consumer.flush().await.expect("flush").is_empty());
+
+    common::publish_example_order(&bus, 3).await;
+    let again = common::poll_for(&mut consumer, 3, Duration::from_secs(30)).await;
+    assert_eq!(again.len(), 3);
+    // The first failed: it is given up (at most once); the others were not processed
+    // and come again, although nothing is pending under NOACK.
+    consumer.abandon(&again).await;
+    let back = common::poll_for(&mut consumer, 2, Duration::from_secs(5)).await;
+    assert_eq!(back, again[1..]);
+    assert!(
+        consumer
+            .poll(10, Duration::from_millis(300))
+            .await
+            .expect("poll")
+            .is_empty(),
+        "the first is not delivered again"
+    );
+}

@@ -329,7 +329,7 @@ impl Consumer {
     /// error): they are delivered again by the next polls.
     pub async fn abandon(&mut self, remaining: &[Delivery]) {
         match self {
-            Consumer::Redis(c) => c.abandon(),
+            Consumer::Redis(c) => c.abandon(remaining),
             Consumer::Kafka(c) => c.abandon(remaining).await,
         }
     }

@@ -283,7 +283,11 @@ impl RedisConsumer {
         }
         let ack = self.config.guarantee == Guarantee::AtLeastOnce;
         let mut pipe = redis::pipe();
+        // At-most-once acknowledges nothing: a batch whose decisions emitted nothing
+        // has nothing to write (an empty pipeline is an error).
+        let mut commands = 0;
         for input in &staged[..done] {
+            commands += input.outputs.len() + usize::from(ack);
             for out in &input.outputs {
                 pipe.xadd(
                     self.config.physical(&out.topic),
@@ -299,7 +303,7 @@ impl RedisConsumer {
                     .ignore();
             }
         }
-        if done > 0 {
+        if commands > 0 {
             pipe.query_async::<()>(&mut self.conn)
                 .await
                 .map_err(redis_err("XADD+XACK", "staged batch"))?;

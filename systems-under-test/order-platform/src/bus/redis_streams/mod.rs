@@ -64,6 +64,8 @@ pub struct RedisConsumer {
     /// stall it.
     recover_after: Vec<String>,
     last_claim: Instant,
+    /// At-most-once: deliveries given back unprocessed, handed out by the next poll.
+    carried: Vec<Delivery>,
     /// What the current batch read and decided, written by `flush`.
     batch: batch::Batch,
     apply_batch: Script,
@@ -110,6 +112,7 @@ impl RedisConsumer {
             recover_own: true,
             recover_after: vec!["0".to_string(); topics.len()],
             last_claim: Instant::now(),
+            carried: Vec::new(),
             batch: batch::Batch::default(),
             apply_batch: Script::new(APPLY_BATCH),
             exactly_once_batch: Script::new(EXACTLY_ONCE_BATCH),
@@ -142,6 +145,10 @@ impl RedisConsumer {
     }
 
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        if !self.carried.is_empty() {
+            let rest = self.carried.split_off(self.carried.len().min(max));
+            return Ok(std::mem::replace(&mut self.carried, rest));
+        }
         let processing = self.config.guarantee != Guarantee::AtMostOnce;
         if processing && self.recover_own {
             let after = self.recover_after.clone();
@@ -244,9 +251,15 @@ impl RedisConsumer {
         Ok(deliveries)
     }
 
-    /// Uncommitted deliveries stay in our pending list: read them again first.
-    pub fn abandon(&mut self) {
+    /// Uncommitted deliveries stay in our pending list: read them again first. At
+    /// most once, nothing is pending (`NOACK`): the first of `remaining` (the input
+    /// that failed) is given up, and the rest, never processed, are handed out again by
+    /// the next poll, as Kafka does by seeking back.
+    pub fn abandon(&mut self, remaining: &[Delivery]) {
         self.batch = batch::Batch::default();
+        if self.config.guarantee == Guarantee::AtMostOnce {
+            self.carried = remaining.iter().skip(1).cloned().collect();
+        }
         self.recover();
     }
 
