@@ -3,8 +3,9 @@
 //!
 //! For each combination a fresh deployment (N instances of every service but the
 //! gateway, Redis and one Kafka broker from the lab, 6 partitions) takes a warm-up, then
-//! `BENCH_ORDERS` orders (default 4000) from 32 concurrent HTTP clients as fast as it
-//! accepts them. The sustained rate is orders / time until the last one reached its
+//! `BENCH_ORDERS` orders (default 20 000) from `BENCH_CLIENTS` concurrent HTTP clients
+//! (default 128) as fast as it accepts them. For every row the CPU each process group
+//! used is read from `/proc` and printed. The sustained rate is orders / time until the last one reached its
 //! terminal event (shipped or cancelled): the pipeline's end-to-end throughput at
 //! saturation, which bounds any open-loop rate the platform can keep up with. The
 //! events every order caused (counted on every topic afterwards) give the pipeline's

@@ -6,7 +6,11 @@
 //! | --- | --- | --- |
 //! | at-most-once | `XREADGROUP ... NOACK` (never pending) | commit offsets before processing |
 //! | at-least-once | state, `XADD` outputs, then `XACK`; a dead consumer's pending entries are `XAUTOCLAIM`ed | state, produce (acked), then commit offsets |
-//! | exactly-once | one Lua script: processed-id check, state, `XADD`, `XACK` | a transaction: outputs, changelog, `send_offsets_to_transaction` |
+//! | exactly-once | one Lua script per batch: per input, processed-id check, state, `XADD`, `XACK` | a transaction: outputs, changelog, `send_offsets_to_transaction`, open across batches for up to 100 ms under load |
+//!
+//! Every mode works a batch at a time: the state a batch needs is read in one round trip
+//! ([`Consumer::prefetch`]), its decisions are staged, and one write makes it durable
+//! (`redis_streams/batch.rs`, `kafka/interval.rs`).
 //!
 //! State that must change with the outputs is expressed as counter [`Change`]s. On Redis
 //! they are hash fields changed by Lua (atomic with the rest in exactly-once); on Kafka
