@@ -123,6 +123,12 @@ pub struct Args {
     /// Kafka producers' `compression.type` (`none`, `lz4`, `zstd`, `snappy`, `gzip`).
     #[arg(long, env = "ORDER_PLATFORM_COMPRESSION", default_value = crate::bus::DEFAULT_COMPRESSION)]
     pub compression: String,
+    /// Kafka consumers' `fetch.min.bytes`.
+    #[arg(long, env = "ORDER_PLATFORM_FETCH_MIN_BYTES", default_value_t = crate::bus::DEFAULT_FETCH_MIN_BYTES)]
+    pub fetch_min_bytes: u32,
+    /// Kafka consumers' `fetch.wait.max.ms`.
+    #[arg(long, env = "ORDER_PLATFORM_FETCH_WAIT_MS", default_value_t = crate::bus::DEFAULT_FETCH_WAIT_MS)]
+    pub fetch_wait_ms: u32,
 }
 
 impl Args {
@@ -143,6 +149,8 @@ impl Args {
             tuning: crate::bus::Tuning {
                 linger_ms: self.linger_ms,
                 compression: self.compression.clone(),
+                fetch_min_bytes: self.fetch_min_bytes,
+                fetch_wait_ms: self.fetch_wait_ms,
             },
         }
     }

@@ -72,13 +72,17 @@ pub struct BusConfig {
     pub tuning: Tuning,
 }
 
-/// Kafka producer settings.
+/// Kafka client settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tuning {
     /// `linger.ms`: how long a record waits for others to share its batch.
     pub linger_ms: u32,
     /// `compression.type`: `none`, `lz4`, `zstd`, ...
     pub compression: String,
+    /// Consumers' `fetch.min.bytes` and `fetch.wait.max.ms`: how much a fetch waits
+    /// to gather before the broker answers.
+    pub fetch_min_bytes: u32,
+    pub fetch_wait_ms: u32,
 }
 
 impl Default for Tuning {
@@ -86,6 +90,8 @@ impl Default for Tuning {
         Tuning {
             linger_ms: DEFAULT_LINGER_MS,
             compression: DEFAULT_COMPRESSION.into(),
+            fetch_min_bytes: DEFAULT_FETCH_MIN_BYTES,
+            fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
         }
     }
 }
@@ -93,6 +99,8 @@ impl Default for Tuning {
 /// The measured choices (docs/performance.md, "Settings").
 pub const DEFAULT_LINGER_MS: u32 = 1;
 pub const DEFAULT_COMPRESSION: &str = "none";
+pub const DEFAULT_FETCH_MIN_BYTES: u32 = 1;
+pub const DEFAULT_FETCH_WAIT_MS: u32 = 500;
 /// Most inputs a service takes per poll (XREADGROUP COUNT, Kafka messages per batch).
 pub const DEFAULT_BATCH: usize = 1024;
 

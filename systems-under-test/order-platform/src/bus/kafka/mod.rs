@@ -112,7 +112,9 @@ impl KafkaConsumer {
             .set("group.remote.assignor", "range")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set("fetch.min.bytes", config.tuning.fetch_min_bytes.to_string())
+            .set("fetch.wait.max.ms", config.tuning.fetch_wait_ms.to_string());
         match config.guarantee {
             // Offsets are stored after processing and committed in the background.
             Guarantee::AtLeastOnce => client
