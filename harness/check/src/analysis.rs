@@ -24,9 +24,11 @@ use crate::measure::{
 pub struct AnalysisOptions {
     /// A send leaving more than this after its intended time is late (default 10 ms).
     pub late_after_us: u64,
-    /// An effect observed up to this long before its cause is not an ordering
-    /// violation (default 0). The tap reads topics concurrently; a harness whose tap
-    /// can lag on one topic behind another sets this to that bound.
+    /// An effect up to this long before its cause is not an ordering violation
+    /// (default 0): compared by the producers' times (`produced_us`) when both lines
+    /// carry one, else by the times they were first observed. The tap reads topics
+    /// concurrently and can fall behind on one, so observation times alone need this
+    /// bound; producer times need it only for producers whose clocks differ.
     pub causality_slack_us: u64,
     /// Recovery band factor over the steady p99 (default 1.5).
     pub recovery_factor: f64,

@@ -22,10 +22,14 @@
 //!   redelivered copy of an event is a duplicate, not a reordering):
 //!   - seq rule: per (key, topic, partition), in observed order, one per event whose
 //!     `seq` is lower than the highest `seq` already observed there;
-//!   - cause rule: one per event observed strictly more than
-//!     [`AnalysisOptions::causality_slack_us`] before its cause, when both its cause
-//!     and the cause are step events and both were observed. A never-observed cause
-//!     is not an ordering violation.
+//!   - cause rule: one per event that came strictly more than
+//!     [`AnalysisOptions::causality_slack_us`] before its cause, when it and its cause
+//!     are step events and both were observed ([`before_its_cause`]): by the times
+//!     their producers stamped them (`produced_us`) when both lines carry one, else by
+//!     when they were first observed. A never-observed cause is not an ordering
+//!     violation. (The tap reads every topic on its own: once it falls behind on one,
+//!     it observes effects before causes the system produced in order, so observation
+//!     times prove a reversal only when nothing better is recorded.)
 //!
 //!   Sample: the out-of-order event ids.
 //! - **phantom**: one per distinct `OrderPlaced` event id whose key no send line
@@ -103,6 +107,21 @@ pub(crate) fn report<'a>(occurrences: impl IntoIterator<Item = &'a Occurrence>) 
         report.record_many(o.anomaly, o.id.clone(), o.weight);
     }
     report
+}
+
+/// The cause rule: whether an effect came more than `slack_us` before its cause, each
+/// given as (first observed, produced): by the producer's times when both are known,
+/// else by the observation times.
+pub(crate) fn before_its_cause(
+    effect: (u64, Option<u64>),
+    cause: (u64, Option<u64>),
+    slack_us: u64,
+) -> bool {
+    let (effect_at, cause_at) = match (effect.1, cause.1) {
+        (Some(e), Some(c)) => (e, c),
+        _ => (effect.0, cause.0),
+    };
+    effect_at.saturating_add(slack_us) < cause_at
 }
 
 /// Runs every rule. Occurrences come out grouped by anomaly, each group in a
@@ -211,7 +230,11 @@ pub(crate) fn detect(
             continue;
         };
         if is_step(&cause.event_type)
-            && o.observed_us.saturating_add(causality_slack_us) < cause.observed_us
+            && before_its_cause(
+                (o.observed_us, o.produced_us),
+                (cause.observed_us, cause.produced_us),
+                causality_slack_us,
+            )
         {
             out.push(Occurrence::new(
                 Anomaly::OrderingViolation,

@@ -182,7 +182,10 @@ fn ordering_violation_an_effect_before_its_cause() {
     let mut history = clean();
     for o in &mut history.observations {
         if o.event_id == "o-2/StockRejected" {
-            o.observed_us = T0 + 24_000; // OrderPlaced is read at T0 + 25 000
+            // Produced (and read) before OrderPlaced, which is stamped at T0 + 24 950
+            // and read at T0 + 25 000.
+            o.observed_us = T0 + 24_000;
+            o.produced_us = Some(T0 + 23_950);
         }
     }
     only(
@@ -197,6 +200,29 @@ fn ordering_violation_an_effect_before_its_cause() {
         ..AnalysisOptions::default()
     };
     assert!(analyze(&history, &options).anomalies.is_clean());
+}
+
+#[test]
+fn an_effect_only_read_before_its_cause_is_not_a_violation_when_produced_after_it() {
+    // The tap reads every topic on its own: behind on one, it reads an effect before
+    // the cause the system produced first. The producers' times are what prove it.
+    let mut history = clean();
+    for o in &mut history.observations {
+        if o.event_id == "o-2/StockRejected" {
+            o.observed_us = T0 + 24_000; // produced after OrderPlaced, read before it
+        }
+    }
+    assert!(run(&history).anomalies.is_clean());
+    // Without producer times, the observation times are all there is.
+    for o in &mut history.observations {
+        o.produced_us = None;
+    }
+    only(
+        &run(&history),
+        Anomaly::OrderingViolation,
+        1,
+        &["o-2/StockRejected"],
+    );
 }
 
 #[test]

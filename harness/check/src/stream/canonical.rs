@@ -75,7 +75,7 @@ pub(super) fn observe(text: &str) -> Option<Fast<'_>> {
     c.lit(r#","causation_id":"#)?;
     let causation_id = c.opt_str()?;
     c.lit(r#","produced_us":"#)?;
-    c.opt_num()?;
+    let produced_us = c.opt_num()?;
     c.lit(r#","observed_us":"#)?;
     let observed_us = c.num()?;
     c.lit(r#","topic":""#)?;
@@ -91,6 +91,7 @@ pub(super) fn observe(text: &str) -> Option<Fast<'_>> {
         key,
         seq,
         causation_id,
+        produced_us,
         observed_us,
         topic,
         partition,

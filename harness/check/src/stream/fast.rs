@@ -18,7 +18,7 @@ pub struct SendView<'a> {
     pub outcome: SendOutcome,
 }
 
-/// An `observe` line's values the checker reads (`produced_us` is not read).
+/// An `observe` line's values the checker reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObserveView<'a> {
     pub event_id: &'a str,
@@ -26,6 +26,7 @@ pub struct ObserveView<'a> {
     pub key: &'a str,
     pub seq: u64,
     pub causation_id: Option<&'a str>,
+    pub produced_us: Option<u64>,
     pub observed_us: u64,
     pub topic: &'a str,
     pub partition: u32,
@@ -52,6 +53,7 @@ impl<'a> From<&'a Observation> for ObserveView<'a> {
             key: &o.key,
             seq: o.seq,
             causation_id: o.causation_id.as_deref(),
+            produced_us: o.produced_us,
             observed_us: o.observed_us,
             topic: &o.topic,
             partition: o.partition,
@@ -297,13 +299,14 @@ fn observe<'a>(fields: &[(&'a str, Val<'a>)]) -> Option<Fast<'a>> {
             "position",
         ],
     )?;
-    optional(produced_us, |v| required_num(Some(v)))?;
+    let produced_us = optional(produced_us, |v| required_num(Some(v)))?;
     Some(Fast::Observe(ObserveView {
         event_id: required_str(event_id)?,
         event_type: required_str(event_type)?,
         key: required_str(key)?,
         seq: required_num(seq)?,
         causation_id: optional(causation_id, |v| required_str(Some(v)))?,
+        produced_us,
         observed_us: required_num(observed_us)?,
         topic: required_str(topic)?,
         partition: u32::try_from(required_num(partition)?).ok()?,

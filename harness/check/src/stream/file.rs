@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 
+use super::FirstSeen;
 use super::ids::EventId;
 use super::names::Keys;
 use super::{Checker, Fast, KeyRec, Setup, fast};
@@ -308,14 +309,15 @@ fn finish<R: Read>(
     let mut passes = if one_pass { 1 } else { 2 };
     if !wanted.is_empty() {
         passes += 1;
-        let mut found: HashMap<EventId, (u64, String)> = HashMap::new();
+        let mut found: HashMap<EventId, FirstSeen> = HashMap::new();
         lines(open()?, |_, bytes, _| {
             let Ok(text) = text(bytes) else {
                 return Ok::<(), ReadError>(());
             };
             match fast::parse(text) {
                 Some(Fast::Observe(o)) => {
-                    first_seen(&mut found, &wanted, o.event_id, o.observed_us, o.event_type);
+                    let at = (o.observed_us, o.produced_us);
+                    first_seen(&mut found, &wanted, o.event_id, at, o.event_type);
                 }
                 Some(_) => {}
                 None => {
@@ -324,7 +326,7 @@ fn finish<R: Read>(
                             &mut found,
                             &wanted,
                             &o.event_id,
-                            o.observed_us,
+                            (o.observed_us, o.produced_us),
                             &o.event_type,
                         );
                     }
@@ -345,10 +347,10 @@ fn finish<R: Read>(
 }
 
 fn first_seen(
-    found: &mut HashMap<EventId, (u64, String)>,
+    found: &mut HashMap<EventId, FirstSeen>,
     wanted: &HashSet<EventId>,
     event_id: &str,
-    observed_us: u64,
+    (observed_us, produced_us): (u64, Option<u64>),
     event_type: &str,
 ) {
     let id = EventId::of(event_id);
@@ -356,10 +358,12 @@ fn first_seen(
         return;
     }
     match found.get_mut(&id) {
-        Some(slot) if observed_us < slot.0 => *slot = (observed_us, event_type.to_string()),
+        Some(slot) if observed_us < slot.0 => {
+            *slot = (observed_us, produced_us, event_type.to_string());
+        }
         Some(_) => {}
         None => {
-            found.insert(id, (observed_us, event_type.to_string()));
+            found.insert(id, (observed_us, produced_us, event_type.to_string()));
         }
     }
 }

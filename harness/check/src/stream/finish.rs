@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::ids::EventId;
 use super::key::{Unfinished, effect_of, occ};
-use super::{CauseSeen, Checker, FoldMap, Occ};
+use super::{CauseSeen, Checker, FirstSeen, FoldMap, Occ};
 use crate::analysis::Analysis;
 use crate::anomaly::{Anomaly, AnomalyReport};
 use crate::attribution::attribute_with;
@@ -29,17 +29,18 @@ struct Order {
 impl Checker {
     /// Judges the effects whose causes were looked up elsewhere: `found` maps a cause's
     /// id to its first observation's time and type.
-    pub(crate) fn resolve_causes(&mut self, found: &HashMap<EventId, (u64, String)>) {
+    pub(crate) fn resolve_causes(&mut self, found: &HashMap<EventId, FirstSeen>) {
         for orphan in std::mem::take(&mut self.orphans) {
-            if let Some((observed_us, ty)) = found.get(&orphan.cause) {
+            if let Some((observed_us, produced_us, ty)) = found.get(&orphan.cause) {
                 let cause = CauseSeen {
                     observed_us: *observed_us,
+                    produced_us: *produced_us,
                     ty: self.types.intern(ty),
                 };
                 effect_of(
                     self,
                     orphan.key,
-                    orphan.observed_us,
+                    (orphan.observed_us, orphan.produced_us),
                     orphan.line,
                     orphan.ty,
                     &orphan.id,

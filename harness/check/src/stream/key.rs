@@ -22,6 +22,8 @@ pub(crate) struct Event {
     pub id: EventId,
     pub cause: Option<EventId>,
     pub first_us: u64,
+    /// The first observation's producer time (the envelope's), if the line says.
+    pub produced_us: Option<u64>,
     pub first_line: u64,
     pub seq: u64,
     pub ty: u16,
@@ -86,6 +88,7 @@ impl KeyState {
                 id,
                 cause: o.causation_id.map(EventId::of),
                 first_us: o.observed_us,
+                produced_us: o.produced_us,
                 first_line: line,
                 seq: o.seq,
                 ty,
@@ -119,6 +122,7 @@ impl KeyState {
         };
         if (o.observed_us, line) < (event.first_us, event.first_line) {
             event.first_us = o.observed_us;
+            event.produced_us = o.produced_us;
             event.first_line = line;
             event.seq = o.seq;
             event.ty = ty;
@@ -238,13 +242,16 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
             Some(i) => {
                 let cause = CauseSeen {
                     observed_us: events[i].first_us,
+                    produced_us: events[i].produced_us,
                     ty: events[i].ty,
                 };
-                effect_of(c, key, e.first_us, e.first_line, e.ty, &e.id, cause);
+                let at = (e.first_us, e.produced_us);
+                effect_of(c, key, at, e.first_line, e.ty, &e.id, cause);
             }
             None => c.orphans.push(Orphan {
                 key,
                 observed_us: e.first_us,
+                produced_us: e.produced_us,
                 line: e.first_line,
                 ty: e.ty,
                 id: e.id.clone(),
@@ -292,7 +299,7 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
 pub(crate) fn effect_of(
     c: &mut Checker,
     key: u32,
-    observed_us: u64,
+    (observed_us, produced_us): (u64, Option<u64>),
     line: u64,
     ty: u16,
     id: &EventId,
@@ -303,7 +310,11 @@ pub(crate) fn effect_of(
     let order = rec.is_order().then_some(key);
     if effect_step
         && cause_step
-        && observed_us.saturating_add(c.setup.options.causality_slack_us) < cause.observed_us
+        && crate::detect::before_its_cause(
+            (observed_us, produced_us),
+            (cause.observed_us, cause.produced_us),
+            c.setup.options.causality_slack_us,
+        )
     {
         c.occs.push(occ(
             Anomaly::OrderingViolation,

@@ -136,6 +136,7 @@ struct Occ {
 struct Orphan {
     key: u32,
     observed_us: u64,
+    produced_us: Option<u64>,
     line: u64,
     ty: u16,
     id: EventId,
@@ -146,8 +147,14 @@ struct Orphan {
 #[derive(Debug, Clone, Copy)]
 struct CauseSeen {
     observed_us: u64,
+    /// When its producer stamped it (the envelope's time), if the line says.
+    produced_us: Option<u64>,
     ty: u16,
 }
+
+/// A cause's first observation, looked up by id: when it was observed and produced,
+/// and its type.
+pub(crate) type FirstSeen = (u64, Option<u64>, String);
 
 /// Counts made as lines arrive.
 #[derive(Debug, Default, Clone)]
@@ -517,8 +524,8 @@ pub fn analyze_history(history: &History, options: &AnalysisOptions) -> crate::A
 }
 
 /// The first observation (earliest, then first line) of each of `wanted` in `history`.
-fn first_observations(history: &History, wanted: &[EventId]) -> HashMap<EventId, (u64, String)> {
-    let mut out: HashMap<EventId, (u64, String)> = HashMap::new();
+fn first_observations(history: &History, wanted: &[EventId]) -> HashMap<EventId, FirstSeen> {
+    let mut out: HashMap<EventId, FirstSeen> = HashMap::new();
     if wanted.is_empty() {
         return out;
     }
@@ -526,11 +533,11 @@ fn first_observations(history: &History, wanted: &[EventId]) -> HashMap<EventId,
     for o in &history.observations {
         let id = EventId::of(&o.event_id);
         if wanted.contains(&id) {
-            let slot = out
-                .entry(id)
-                .or_insert((o.observed_us, o.event_type.clone()));
+            let slot =
+                out.entry(id)
+                    .or_insert((o.observed_us, o.produced_us, o.event_type.clone()));
             if o.observed_us < slot.0 {
-                *slot = (o.observed_us, o.event_type.clone());
+                *slot = (o.observed_us, o.produced_us, o.event_type.clone());
             }
         }
     }

@@ -160,11 +160,13 @@ pub fn plant(generated: &mut Generated, kind: Anomaly, k: usize, rng: &mut Rng) 
                         }
                     }
                 } else {
-                    // the second step becomes visible before its cause
+                    // the second step is produced, and becomes visible, before its
+                    // cause (its producer's time is what proves the reversal)
                     let (placed, second) = (&events[0], &events[1]);
                     for o in &mut generated.history.observations {
                         if o.event_id == second.event_id {
                             o.observed_us = placed.observed_us - 1;
+                            o.produced_us = placed.produced_us.map(|p| p.saturating_sub(1));
                         }
                     }
                 }
