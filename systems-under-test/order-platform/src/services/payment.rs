@@ -249,6 +249,7 @@ impl Handler for Payment {
     /// not charged again; a kept failure is tried afresh.
     async fn prepare(&mut self, inputs: &[(&Envelope, &Event)]) {
         let mut lanes: Vec<(&str, Vec<(Uuid, &StockReserved)>)> = Vec::new();
+        let mut lane_of: HashMap<&str, usize> = HashMap::new();
         for (envelope, event) in inputs {
             let Event::StockReserved(reserved) = event else {
                 continue;
@@ -257,12 +258,13 @@ impl Handler for Payment {
                 continue;
             }
             let charge = (envelope.event_id, reserved);
-            match lanes
-                .iter_mut()
-                .find(|(key, _)| *key == envelope.key.as_str())
-            {
-                Some((_, lane)) => lane.push(charge),
-                None => lanes.push((envelope.key.as_str(), vec![charge])),
+            let key = envelope.key.as_str();
+            match lane_of.get(key) {
+                Some(&i) => lanes[i].1.push(charge),
+                None => {
+                    lane_of.insert(key, lanes.len());
+                    lanes.push((key, vec![charge]));
+                }
             }
         }
         if lanes.is_empty() {
