@@ -129,6 +129,10 @@ pub struct Args {
     /// Kafka consumers' `fetch.wait.max.ms`.
     #[arg(long, env = "ORDER_PLATFORM_FETCH_WAIT_MS", default_value_t = crate::bus::DEFAULT_FETCH_WAIT_MS)]
     pub fetch_wait_ms: u32,
+    /// Kafka exactly-once: keep a transaction open up to this long (ms) to take more
+    /// batches while input is ready; 0 commits every batch.
+    #[arg(long, env = "ORDER_PLATFORM_COMMIT_INTERVAL_MS", default_value_t = crate::bus::DEFAULT_COMMIT_INTERVAL_MS)]
+    pub commit_interval_ms: u32,
 }
 
 impl Args {
@@ -151,6 +155,7 @@ impl Args {
                 compression: self.compression.clone(),
                 fetch_min_bytes: self.fetch_min_bytes,
                 fetch_wait_ms: self.fetch_wait_ms,
+                commit_interval_ms: self.commit_interval_ms.min(1000),
             },
         }
     }

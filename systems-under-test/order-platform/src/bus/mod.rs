@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | at-most-once | `XREADGROUP ... NOACK` (never pending) | commit offsets before processing |
 //! | at-least-once | state, `XADD` outputs, then `XACK`; a dead consumer's pending entries are `XAUTOCLAIM`ed | state, produce (acked), then commit offsets |
-//! | exactly-once | one Lua script per batch: per input, processed-id check, state, `XADD`, `XACK` | a transaction: outputs, changelog, `send_offsets_to_transaction`, open across batches for up to 100 ms under load |
+//! | exactly-once | one Lua script per batch: per input, processed-id check, state, `XADD`, `XACK` | a transaction: outputs, changelog, `send_offsets_to_transaction` per batch (or across batches up to `--commit-interval-ms`) |
 //!
 //! Every mode works a batch at a time: the state a batch needs is read in one round trip
 //! ([`Consumer::prefetch`]), its decisions are staged, and one write makes it durable
@@ -83,6 +83,9 @@ pub struct Tuning {
     /// to gather before the broker answers.
     pub fetch_min_bytes: u32,
     pub fetch_wait_ms: u32,
+    /// Exactly-once: how long a transaction may stay open to take more batches while
+    /// input is ready (`kafka/interval.rs`); 0 commits every batch.
+    pub commit_interval_ms: u32,
 }
 
 impl Default for Tuning {
@@ -92,6 +95,7 @@ impl Default for Tuning {
             compression: DEFAULT_COMPRESSION.into(),
             fetch_min_bytes: DEFAULT_FETCH_MIN_BYTES,
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
+            commit_interval_ms: DEFAULT_COMMIT_INTERVAL_MS,
         }
     }
 }
@@ -101,6 +105,9 @@ pub const DEFAULT_LINGER_MS: u32 = 1;
 pub const DEFAULT_COMPRESSION: &str = "none";
 pub const DEFAULT_FETCH_MIN_BYTES: u32 = 1;
 pub const DEFAULT_FETCH_WAIT_MS: u32 = 500;
+/// Off by default: with 100 ms, a broker-kill test lost one exactly-once order in two of
+/// four full test runs, not yet explained (docs/performance.md).
+pub const DEFAULT_COMMIT_INTERVAL_MS: u32 = 0;
 /// Most inputs a service takes per poll (XREADGROUP COUNT, Kafka messages per batch).
 pub const DEFAULT_BATCH: usize = 1024;
 
