@@ -8,11 +8,12 @@
 //! platform waits for nothing, and a loaded one commits about ten times a second per
 //! instance.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::FutureExt;
 
-use super::KafkaConsumer;
+use super::{KafkaConsumer, offset};
 use crate::bus::{BusError, Guarantee};
 
 /// The most inputs one transaction takes across batches.
@@ -49,5 +50,18 @@ impl KafkaConsumer {
             }
         }
         !self.rebalance_pending()
+    }
+
+    /// A batch is undone: the look-ahead delivery (received after it) comes again once
+    /// its partition is sought back, so its offset joins the seeks in `earliest`.
+    pub(super) fn give_back_lookahead(&mut self, earliest: &mut BTreeMap<(String, i32), i64>) {
+        for d in std::mem::take(&mut self.lookahead) {
+            if let Ok(o) = offset(&d) {
+                let slot = earliest
+                    .entry((self.config.physical(&d.topic), d.partition))
+                    .or_insert(o);
+                *slot = (*slot).min(o);
+            }
+        }
     }
 }

@@ -476,15 +476,7 @@ impl KafkaConsumer {
             self.counters.set(partition, key, field, old);
         }
         let mut earliest = staged.earliest;
-        // Received after the batch: it comes again once its partition is sought back.
-        for d in std::mem::take(&mut self.lookahead) {
-            if let Ok(o) = offset(&d) {
-                let slot = earliest
-                    .entry((self.config.physical(&d.topic), d.partition))
-                    .or_insert(o);
-                *slot = (*slot).min(o);
-            }
-        }
+        self.give_back_lookahead(&mut earliest);
         for ((topic, partition), o) in earliest {
             self.seek(&topic, partition, o);
         }
