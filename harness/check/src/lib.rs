@@ -56,6 +56,7 @@ pub mod history;
 mod index;
 pub mod inflight;
 pub mod measure;
+pub mod merge;
 pub mod results;
 pub mod stats;
 pub mod stream;

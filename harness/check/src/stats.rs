@@ -101,10 +101,8 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn new() -> Recorder {
-        // 3 significant digits, auto-resizing: never fails for sigfig in 0..=5.
-        let histogram = Histogram::new(3).expect("3 significant digits is a valid precision");
         Recorder {
-            histogram,
+            histogram: new_histogram(),
             max: None,
         }
     }
@@ -119,20 +117,35 @@ impl Recorder {
     }
 
     pub fn finish(&self) -> Percentiles {
-        if self.histogram.is_empty() {
-            return Percentiles::default();
-        }
-        let max = self.max.unwrap_or(0);
-        let at = |q: f64| Some(value_at(&self.histogram, q, max));
-        Percentiles {
-            count: self.histogram.len(),
-            p50_us: at(0.50),
-            p90_us: at(0.90),
-            p99_us: at(0.99),
-            p999_us: at(0.999),
-            max_us: self.max,
-            histogram: encode(&self.histogram).ok(),
-        }
+        percentiles_of(&self.histogram, self.max)
+    }
+}
+
+/// An empty histogram of microseconds at 3 significant digits that grows to hold any
+/// value recorded or added.
+pub fn new_histogram<T: hdrhistogram::Counter>() -> Histogram<T> {
+    // Auto-resizing: never fails for sigfig in 0..=5.
+    Histogram::new(3).expect("3 significant digits is a valid precision")
+}
+
+/// The percentiles of `h` (empty when it is): each the highest value of the bucket
+/// holding it, never above `max`, the exact largest value recorded (`None` when it is
+/// not known, as for a sum of histograms of which only p99s were kept: then the
+/// histogram's own largest value, a bucket's top).
+pub fn percentiles_of<T: hdrhistogram::Counter>(h: &Histogram<T>, max: Option<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    let max = max.unwrap_or_else(|| h.max());
+    let at = |q: f64| Some(value_at(h, q, max));
+    Percentiles {
+        count: h.len(),
+        p50_us: at(0.50),
+        p90_us: at(0.90),
+        p99_us: at(0.99),
+        p999_us: at(0.999),
+        max_us: Some(max),
+        histogram: encode(h).ok(),
     }
 }
 
