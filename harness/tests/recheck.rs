@@ -6,22 +6,12 @@
 //! causality slack; the checker's default is none, which once turned a passing run
 //! into 22 ordering violations on re-analysis).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use check::Results;
-
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{harness, text};
 
 /// A short experiment: ~10 s of load at 20 orders/s on one broker, with a latency
 /// fault in the middle so the history has a fault window and some disorder to judge.

@@ -20,6 +20,17 @@ use crate::stop::Stop;
 pub struct Targets<'a> {
     pub lab: &'a Lab,
     pub platform: &'a Platform,
+    /// Whether this process acts on the services every shard of a sharded run shares
+    /// (Redis, the brokers and their proxies): only the first shard does; the others
+    /// record those faults' windows without acting, so a toxic is not added twice.
+    /// Faults on the shard's own platform (its instances, its gateway proxy) act in
+    /// every shard. Always `true` for a run that is not sharded.
+    pub shared: bool,
+}
+
+/// Whether `target` is one of the services every shard shares.
+fn is_shared(target: Target) -> bool {
+    matches!(target, Target::Redis | Target::Broker(_))
 }
 
 /// The Toxiproxy proxy a network fault on `target` goes through; the gateway's is the
@@ -200,7 +211,11 @@ pub async fn run(
                 _ = stop.stopped() => return,
             }
             let start_us = recorder.now_us();
-            if let Err(e) = apply(targets, &toxiproxy, &id, fault).await {
+            // Another shard acts on it: this one records the window on its own clock.
+            let acts = targets.shared || !is_shared(fault.target);
+            if !acts {
+                tracing::info!(fault = %id, target = %fault.target, "fault on a shared service: the first shard applies it");
+            } else if let Err(e) = apply(targets, &toxiproxy, &id, fault).await {
                 tracing::warn!(fault = %id, target = %fault.target, error = %e, "could not apply fault");
                 eprintln!("harness: fault {id} ({} on {}) could not be applied: {e}", fault.kind.name(), fault.target);
                 return;
@@ -212,7 +227,7 @@ pub async fn run(
                 _ = tokio::time::sleep_until(until.into()) => {}
                 _ = stop.stopped() => {}
             }
-            if let Err(e) = heal(targets, &toxiproxy, &id, fault).await {
+            if acts && let Err(e) = heal(targets, &toxiproxy, &id, fault).await {
                 tracing::warn!(fault = %id, error = %e, "could not heal fault");
             }
             recorder.fault(FaultRecord {
@@ -230,10 +245,25 @@ pub async fn run(
 /// Undoes every fault that may still be active: all toxics removed and proxies enabled
 /// (Toxiproxy `/reset`), paused processes resumed, killed ones started again.
 pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: &Toxiproxy) {
-    if let Err(e) = toxiproxy.reset().await {
-        eprintln!("harness: could not reset Toxiproxy: {e}");
+    if targets.shared {
+        if let Err(e) = toxiproxy.reset().await {
+            eprintln!("harness: could not reset Toxiproxy: {e}");
+        }
+    } else {
+        // A shard that does not own the shared proxies undoes only its own faults: a
+        // reset would end the first shard's too.
+        for (i, fault) in faults.iter().enumerate() {
+            if !is_shared(fault.target)
+                && matches!(fault.kind, FaultKind::Toxic { .. } | FaultKind::Down { .. })
+            {
+                let _ = heal(targets, toxiproxy, &format!("f{}", i + 1), fault).await;
+            }
+        }
     }
-    for fault in faults {
+    for fault in faults
+        .iter()
+        .filter(|f| targets.shared || !is_shared(f.target))
+    {
         match fault.kind {
             FaultKind::Pause { .. } => {
                 let _ = pause(targets, fault.target, false);

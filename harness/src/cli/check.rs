@@ -46,7 +46,7 @@ pub fn parse_thresholds(pairs: &[String]) -> anyhow::Result<Vec<check::Threshold
 }
 
 /// The thresholds the run recorded in its meta line (none without one).
-fn recorded_thresholds(
+pub(super) fn recorded_thresholds(
     meta: Option<&check::Meta>,
     path: &std::path::Path,
 ) -> anyhow::Result<Vec<check::Threshold>> {

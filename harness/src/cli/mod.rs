@@ -6,6 +6,7 @@ pub mod check;
 pub mod gate;
 mod gate_table;
 pub mod lab;
+pub mod merge;
 pub mod progress;
 pub mod report;
 pub mod run;
@@ -56,6 +57,10 @@ pub enum Command {
     /// of the other matrix keys, each cell a run's verdict, anomalies and report link
     /// (grid.html, grid.md). Exit 0 once written.
     Grid(report::GridArgs),
+    /// Combine the runs of one sharded run (`harness run --shard I/N`, one per shard)
+    /// into one results.json and report: every shard's history re-analysed, histograms
+    /// merged, anomalies united, counts added, faults taken once (docs/sharding.md).
+    Merge(merge::MergeArgs),
     /// Write a large clean synthetic history (about 10 observations an order), to
     /// measure `harness check` at soak scale.
     Synth(synth::SynthArgs),
@@ -75,5 +80,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(args) => report::compare(args),
         Command::Grid(args) => report::grid(args),
         Command::Capacity(args) => capacity::capacity_command(args).await,
+        Command::Merge(args) => merge::run(args),
     }
 }

@@ -41,6 +41,12 @@ pub struct RunArgs {
     /// after the runs end, until Ctrl-C or SIGTERM.
     #[arg(long, requires = "dashboard")]
     pub linger: bool,
+    /// Run the I-th (from 0) of N disjoint slices of the schedule, by order key, and
+    /// record only those orders' events: N harness processes (a Kubernetes Indexed
+    /// Job's pods, `--shard $JOB_COMPLETION_INDEX/N`) drive one system together, and
+    /// `harness merge` combines their runs (docs/sharding.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::experiment::Shard>,
 }
 
 /// The threshold check the experiment parser calls: the checker's own parser, so an
@@ -91,13 +97,16 @@ pub fn validate(args: ExperimentArgs) -> anyhow::Result<u8> {
 }
 
 pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
-    let experiments = match load(&args.experiment)? {
+    let mut experiments = match load(&args.experiment)? {
         Ok(experiments) => experiments,
         Err(e) => {
             eprintln!("{e}");
             return Ok(exit::ERROR);
         }
     };
+    for e in &mut experiments {
+        e.shard = args.shard;
+    }
     if let Some(first) = experiments.first().filter(|e| !e.skipped.is_empty()) {
         crate::say!(
             "harness: {} combinations to run; {} skipped (the fault cannot act on its target there):",

@@ -36,6 +36,7 @@ mod overrides;
 mod parse;
 mod parse_fault;
 mod schedule;
+mod shard;
 mod tree;
 mod validate;
 
@@ -54,6 +55,7 @@ pub use model::{
 };
 pub use overrides::{Override, OverrideError};
 pub use schedule::{Schedule, Step};
+pub use shard::Shard;
 pub use validate::{ThresholdCheck, accept_any_threshold, validate};
 
 use error::Diagnostics;

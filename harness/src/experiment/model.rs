@@ -56,6 +56,10 @@ pub struct Experiment {
     pub capacity: Option<Capacity>,
     /// The matrix values chosen for this run; empty when the file has no matrix.
     pub combination: Combination,
+    /// `harness run --shard I/N`: the slice of the schedule this process runs (not in
+    /// the file: every shard runs the same file). Absent for a whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::Shard>,
     /// The combinations of this file's matrix that are not run (a varied fault that
     /// cannot act on its target in that system); one list, shared by each of them.
     #[serde(skip)]

@@ -147,6 +147,7 @@ pub(crate) fn experiment(
         capacity: capacity?,
         combination,
         skipped: Arc::from(Vec::new()),
+        shard: None,
         spans: ExperimentSpans {
             duration: duration_node?.at.clone(),
             schedule: schedule_at,

@@ -66,8 +66,17 @@ impl Customers {
 }
 
 /// Every order of the run, in intended order: the warm-up at the schedule's first rate,
-/// then the schedule over the load phase.
+/// then the schedule over the load phase. A shard (`--shard I/N`) keeps its own orders
+/// of the whole run's plan: the same ids, times and contents as unsharded.
 pub fn plan(experiment: &Experiment) -> Vec<PlannedOrder> {
+    let mut orders = whole_plan(experiment);
+    if let Some(shard) = experiment.shard {
+        orders.retain(|o| shard.owns(&o.order_id));
+    }
+    orders
+}
+
+fn whole_plan(experiment: &Experiment) -> Vec<PlannedOrder> {
     let schedule = &experiment.workload.schedule;
     let warmup_rate = schedule.rate_at(Duration::ZERO);
     let warmup = Schedule::Constant(warmup_rate.max(1.0));

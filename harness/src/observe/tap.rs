@@ -12,6 +12,7 @@ use order_platform::bus::{BusConfig, Delivery, Reader};
 use order_platform::resilience::DeadLetter;
 
 use super::read_log::PartitionLog;
+use crate::experiment::Shard;
 use crate::journal::Recorder;
 use crate::stop::Stop;
 
@@ -53,6 +54,8 @@ pub struct TapState {
     pub observed: u64,
     /// Messages that were not envelopes (poison): read, not recorded.
     pub undecodable: u64,
+    /// Events of other shards' orders (`--shard`): read, not recorded.
+    pub other_shards: u64,
     /// Dead-letter records read (each recorded as a `dead_letter` line).
     pub dead_letters: u64,
     /// What was read per (topic, partition), envelopes or not: the distinct entries
@@ -83,13 +86,21 @@ impl TapState {
     }
 }
 
-/// Reads until `stop`, recording observations.
+/// Reads until `stop`, recording observations; with `shard`, only those of the events
+/// and dead letters of its own orders (by the order an event belongs to, its envelope's
+/// correlation id; a dead letter without a key goes to the first shard).
 pub async fn run(
     config: BusConfig,
     recorder: Arc<Recorder>,
     state: Arc<Mutex<TapState>>,
+    shard: Option<Shard>,
     stop: Stop,
 ) {
+    let mine = |order: Option<&str>| match (shard, order) {
+        (None, _) => true,
+        (Some(s), Some(order)) => s.owns(order),
+        (Some(s), None) => s.index == 0,
+    };
     let dlq = dead_letter_topics();
     let mut topics: Vec<&str> = TOPICS.to_vec();
     topics.extend(dlq.iter().map(String::as_str));
@@ -121,6 +132,7 @@ pub async fn run(
         let observed_us = recorder.now_us();
         let mut observations = Vec::with_capacity(batch.len());
         let mut undecodable = 0;
+        let mut other_shards = 0;
         let mut letters = Vec::new();
         // Dead-letter topics are left out of the per-topic counts the cross-check
         // compares with an independent reader of the platform's topics.
@@ -132,7 +144,8 @@ pub async fn run(
         for d in batch {
             if dlq.contains(&d.topic) {
                 match dead_letter_line(&d, observed_us) {
-                    Some(line) => letters.push(line),
+                    Some(line) if mine(line.order_id.as_deref()) => letters.push(line),
+                    Some(_) => other_shards += 1,
                     None => undecodable += 1,
                 }
                 continue;
@@ -141,6 +154,10 @@ pub async fn run(
                 undecodable += 1;
                 continue;
             };
+            if !mine(Some(&envelope.correlation_id)) {
+                other_shards += 1;
+                continue;
+            }
             observations.push(Observation {
                 event_id: envelope.event_id.to_string(),
                 event_type: envelope.event_type,
@@ -158,6 +175,7 @@ pub async fn run(
         if let Ok(mut s) = state.lock() {
             s.observed += observations.len() as u64;
             s.undecodable += undecodable;
+            s.other_shards += other_shards;
             s.dead_letters += letters.len() as u64;
             for (topic, partition, position) in positions {
                 s.read

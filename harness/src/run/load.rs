@@ -21,10 +21,11 @@ pub(super) struct LoadPhase {
     pub interrupted: bool,
 }
 
-fn targets(setup: &Setup) -> Targets<'_> {
+fn targets<'a>(experiment: &Experiment, setup: &'a Setup) -> Targets<'a> {
     Targets {
         lab: &setup.lab,
         platform: &setup.platform,
+        shared: experiment.shard.is_none_or(|s| s.injects_shared_faults()),
     }
 }
 
@@ -90,7 +91,7 @@ pub(super) async fn load_and_faults(
     {
         let faults = executor::run(
             &experiment.faults,
-            targets(setup),
+            targets(experiment, setup),
             setup.toxiproxy.clone(),
             recorder.clone(),
             load_start,
@@ -132,5 +133,10 @@ pub(super) async fn load_and_faults(
 /// Undoes every fault that may still be active.
 pub(super) async fn heal(experiment: &Experiment, setup: &Setup, board: &StatusBoard) {
     board.phase(Phase::Heal);
-    executor::heal_all(&experiment.faults, targets(setup), &setup.toxiproxy).await;
+    executor::heal_all(
+        &experiment.faults,
+        targets(experiment, setup),
+        &setup.toxiproxy,
+    )
+    .await;
 }

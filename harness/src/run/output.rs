@@ -44,9 +44,13 @@ pub fn create_dir(
             .collect();
         format!("-{text}")
     };
+    let shard = experiment
+        .shard
+        .map(|s| format!("-shard-{}of{}", s.index, s.count))
+        .unwrap_or_default();
     let dir = runs
         .join(&experiment.base_name)
-        .join(format!("{stamp}{suffix}"));
+        .join(format!("{stamp}{suffix}{shard}"));
     std::fs::create_dir_all(dir.join("logs"))
         .with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)

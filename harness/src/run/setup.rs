@@ -160,6 +160,7 @@ pub(super) async fn setup(
             bus.clone(),
             recorder.clone(),
             tap.clone(),
+            experiment.shard,
             stopper.stop_token(),
         )),
         tokio::spawn(lag::run(

@@ -68,7 +68,10 @@ async fn settle_tap(tap: &Mutex<TapState>) {
     let settle = Instant::now() + Duration::from_secs(10);
     let mut last = u64::MAX;
     loop {
-        let now = tap.lock().map(|s| s.observed + s.undecodable).unwrap_or(0);
+        let now = tap
+            .lock()
+            .map(|s| s.observed + s.undecodable + s.other_shards)
+            .unwrap_or(0);
         if now == last || Instant::now() >= settle {
             break;
         }

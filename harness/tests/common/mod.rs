@@ -19,6 +19,20 @@ pub async fn start_lab(spec: LabSpec) -> Lab {
     }
 }
 
+/// The `harness` binary under test.
+pub fn harness() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+/// A finished command's stdout and stderr, for assertion messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A name no other test (or earlier run) uses: `prefix-<uuid>`.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
