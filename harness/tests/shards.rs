@@ -121,7 +121,27 @@ fn two_shards_merge_into_the_whole_run() {
     let file = tmp.path().join("shards.toml");
     std::fs::write(&file, EXPERIMENT).expect("write experiment");
     let runs = tmp.path().join("runs");
-    let a = run_shard(&file, &runs, "0/2", &[]);
+    // Bad flags are refused before anything starts.
+    for (flag, value, says) in [
+        ("--shard", "2/2", "0 <= I < N"),
+        ("--start-at", "tomorrow", "RFC 3339"),
+    ] {
+        let out = harness()
+            .arg("run")
+            .arg(&file)
+            .args([flag, value, "--quiet", "--runs"])
+            .arg(&runs)
+            .output()
+            .expect("run harness");
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(says), "{says}: {}", text(&out));
+    }
+    // Shard 0 starts its clock on a common start time, as shards on several machines do.
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(8);
+    let at = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    let a = run_shard(&file, &runs, "0/2", &["--start-at", &at]);
     let b = run_shard(&file, &runs, "1/2", &[]);
     let (ra, rb) = (results(&a), results(&b));
 

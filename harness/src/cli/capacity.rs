@@ -87,6 +87,7 @@ async fn trial(
         summary: false,
         command: command_line(),
         status: None,
+        start_at: None,
     };
     let outcome = crate::run::run(&experiment, &options, stop.clone()).await?;
     if outcome.interrupted {

@@ -47,6 +47,17 @@ pub struct RunArgs {
     /// `harness merge` combines their runs (docs/sharding.md).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::experiment::Shard>,
+    /// Start the run's clock (warm-up, load, faults) at this wall-clock time, RFC 3339
+    /// (`2026-12-03T12:00:00Z`), once the lab and platform are up: the shards of one
+    /// run on several machines then run their schedules together. A time already past
+    /// starts at once, with a warning.
+    #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
+    pub start_at: Option<time::OffsetDateTime>,
+}
+
+fn parse_start_at(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("`{text}`: {e}; expected RFC 3339, e.g. 2026-12-03T12:00:00Z"))
 }
 
 /// The threshold check the experiment parser calls: the checker's own parser, so an
@@ -148,6 +159,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         summary: true,
         command,
         status,
+        start_at: args.start_at,
     };
     let mut worst = exit::PASS;
     let mut dirs = Vec::new();

@@ -44,6 +44,10 @@ pub struct RunOptions {
     /// Where the run publishes its live status (a progress line, a dashboard), if anyone
     /// listens.
     pub status: Option<StatusBoard>,
+    /// `--start-at`: the run's clock (and so its warm-up, load and faults) starts at
+    /// this wall-clock time, after the lab and platform are up, so that the shards of a
+    /// sharded run on several machines run their schedules together.
+    pub start_at: Option<time::OffsetDateTime>,
 }
 
 /// What a run produced.
@@ -69,7 +73,7 @@ pub async fn run(
     let board = options.status.clone().unwrap_or_default();
     board.begin(experiment);
 
-    let setup = setup::setup(experiment, &dir, &stop, &say).await?;
+    let setup = setup::setup(experiment, &dir, options.start_at, &stop, &say).await?;
     board.targets(setup.platform.instances());
     let load = load::load_and_faults(experiment, &setup, &stop, &board).await?;
     load::heal(experiment, &setup, &board).await;

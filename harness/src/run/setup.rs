@@ -112,6 +112,7 @@ fn observer_bus(experiment: &Experiment, lab: &Lab, namespace: String) -> BusCon
 pub(super) async fn setup(
     experiment: &Experiment,
     dir: &Path,
+    start_at: Option<time::OffsetDateTime>,
     stop: &Stop,
     say: &Say,
 ) -> anyhow::Result<Setup> {
@@ -144,6 +145,9 @@ pub(super) async fn setup(
     let toxiproxy = lab.toxiproxy().context("the lab has no Toxiproxy")?;
     let bus = observer_bus(experiment, &lab, namespace);
 
+    if let Some(at) = start_at {
+        wait_until(at, stop, say).await?;
+    }
     let history = dir.join(experiment.history.file_name());
     let recorder = Arc::new(
         Recorder::create(
@@ -185,6 +189,27 @@ pub(super) async fn setup(
         observers: Observers { stopper, tasks },
         logs,
     })
+}
+
+/// Waits for `--start-at` (a time already past: at once, with a warning).
+async fn wait_until(at: time::OffsetDateTime, stop: &Stop, say: &Say) -> anyhow::Result<()> {
+    let wait = at - time::OffsetDateTime::now_utc();
+    if wait.is_negative() {
+        say.line(format!(
+            "harness: warning: --start-at was {:.1} s ago; starting now (the shards' clocks differ by as much)",
+            -wait.as_seconds_f64()
+        ));
+        return Ok(());
+    }
+    say.line(format!(
+        "harness: waiting {:.1} s for --start-at",
+        wait.as_seconds_f64()
+    ));
+    let wait = Duration::try_from(wait).unwrap_or_default();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(()),
+        _ = stop.stopped() => anyhow::bail!("interrupted while waiting for --start-at; nothing was run"),
+    }
 }
 
 /// The lab's own logs (brokers, Redis, Toxiproxy) into the run's `logs/`.
