@@ -70,6 +70,9 @@ fn the_indexed_job_passes_its_index_as_the_shard() {
 
     let merge = &docs[1];
     let script = strings(&merge["spec"]["template"]["spec"]["containers"][0]["args"]).join(" ");
-    assert!(script.starts_with("harness merge /runs/\"$RUN_ID\"/"), "{script}");
+    assert!(
+        script.starts_with("harness merge /runs/\"$RUN_ID\"/"),
+        "{script}"
+    );
     assert!(script.contains("--out"), "{script}");
 }

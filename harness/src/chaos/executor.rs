@@ -9,17 +9,21 @@ use std::time::{Duration, Instant};
 use check::FaultRecord;
 use lab::platform::Platform;
 use lab::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
-use lab::{Lab, ServiceId};
+use lab::{Lab, LabError, ServiceId};
 
 use crate::experiment::{Fault, FaultKind, Stream, Target, Toxic};
 use crate::journal::Recorder;
 use crate::stop::Stop;
 
+const NO_TOXIPROXY: &str = "the lab has no Toxiproxy: network faults cannot be applied";
+
 /// What faults act on.
 #[derive(Debug, Clone, Copy)]
 pub struct Targets<'a> {
     pub lab: &'a Lab,
-    pub platform: &'a Platform,
+    /// The platform the harness deployed (`None` for an external platform: validation
+    /// refuses faults on its instances).
+    pub platform: Option<&'a Platform>,
     /// Whether this process acts on the services every shard of a sharded run shares
     /// (Redis, the brokers and their proxies): only the first shard does; the others
     /// record those faults' windows without acting, so a toxic is not added twice.
@@ -33,13 +37,24 @@ fn is_shared(target: Target) -> bool {
     matches!(target, Target::Redis | Target::Broker(_))
 }
 
-/// The Toxiproxy proxy a network fault on `target` goes through; the gateway's is the
-/// deployed platform's own (`lab::platform::GATEWAY_PROXY` unless it was deployed tuned otherwise).
-fn proxy_name(target: Target, platform: &Platform) -> Option<String> {
+impl<'a> Targets<'a> {
+    fn platform(self) -> Result<&'a Platform, LabError> {
+        self.platform.ok_or_else(|| LabError::NoProcessControl {
+            service: "the platform".into(),
+            reason: "the platform is external: the harness did not start it".into(),
+        })
+    }
+}
+
+/// The Toxiproxy proxy a network fault on `target` goes through, as the lab's endpoints
+/// name it; the gateway's is the deployed platform's own (`lab::platform::GATEWAY_PROXY`
+/// unless it was deployed with another name).
+fn proxy_name(target: Target, targets: Targets<'_>) -> Option<String> {
+    let endpoints = targets.lab.endpoints();
     match target {
-        Target::Redis => Some("redis".into()),
-        Target::Broker(n) => Some(format!("kafka-{n}")),
-        Target::Gateway => Some(platform.gateway_proxy.clone()),
+        Target::Redis => endpoints.redis.as_ref().map(|r| r.proxy.clone()),
+        Target::Broker(n) => endpoints.broker(n).map(|b| b.proxy.clone()),
+        Target::Gateway => targets.platform.map(|p| p.gateway_proxy.clone()),
         Target::Service { .. } => None,
     }
 }
@@ -68,7 +83,9 @@ async fn kill(targets: Targets<'_>, target: Target) -> Result<(), String> {
     match target {
         Target::Redis => targets.lab.kill(ServiceId::Redis),
         Target::Broker(n) => targets.lab.kill(ServiceId::Kafka(n)),
-        Target::Service { name, instance } => targets.platform.kill(&name.to_string(), instance),
+        Target::Service { name, instance } => targets
+            .platform()
+            .and_then(|p| p.kill(&name.to_string(), instance)),
         Target::Gateway => return Err("the gateway is faulted through its proxy".into()),
     }
     .map_err(|e| e.to_string())
@@ -78,12 +95,13 @@ async fn start(targets: Targets<'_>, target: Target) -> Result<(), String> {
     match target {
         Target::Redis => targets.lab.start_service(ServiceId::Redis).await,
         Target::Broker(n) => targets.lab.start_service(ServiceId::Kafka(n)).await,
-        Target::Service { name, instance } => {
-            targets
-                .platform
-                .start(&name.to_string(), instance, Duration::from_secs(60))
-                .await
-        }
+        Target::Service { name, instance } => match targets.platform() {
+            Ok(p) => {
+                p.start(&name.to_string(), instance, Duration::from_secs(60))
+                    .await
+            }
+            Err(e) => Err(e),
+        },
         Target::Gateway => return Ok(()),
     }
     .map_err(|e| e.to_string())
@@ -95,12 +113,12 @@ fn pause(targets: Targets<'_>, target: Target, on: bool) -> Result<(), String> {
         (Target::Redis, false) => targets.lab.resume(ServiceId::Redis),
         (Target::Broker(n), true) => targets.lab.pause(ServiceId::Kafka(n)),
         (Target::Broker(n), false) => targets.lab.resume(ServiceId::Kafka(n)),
-        (Target::Service { name, instance }, true) => {
-            targets.platform.pause(&name.to_string(), instance)
-        }
-        (Target::Service { name, instance }, false) => {
-            targets.platform.resume(&name.to_string(), instance)
-        }
+        (Target::Service { name, instance }, true) => targets
+            .platform()
+            .and_then(|p| p.pause(&name.to_string(), instance)),
+        (Target::Service { name, instance }, false) => targets
+            .platform()
+            .and_then(|p| p.resume(&name.to_string(), instance)),
         (Target::Gateway, _) => return Err("the gateway is faulted through its proxy".into()),
     };
     result.map_err(|e| e.to_string())
@@ -109,11 +127,11 @@ fn pause(targets: Targets<'_>, target: Target, on: bool) -> Result<(), String> {
 /// Applies one fault; returns how to heal it.
 async fn apply(
     targets: Targets<'_>,
-    toxiproxy: &Toxiproxy,
+    toxiproxy: Option<&Toxiproxy>,
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target, targets.platform);
+    let proxy = proxy_name(fault.target, targets);
     match fault.kind {
         FaultKind::Toxic {
             toxic,
@@ -123,6 +141,7 @@ async fn apply(
         } => {
             let proxy = proxy.ok_or("not a proxied target")?;
             toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .add_toxic(&proxy, &proxy_toxic(id, toxic, stream, toxicity.get()))
                 .await
                 .map(drop)
@@ -131,6 +150,7 @@ async fn apply(
         FaultKind::Down { .. } => {
             let proxy = proxy.ok_or("not a proxied target")?;
             toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .set_enabled(&proxy, false)
                 .await
                 .map(drop)
@@ -150,7 +170,8 @@ async fn apply(
                 .await
                 .map_err(|e| e.to_string()),
             Target::Service { name, instance } => targets
-                .platform
+                .platform()
+                .map_err(|e| e.to_string())?
                 .restart(&name.to_string(), instance, Duration::from_secs(10))
                 .await
                 .map_err(|e| e.to_string()),
@@ -161,14 +182,15 @@ async fn apply(
 
 async fn heal(
     targets: Targets<'_>,
-    toxiproxy: &Toxiproxy,
+    toxiproxy: Option<&Toxiproxy>,
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target, targets.platform);
+    let proxy = proxy_name(fault.target, targets);
     match fault.kind {
         FaultKind::Toxic { .. } => match proxy {
             Some(p) => toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .remove_toxic(&p, id)
                 .await
                 .map_err(|e| e.to_string()),
@@ -176,6 +198,7 @@ async fn heal(
         },
         FaultKind::Down { .. } => match proxy {
             Some(p) => toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .set_enabled(&p, true)
                 .await
                 .map(drop)
@@ -194,7 +217,7 @@ async fn heal(
 pub async fn run(
     faults: &[Fault],
     targets: Targets<'_>,
-    toxiproxy: Toxiproxy,
+    toxiproxy: Option<Toxiproxy>,
     recorder: Arc<Recorder>,
     load_start: Instant,
     load_end: Instant,
@@ -215,7 +238,7 @@ pub async fn run(
             let acts = targets.shared || !is_shared(fault.target);
             if !acts {
                 tracing::info!(fault = %id, target = %fault.target, "fault on a shared service: the first shard applies it");
-            } else if let Err(e) = apply(targets, &toxiproxy, &id, fault).await {
+            } else if let Err(e) = apply(targets, toxiproxy.as_ref(), &id, fault).await {
                 tracing::warn!(fault = %id, target = %fault.target, error = %e, "could not apply fault");
                 eprintln!("harness: fault {id} ({} on {}) could not be applied: {e}", fault.kind.name(), fault.target);
                 return;
@@ -227,7 +250,7 @@ pub async fn run(
                 _ = tokio::time::sleep_until(until.into()) => {}
                 _ = stop.stopped() => {}
             }
-            if acts && let Err(e) = heal(targets, &toxiproxy, &id, fault).await {
+            if acts && let Err(e) = heal(targets, toxiproxy.as_ref(), &id, fault).await {
                 tracing::warn!(fault = %id, error = %e, "could not heal fault");
             }
             recorder.fault(FaultRecord {
@@ -244,21 +267,26 @@ pub async fn run(
 
 /// Undoes every fault that may still be active: all toxics removed and proxies enabled
 /// (Toxiproxy `/reset`), paused processes resumed, killed ones started again.
-pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: &Toxiproxy) {
-    if targets.shared {
-        if let Err(e) = toxiproxy.reset().await {
-            eprintln!("harness: could not reset Toxiproxy: {e}");
-        }
-    } else {
-        // A shard that does not own the shared proxies undoes only its own faults: a
-        // reset would end the first shard's too.
-        for (i, fault) in faults.iter().enumerate() {
-            if !is_shared(fault.target)
-                && matches!(fault.kind, FaultKind::Toxic { .. } | FaultKind::Down { .. })
-            {
-                let _ = heal(targets, toxiproxy, &format!("f{}", i + 1), fault).await;
+///
+/// On an external lab the Toxiproxy may be shared, and in a sharded run the first shard
+/// owns the shared proxies: then only this run's toxics are removed and only the
+/// proxies its faults took down are enabled again (no `/reset`).
+pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: Option<&Toxiproxy>) {
+    match toxiproxy {
+        Some(toxiproxy) if targets.lab.is_local() && targets.shared => {
+            if let Err(e) = toxiproxy.reset().await {
+                eprintln!("harness: could not reset Toxiproxy: {e}");
             }
         }
+        Some(toxiproxy) => {
+            for (i, fault) in faults.iter().enumerate() {
+                if fault.kind.is_network() && (targets.shared || !is_shared(fault.target)) {
+                    // Already healed on schedule: nothing to remove, which is no error.
+                    let _ = heal(targets, Some(toxiproxy), &format!("f{}", i + 1), fault).await;
+                }
+            }
+        }
+        None => {}
     }
     for fault in faults
         .iter()
@@ -272,7 +300,8 @@ pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: &Toxipr
                 let running = match fault.target {
                     Target::Service { name, instance } => targets
                         .platform
-                        .running()
+                        .map(Platform::running)
+                        .unwrap_or_default()
                         .iter()
                         .any(|(s, i, up)| *s == name.to_string() && *i == instance && *up),
                     Target::Redis => targets

@@ -88,6 +88,8 @@ async fn trial(
         command: command_line(),
         status: None,
         start_at: None,
+        lab: crate::run::ExternalLab::of_file(e)?,
+        keep: false,
     };
     let outcome = crate::run::run(&experiment, &options, stop.clone()).await?;
     if outcome.interrupted {

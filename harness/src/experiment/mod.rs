@@ -10,7 +10,8 @@
 //! - `tree` (private): the TOML document with a location on every key and value.
 //! - `overrides`: [`Override`], `--set KEY=VALUE`, applied to the tree before reading.
 //! - `fields` (private): typed readers over the tree (durations, enums, ranges, unknown keys).
-//! - `parse`, `parse_fault` (private): tree → model, every problem located.
+//! - `parse`, `parse_fault`, `parse_external` (private): tree → model, every problem
+//!   located (`parse_external`: `[lab]`, `system.platform` and `[system.external]`).
 //! - `matrix`: `[matrix]` axes and their cartesian product ([`Combination`]).
 //! - `validate`: rules across fields (fault targets, timing, overlaps; thresholds
 //!   through a caller-supplied checker).
@@ -34,6 +35,7 @@ mod matrix_fault;
 mod model;
 mod overrides;
 mod parse;
+mod parse_external;
 mod parse_fault;
 mod schedule;
 mod shard;
@@ -50,13 +52,14 @@ pub use error::{Diagnostic, ExperimentError, Location};
 pub use fault::{FAULT_KINDS, Fault, FaultKind, Target, TargetError, Toxic};
 pub use matrix::{Combination, MatrixSetting, Skipped};
 pub use model::{
-    Backend, Brokers, Capacity, Driver, Experiment, Guarantee, KeyDistribution, Ratio,
-    RedisPersistence, Replicas, Service, Stream, System, Threshold, Workload,
+    Backend, Brokers, Capacity, Driver, Experiment, ExternalSystem, Guarantee, KeyDistribution,
+    LabSection, Platform, Ratio, RedisPersistence, Replicas, Service, Stream, System, Threshold,
+    Workload,
 };
 pub use overrides::{Override, OverrideError};
 pub use schedule::{Schedule, Step};
 pub use shard::Shard;
-pub use validate::{ThresholdCheck, accept_any_threshold, validate};
+pub use validate::{LabKind, ThresholdCheck, accept_any_threshold, against_lab, validate};
 
 use error::Diagnostics;
 use tree::{Node, Source, Value};

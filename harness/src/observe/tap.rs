@@ -86,11 +86,13 @@ impl TapState {
     }
 }
 
-/// Reads until `stop`, recording observations; with `shard`, only those of the events
-/// and dead letters of its own orders (by the order an event belongs to, its envelope's
-/// correlation id; a dead letter without a key goes to the first shard).
+/// Reads `topics` (logical names) and every dead-letter topic until `stop`, recording
+/// observations; with `shard`, only those of the events and dead letters of its own
+/// orders (by the order an event belongs to, its envelope's correlation id; a dead
+/// letter without a key goes to the first shard).
 pub async fn run(
     config: BusConfig,
+    topics: Vec<String>,
     recorder: Arc<Recorder>,
     state: Arc<Mutex<TapState>>,
     shard: Option<Shard>,
@@ -102,7 +104,7 @@ pub async fn run(
         (Some(s), None) => s.index == 0,
     };
     let dlq = dead_letter_topics();
-    let mut topics: Vec<&str> = TOPICS.to_vec();
+    let mut topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     topics.extend(dlq.iter().map(String::as_str));
     let mut reader = loop {
         match Reader::connect(&config, &topics).await {

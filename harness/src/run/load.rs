@@ -24,7 +24,7 @@ pub(super) struct LoadPhase {
 fn targets<'a>(experiment: &Experiment, setup: &'a Setup) -> Targets<'a> {
     Targets {
         lab: &setup.lab,
-        platform: &setup.platform,
+        platform: setup.platform.as_ref(),
         shared: experiment.shard.is_none_or(|s| s.injects_shared_faults()),
     }
 }
@@ -43,24 +43,26 @@ pub(super) async fn load_and_faults(
     let load_start = recorder.t0() + experiment.warmup;
     let load_end = load_start + experiment.duration;
     let load_stopper = Stopper::new();
-    let order_url = format!(
-        "http://{}",
-        setup
-            .platform
-            .http("order", 0)
-            .context("no order service")?
-    );
+    let order_url = setup.order_url.clone();
     let mut producer_bus = setup.bus.clone();
-    producer_bus.topics = tap::TOPICS.iter().map(|t| t.to_string()).collect();
+    // The reference platform's topics are the run's to create; an external platform's
+    // are its own.
+    producer_bus.topics = match setup.platform {
+        Some(_) => tap::TOPICS.iter().map(|t| t.to_string()).collect(),
+        None => Vec::new(),
+    };
+    let input = setup.input.clone();
     let poison_count = (planned as f64 * experiment.workload.poison_ratio.get()).round() as u64;
     let poison = tokio::spawn(crate::load::direct::poison(
         poison_count,
         experiment.warmup + experiment.duration,
         producer_bus.clone(),
+        input.clone(),
         load_stopper.stop_token(),
     ));
     let load = match experiment.workload.driver {
         Driver::Http => {
+            let order_url = order_url.context("no order API to send orders to")?;
             let (recorder, stop, logs) = (
                 recorder.clone(),
                 load_stopper.stop_token(),
@@ -73,6 +75,7 @@ pub(super) async fn load_and_faults(
         Driver::Direct => tokio::spawn(crate::load::direct::run(
             orders,
             producer_bus,
+            input,
             recorder.clone(),
             load_stopper.stop_token(),
         )),
@@ -136,7 +139,7 @@ pub(super) async fn heal(experiment: &Experiment, setup: &Setup, board: &StatusB
     executor::heal_all(
         &experiment.faults,
         targets(experiment, setup),
-        &setup.toxiproxy,
+        setup.toxiproxy.as_ref(),
     )
     .await;
 }

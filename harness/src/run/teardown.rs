@@ -14,6 +14,7 @@ use super::setup::{Setup, copy_lab_logs};
 use crate::journal::Recorder;
 use crate::observe::tap::{self, TapState};
 use lab::Lab;
+use lab::platform::Platform;
 
 /// What outlives the services.
 #[derive(Debug)]
@@ -27,18 +28,31 @@ pub(crate) struct TornDown {
 }
 
 /// Stops everything the setup started, in order.
-pub(super) async fn teardown(setup: Setup, dir: &Path, say: &Say) -> anyhow::Result<TornDown> {
+pub(super) async fn teardown(
+    setup: Setup,
+    options: &super::RunOptions,
+    dir: &Path,
+    say: &Say,
+) -> anyhow::Result<TornDown> {
     let Setup {
         lab,
         platform,
+        toxiproxy,
         bus,
         recorder,
         tap,
         observers,
         ..
     } = setup;
-    let platform_running = platform.running();
-    tokio::task::spawn_blocking(move || platform.shutdown(Duration::from_secs(5))).await?;
+    let platform_running = platform.as_ref().map(Platform::running).unwrap_or_default();
+    if let Some(platform) = platform {
+        // On an external lab the gateway's proxy was this run's own: it goes too.
+        let proxy = platform.gateway_proxy.clone();
+        tokio::task::spawn_blocking(move || platform.shutdown(Duration::from_secs(5))).await?;
+        if let (false, Some(toxiproxy)) = (lab.is_local(), &toxiproxy) {
+            let _ = toxiproxy.delete_proxy(&proxy).await;
+        }
+    }
     settle_tap(&tap).await;
     observers.stopper.stop();
     for task in observers.tasks {
@@ -46,7 +60,7 @@ pub(super) async fn teardown(setup: Setup, dir: &Path, say: &Say) -> anyhow::Res
     }
     let cross_check = cross_check(&lab, &bus, &tap).await;
     copy_lab_logs(&lab, &dir.join("logs"));
-    let environment = environment(&lab);
+    let environment = environment(&lab, options);
     tokio::task::spawn_blocking(move || drop(lab)).await?;
     for (service, instance, up) in platform_running {
         if !up {
@@ -153,9 +167,20 @@ pub(super) async fn cross_check(
     Some(out)
 }
 
-fn environment(lab: &Lab) -> serde_json::Value {
+/// Versions of what ran, and which lab: `lab_mode` `local` or `external` (then the
+/// endpoints file's path and whether the run's traces were kept; never an address's
+/// credentials, which the file does not hold).
+fn environment(lab: &Lab, options: &super::RunOptions) -> serde_json::Value {
+    let external = options.lab.as_ref().map(|l| {
+        serde_json::json!({
+            "endpoints_file": l.name,
+            "kept": options.keep,
+        })
+    });
     serde_json::json!({
         "harness": env!("CARGO_PKG_VERSION"),
+        "lab_mode": if lab.is_local() { "local" } else { "external" },
+        "external_lab": external,
         "lab": lab.installation().map(|i| i.versions()).unwrap_or(serde_json::Value::Null),
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
