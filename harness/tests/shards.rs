@@ -1,11 +1,13 @@
-//! Sharded runs and `harness merge`, against real services: one experiment run as two
-//! shards (`--shard 0/2`, `--shard 1/2`) and merged. The shards' orders are disjoint
-//! and together the whole schedule; the merged run acknowledges the sum of both and
-//! passes; the fault is applied by the first shard and recorded by both. Then a loss
+//! Sharded runs and `harness merge`, against real services: a lab brought up by
+//! `harness lab up --json` in its own process, and one experiment run against it as two
+//! shards at once (`--endpoints`, `--shard 0/2` and `--shard 1/2`, a common
+//! `--start-at`), then merged. The shards' orders are disjoint and together the whole
+//! schedule; the merged run acknowledges the sum of both and passes; the fault on the
+//! shared Redis proxy is applied by the first shard and recorded by both. Then a loss
 //! is planted in one shard's history (its terminal events removed from the file): the
 //! merged verdict fails with that order lost, because the merge re-analyses every
 //! shard's history. Bad merges (a shard missing, given twice, of another experiment)
-//! are refused with exit 2.
+//! and bad flags are refused with exit 2.
 
 mod common;
 
@@ -46,16 +48,71 @@ latency = "20ms"
 lost = "== 0"
 "#;
 
-fn run_shard(file: &Path, runs: &Path, shard: &str, extra: &[&str]) -> PathBuf {
-    let out = harness()
+/// `harness lab up --json --dir DIR` (Redis and Toxiproxy), taken down by `harness lab
+/// down` when dropped, passed or not.
+struct UpLab {
+    dir: PathBuf,
+    endpoints: PathBuf,
+}
+
+impl UpLab {
+    fn up(parent: &Path) -> UpLab {
+        let dir = parent.join("lab");
+        let out = harness()
+            .args(["lab", "up", "--brokers", "0", "--json", "--dir"])
+            .arg(&dir)
+            .output()
+            .expect("run harness lab up");
+        assert!(
+            out.status.success(),
+            "harness lab up (is the lab installed? `bash lab/install`): {}",
+            text(&out)
+        );
+        let endpoints = parent.join("endpoints.json");
+        std::fs::write(&endpoints, &out.stdout).expect("write the endpoints file");
+        UpLab { dir, endpoints }
+    }
+
+    fn lab(&self, command: &str) -> Output {
+        harness()
+            .args(["lab", command, "--dir"])
+            .arg(&self.dir)
+            .output()
+            .expect("run harness lab")
+    }
+}
+
+impl Drop for UpLab {
+    fn drop(&mut self) {
+        let _ = self.lab("down");
+    }
+}
+
+/// Starts shard `shard` of the experiment against `lab`, into its own runs directory.
+fn start_shard(
+    file: &Path,
+    runs: &Path,
+    lab: &UpLab,
+    shard: &str,
+    at: &str,
+) -> std::process::Child {
+    harness()
         .arg("run")
         .arg(file)
         .args(["--quiet", "--runs"])
         .arg(runs)
-        .args(["--shard", shard])
-        .args(extra)
-        .output()
-        .expect("run harness");
+        .arg("--endpoints")
+        .arg(&lab.endpoints)
+        .args(["--shard", shard, "--start-at", at])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run harness")
+}
+
+/// Waits for a shard and returns its run directory.
+fn finish_shard(child: std::process::Child, runs: &Path, shard: &str) -> PathBuf {
+    let out = child.wait_with_output().expect("wait for harness");
     assert_eq!(out.status.code(), Some(0), "shard {shard}: {}", text(&out));
     let dir = std::fs::read_link(runs.join("shards/latest")).expect("latest link");
     let dir = runs.join("shards").join(dir);
@@ -136,13 +193,25 @@ fn two_shards_merge_into_the_whole_run() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(text(&out).contains(says), "{says}: {}", text(&out));
     }
-    // Shard 0 starts its clock on a common start time, as shards on several machines do.
-    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(8);
+    // Both shards at once against one lab, their clocks started together.
+    let lab = UpLab::up(tmp.path());
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(20);
     let at = at
         .format(&time::format_description::well_known::Rfc3339)
         .expect("format");
-    let a = run_shard(&file, &runs, "0/2", &["--start-at", &at]);
-    let b = run_shard(&file, &runs, "1/2", &[]);
+    let (runs_a, runs_b) = (runs.join("a"), runs.join("b"));
+    let child_a = start_shard(&file, &runs_a, &lab, "0/2", &at);
+    let child_b = start_shard(&file, &runs_b, &lab, "1/2", &at);
+    let a = finish_shard(child_a, &runs_a, "0/2");
+    let b = finish_shard(child_b, &runs_b, "1/2");
+    // The lab outlives the runs.
+    let status = lab.lab("status");
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "lab status: {}",
+        text(&status)
+    );
     let (ra, rb) = (results(&a), results(&b));
 
     // Disjoint slices of one schedule, each about half of it.
@@ -236,4 +305,8 @@ fn two_shards_merge_into_the_whole_run() {
     let out = merge(&[&a, &other], &tmp.path().join("refused"));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("differ in seed"), "{}", text(&out));
+
+    let down = lab.lab("down");
+    assert!(down.status.success(), "lab down: {}", text(&down));
+    assert!(!lab.dir.exists(), "lab down leaves nothing");
 }
