@@ -19,22 +19,13 @@ impl<'a> Canonical<'a> {
             .then(|| self.at += lit.len())
     }
 
-    /// A string's contents, up to its closing quote (which is consumed).
+    /// A string's contents, up to its closing quote (which is consumed); `None` when an
+    /// escape or a control character comes first (the strict reader's).
     fn str(&mut self) -> Option<&'a str> {
-        let b = self.text.as_bytes();
         let start = self.at;
-        let mut end = start;
-        while end < b.len() {
-            match b[end] {
-                b'"' => {
-                    self.at = end + 1;
-                    return self.text.get(start..end);
-                }
-                b'\\' | 0..=0x1f => return None,
-                _ => end += 1,
-            }
-        }
-        None
+        let end = string_end(self.text.as_bytes(), start)?;
+        self.at = end + 1;
+        self.text.get(start..end)
     }
 
     fn num(&mut self) -> Option<u64> {
@@ -60,6 +51,36 @@ impl<'a> Canonical<'a> {
         self.lit("}")?;
         (self.at == self.text.len()).then_some(())
     }
+}
+
+/// The index of the quote that closes the string starting at `start`, or `None` when a
+/// backslash or a control character (below 0x20) comes before it, or no quote does.
+/// Eight bytes at a time: in each word, the bytes equal to `"` or `\`, or below 0x20,
+/// are flagged by the classic zero-byte tests; the lowest flag of each test is exact
+/// (only flags above a true one can be false), so the lowest of all is the first byte
+/// that ends the scan.
+pub(super) fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut at = start;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let flags = zero_in(w ^ (ONES * u64::from(b'"')))
+            | zero_in(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
+        if flags != 0 {
+            let i = at + (flags.trailing_zeros() / 8) as usize;
+            return (b[i] == b'"').then_some(i);
+        }
+        at += 8;
+    }
+    let rest = b.get(at..)?;
+    let i = at
+        + rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (b[i] == b'"').then_some(i)
 }
 
 pub(super) fn observe(text: &str) -> Option<Fast<'_>> {
@@ -127,4 +148,45 @@ pub(super) fn send(text: &str) -> Option<Fast<'_>> {
         acked_us,
         outcome,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::string_end;
+    use proptest::prelude::*;
+
+    /// The scan byte by byte, as the reader did before.
+    fn plain(b: &[u8], start: usize) -> Option<usize> {
+        let i = start
+            + b.get(start..)?
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        (b[i] == b'"').then_some(i)
+    }
+
+    proptest! {
+        #[test]
+        fn the_word_scan_finds_what_the_byte_scan_finds(
+            bytes in proptest::collection::vec(prop_oneof![
+                8 => 0x20u8..0x7f,
+                1 => Just(b'"'),
+                1 => Just(b'\\'),
+                1 => 0u8..0x20,
+                1 => 0x80u8..=0xff,
+            ], 0..80),
+            start in 0usize..20,
+        ) {
+            prop_assert_eq!(string_end(&bytes, start), plain(&bytes, start));
+        }
+    }
+
+    #[test]
+    fn ids_end_at_their_quote() {
+        let line = br#"6f1c0000-0000-4000-8000-000000000001","event_type""#;
+        assert_eq!(string_end(line, 0), Some(36));
+        assert_eq!(string_end(br#"a\"b""#, 0), None);
+        assert_eq!(string_end(b"abc\x01\"", 0), None);
+        assert_eq!(string_end(b"abc", 0), None);
+        assert_eq!(string_end(b"abc", 7), None);
+    }
 }

@@ -48,10 +48,29 @@ pub enum ReadError {
 
 const BLOCK: usize = 1 << 22;
 
-/// Calls `each(line number, bytes, ended by a newline)` for every line of `reader`.
+/// One line of the file: its bytes, and its text when the block it came in was checked
+/// to be UTF-8 as a whole (one check per block instead of one per line; a block that is
+/// not leaves each line to be checked alone, so an error names its line).
+#[derive(Clone, Copy)]
+struct RawLine<'a> {
+    bytes: &'a [u8],
+    checked: Option<&'a str>,
+}
+
+impl<'a> RawLine<'a> {
+    /// The line as text (`\r` before its newline dropped, as `str::lines` does).
+    fn text(self) -> Result<&'a str, std::str::Utf8Error> {
+        match self.checked {
+            Some(t) => Ok(t.strip_suffix('\r').unwrap_or(t)),
+            None => text(self.bytes),
+        }
+    }
+}
+
+/// Calls `each(line number, line, ended by a newline)` for every line of `reader`.
 fn lines<R: Read, E: From<io::Error>>(
     mut reader: R,
-    mut each: impl FnMut(u64, &[u8], bool) -> Result<(), E>,
+    mut each: impl FnMut(u64, RawLine<'_>, bool) -> Result<(), E>,
 ) -> Result<u64, E> {
     let mut buf = vec![0u8; BLOCK];
     let (mut len, mut number) = (0usize, 0u64);
@@ -68,16 +87,28 @@ fn lines<R: Read, E: From<io::Error>>(
         if n == 0 {
             if len > 0 {
                 number += 1;
-                each(number, &buf[..len], false)?;
+                let line = RawLine {
+                    bytes: &buf[..len],
+                    checked: None,
+                };
+                each(number, line, false)?;
             }
             return Ok(number);
         }
         let mut start = 0;
         let end = len + n;
         let mut from = len;
+        // The whole lines of the block, checked at once: a newline is a character
+        // boundary, so each line of valid text is valid text.
+        let whole = memchr::memrchr(b'\n', &buf[from..end]).map_or(0, |i| from + i);
+        let checked = std::str::from_utf8(&buf[..whole]).ok();
         while let Some(i) = memchr::memchr(b'\n', &buf[from..end]) {
             number += 1;
-            each(number, &buf[start..from + i], true)?;
+            let line = RawLine {
+                bytes: &buf[start..from + i],
+                checked: checked.and_then(|t| t.get(start..from + i)),
+            };
+            each(number, line, true)?;
             start = from + i + 1;
             from = start;
         }
@@ -111,13 +142,13 @@ fn plan<R: Read>(reader: R) -> Result<Plan, ReadError> {
         faults: Vec::new(),
     };
     let mut parser = LineParser::default();
-    lines(reader, |number, bytes, _| {
+    lines(reader, |number, line, _| {
         plan.line_keys.push(u32::MAX);
-        if let Some(key) = fast::key_of_bytes(bytes) {
+        if let Some(key) = fast::key_of_bytes(line.bytes) {
             note(&mut plan, key, number);
             return Ok(());
         }
-        let Ok(text) = text(bytes) else {
+        let Ok(text) = line.text() else {
             return Ok::<(), ReadError>(());
         };
         let key = match fast::key_of(text)
@@ -245,13 +276,13 @@ fn judge<R: Read>(
 ) -> Result<(u64, Option<TruncatedTail>), ReadError> {
     let mut parser = LineParser::default();
     let mut truncated = None;
-    let total = lines(reader, |number, bytes, newline| {
+    let total = lines(reader, |number, line, newline| {
         let cut = |error: String| TruncatedTail {
             line: number as usize,
-            bytes: bytes.len(),
+            bytes: line.bytes.len(),
             error,
         };
-        let text = match text(bytes) {
+        let text = match line.text() {
             Ok(text) => text,
             Err(e) if !newline => {
                 truncated = Some(cut(format!(
@@ -310,8 +341,8 @@ fn finish<R: Read>(
     if !wanted.is_empty() {
         passes += 1;
         let mut found: HashMap<EventId, FirstSeen> = HashMap::new();
-        lines(open()?, |_, bytes, _| {
-            let Ok(text) = text(bytes) else {
+        lines(open()?, |_, line, _| {
+            let Ok(text) = line.text() else {
                 return Ok::<(), ReadError>(());
             };
             match fast::parse(text) {

@@ -222,10 +222,7 @@ impl Checker {
     pub fn new(setup: Setup) -> Checker {
         let warmup_end_us = setup.meta.as_ref().map_or(0, |m| m.warmup_end_us);
         let window_hops = setup.faults.iter().map(|_| FoldMap::default()).collect();
-        let types = Types {
-            info: Vec::new(),
-            terminal: setup.options.terminal_types.clone(),
-        };
+        let types = Types::with_terminal(setup.options.terminal_types.clone());
         Checker {
             setup,
             warmup_end_us,

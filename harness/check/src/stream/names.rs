@@ -90,18 +90,50 @@ pub(crate) struct TypeInfo {
     pub advanced_by: Vec<&'static str>,
 }
 
+/// A name's length and its first and last eight bytes (zero-padded), compared before
+/// the text: most names of a short list differ there, and for names of up to 16 bytes
+/// equal prints mean equal names, so a lookup compares two or three words per entry
+/// instead of calling `memcmp` (which was 3 % of the checker's time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Print(usize, u64, u64);
+
+impl Print {
+    fn of(text: &str) -> Print {
+        let b = text.as_bytes();
+        let word = |part: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..part.len()].copy_from_slice(part);
+            u64::from_le_bytes(w)
+        };
+        let head = word(&b[..b.len().min(8)]);
+        let tail = word(&b[b.len().saturating_sub(8)..]);
+        Print(b.len(), head, tail)
+    }
+
+    /// Whether the name printed `self` is `text` (whose print is `other`).
+    fn names(self, other: Print, name: &str, text: &str) -> bool {
+        self == other && (self.0 <= 16 || name == text)
+    }
+}
+
 /// A short list of names looked up by comparison (a history has a few dozen).
 #[derive(Debug, Default)]
 pub(crate) struct Small {
     pub names: Vec<Box<str>>,
+    prints: Vec<Print>,
 }
 
 impl Small {
     pub fn intern(&mut self, text: &str) -> u16 {
-        if let Some(i) = self.names.iter().position(|n| &**n == text) {
+        let print = Print::of(text);
+        let names = &self.names;
+        if let Some(i) =
+            (self.prints.iter().enumerate()).position(|(i, p)| p.names(print, &names[i], text))
+        {
             return i as u16;
         }
         self.names.push(text.into());
+        self.prints.push(print);
         u16::try_from(self.names.len() - 1).unwrap_or(u16::MAX)
     }
 }
@@ -110,15 +142,29 @@ impl Small {
 #[derive(Debug, Default)]
 pub(crate) struct Types {
     pub info: Vec<TypeInfo>,
+    prints: Vec<Print>,
     /// The terminal types when not the catalog's (empty: [`is_terminal`]).
     pub terminal: Vec<String>,
 }
 
 impl Types {
+    /// No types yet; `terminal` as [`Types::terminal`].
+    pub fn with_terminal(terminal: Vec<String>) -> Types {
+        Types {
+            terminal,
+            ..Types::default()
+        }
+    }
+
     pub fn intern(&mut self, text: &str) -> u16 {
-        if let Some(i) = self.info.iter().position(|t| &*t.name == text) {
+        let print = Print::of(text);
+        let info = &self.info;
+        if let Some(i) =
+            (self.prints.iter().enumerate()).position(|(i, p)| p.names(print, &info[i].name, text))
+        {
             return i as u16;
         }
+        self.prints.push(print);
         self.info.push(TypeInfo {
             name: text.into(),
             step: is_step(text),
@@ -145,6 +191,33 @@ impl Types {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_lists_tell_names_apart_by_their_prints_and_texts() {
+        let mut small = Small::default();
+        let names = [
+            "orders",
+            "ordersX",
+            "",
+            "a",
+            "StockReserved",
+            "StockReleased",
+            "PaymentCapturedLongerThanSixteen",
+            "PaymentCapturedLongerThanSixtee_",
+            "PaymentCapturedLongerThanSixteen_",
+            "é-topic",
+        ];
+        let ids: Vec<u16> = names.iter().map(|n| small.intern(n)).collect();
+        assert_eq!(ids, (0..names.len() as u16).collect::<Vec<_>>());
+        for (n, id) in names.iter().zip(&ids) {
+            assert_eq!(small.intern(n), *id, "{n}");
+            assert_eq!(&*small.names[*id as usize], *n);
+        }
+        // Same length, head and tail, different middle: told apart by the text.
+        let a = "abcdefgh-MIDDLE-1-ijklmnop";
+        let b = "abcdefgh-MIDDLE-2-ijklmnop";
+        assert_ne!(small.intern(a), small.intern(b));
+    }
 
     #[test]
     fn keys_are_interned_once_and_read_back() {
