@@ -79,17 +79,23 @@ pub async fn run(
     // Every stream, topic and consumer group of the run starts with it.
     let namespace = format!("h{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let outcome = phases(experiment, options, &namespace, dir, stop, &board).await;
-    // On an external lab, whatever happened (an error, a stop), the run's traces go.
+    // On an external lab, whatever happened (an error, a stop), the run's traces go;
+    // what became of them is said on stdout (with --quiet too: it is about someone
+    // else's services).
     if let Some(lab) = &options.lab {
-        if options.keep {
-            say.line(format!(
+        let line = if options.keep {
+            format!(
                 "harness: --keep: the run's streams, topics and groups (namespace {namespace}) stay on {}",
                 lab.name
-            ));
+            )
         } else {
             let cleaned =
                 cleanup::cleanup(&lab.endpoints, experiment.system.backend, &namespace).await;
-            say.line(format!("harness: {}", cleaned.summary(&namespace)));
+            format!("harness: {}", cleaned.summary(&namespace))
+        };
+        match options.summary {
+            true => crate::say!("{line}"),
+            false => say.line(line),
         }
     }
     outcome
