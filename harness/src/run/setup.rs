@@ -132,6 +132,12 @@ pub(super) async fn setup(
 ) -> anyhow::Result<Setup> {
     let started = Instant::now();
     let logs = dir.join("logs");
+    if experiment.system.platform.external().is_some() && options.lab.is_none() {
+        // `harness run` refuses this with a located message; a library caller learns here.
+        anyhow::bail!(
+            "platform = \"external\" needs an external lab (--endpoints FILE or [lab] endpoints)"
+        );
+    }
     let lab = match &options.lab {
         Some(external) => {
             super::external::preflight(external, experiment).await?;
