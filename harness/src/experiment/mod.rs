@@ -20,7 +20,10 @@
 //! Defaults for keys a file leaves out: `seed = 0`, `warmup = "5s"`,
 //! `drain_timeout = "30s"`; `[system]`: `guarantee = "at-least-once"`, `brokers = 1`,
 //! `partitions = 6`, `redis_persistence = "none"`, one replica per service, `skus = 50`,
-//! `initial_stock = 1000`; `[workload]`: `driver = "http"`, `customers = 1000`,
+//! `initial_stock = 1000`, `platform = "reference"` (with `"external"`:
+//! `[system.external]` requires `namespace`; `input = "orders"`, `topics` every topic
+//! of the catalog, `terminal_types` the catalog's); no `[lab]` (the harness starts
+//! its own lab); `[workload]`: `driver = "http"`, `customers = 1000`,
 //! `key_distribution = "uniform"`, both ratios 0; faults: `jitter = "0s"`,
 //! `stream = "downstream"`, `toxicity = 1.0`, `reset_peer` `timeout = "0s"`,
 //! `timeout` without `timeout` holds connections until the fault ends, slicer

@@ -46,7 +46,9 @@ pub struct Experiment {
     /// (`history.jsonl.zst`, several times smaller; for long runs).
     pub history: crate::journal::HistoryFormat,
     pub system: System,
-    /// `[lab]`: the services to run against (absent: the harness starts its own lab).
+    /// `[lab]`: the services to run against (absent: the harness starts its own lab;
+    /// then left out of the serialized config, which stays as it was before `[lab]`).
+    #[serde(skip_serializing_if = "LabSection::is_default")]
     pub lab: LabSection,
     pub workload: Workload,
     /// In file order.
@@ -118,7 +120,17 @@ pub struct ExternalSystem {
     pub terminal_types: Vec<String>,
 }
 
+impl LabSection {
+    fn is_default(&self) -> bool {
+        self == &LabSection::default()
+    }
+}
+
 impl Platform {
+    fn is_reference(&self) -> bool {
+        *self == Platform::Reference
+    }
+
     pub fn external(&self) -> Option<&ExternalSystem> {
         match self {
             Platform::External(e) => Some(e),
@@ -232,7 +244,9 @@ pub struct System {
     pub skus: NonZeroU32,
     /// Stock of each SKU at the start. Default 1000.
     pub initial_stock: u32,
-    /// Who runs the system: the harness (`reference`, the default) or someone else.
+    /// Who runs the system: the harness (`reference`, the default, left out of the
+    /// serialized config) or someone else.
+    #[serde(skip_serializing_if = "Platform::is_reference")]
     pub platform: Platform,
 }
 

@@ -167,23 +167,26 @@ pub(super) async fn cross_check(
     Some(out)
 }
 
-/// Versions of what ran, and which lab: `lab_mode` `local` or `external` (then the
-/// endpoints file's path and whether the run's traces were kept; never an address's
-/// credentials, which the file does not hold).
+/// Versions of the harness, the lab's services and the machine; on an external lab also
+/// `external_lab` (the endpoints file's path and whether the run's traces were kept;
+/// nothing secret: the file itself holds addresses only). A local lab adds nothing, so
+/// environments compare equal with baselines recorded before.
 fn environment(lab: &Lab, options: &super::RunOptions) -> serde_json::Value {
-    let external = options.lab.as_ref().map(|l| {
-        serde_json::json!({
-            "endpoints_file": l.name,
-            "kept": options.keep,
-        })
-    });
-    serde_json::json!({
+    let mut environment = serde_json::json!({
         "harness": env!("CARGO_PKG_VERSION"),
-        "lab_mode": if lab.is_local() { "local" } else { "external" },
-        "external_lab": external,
         "lab": lab.installation().map(|i| i.versions()).unwrap_or(serde_json::Value::Null),
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-    })
+    });
+    if let (Some(external), Some(map)) = (&options.lab, environment.as_object_mut()) {
+        map.insert(
+            "external_lab".into(),
+            serde_json::json!({
+                "endpoints_file": external.name,
+                "kept": options.keep,
+            }),
+        );
+    }
+    environment
 }
