@@ -67,6 +67,11 @@ pub struct UpArgs {
     /// Stay in the foreground and stop everything on Ctrl-C or SIGTERM (no state file).
     #[arg(long)]
     pub foreground: bool,
+    /// Secured like a real cluster: Kafka SASL_SSL (PLAIN and SCRAM-SHA-512) with ACLs,
+    /// Redis TLS with an ACL user; a throwaway CA and passwords in files (mode 0600) in
+    /// the lab's directory, which the printed endpoints name (never the passwords).
+    #[arg(long)]
+    pub secure: bool,
     #[command(flatten)]
     pub dir: DirArgs,
 }
@@ -89,6 +94,9 @@ pub struct SmokeArgs {
     /// Kafka nodes for the round trip: 1 or 3.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub brokers: u8,
+    /// The round trip on a secured lab (as `lab up --secure`).
+    #[arg(long)]
+    pub secure: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -119,6 +127,7 @@ async fn up(args: UpArgs) -> anyhow::Result<u8> {
         brokers: args.brokers,
         broker_heap_mb: args.broker_heap_mb,
         ready_timeout: Duration::from_secs(args.ready_timeout),
+        secure: args.secure,
         ..LabSpec::default()
     };
     let spec = if args.foreground {
@@ -258,6 +267,7 @@ async fn smoke(args: SmokeArgs) -> anyhow::Result<u8> {
     tokio::pin!(stop);
     let spec = LabSpec {
         brokers: args.brokers,
+        secure: args.secure,
         ..LabSpec::default()
     };
     let started = std::time::Instant::now();
