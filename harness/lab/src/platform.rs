@@ -131,9 +131,7 @@ type Environment = Vec<(String, String)>;
 /// The platform's flags for the endpoints' security settings, and its environment: the
 /// passwords, read here, go to the child by environment variable, never on its command
 /// line (`/proc/PID/cmdline` is readable by every user; `environ` only by the owner).
-fn security_flags(
-    endpoints: &crate::Endpoints,
-) -> Result<(Vec<String>, Environment), LabError> {
+fn security_flags(endpoints: &crate::Endpoints) -> Result<(Vec<String>, Environment), LabError> {
     let mut args = Vec::new();
     let mut env = Vec::new();
     let secret = |service: &str, source: Result<Option<connect::PasswordSource>, _>| {
