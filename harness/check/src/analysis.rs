@@ -35,6 +35,28 @@ pub struct AnalysisOptions {
     /// Recovery band margin over the steady p99 (default 50 ms); the band's upper edge
     /// is the larger of the two.
     pub recovery_margin_us: u64,
+    /// The event types that end an order (an order's first one is its terminal event,
+    /// the end of its end-to-end latency). Empty: the catalog's
+    /// ([`crate::TERMINAL_TYPES`]: `OrderShipped`, `OrderCancelled`). A system measured
+    /// as an external platform names its own (`[system.external] terminal_types`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terminal_types: Vec<String>,
+    /// The system's own final state was not read (an external platform: the harness
+    /// cannot read its payment ledger or inventory), so gateway double charges and the
+    /// stock invariants are not checked; the verdict says so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub final_state_unread: bool,
+}
+
+impl AnalysisOptions {
+    /// Whether `event_type` ends an order under these options.
+    pub fn is_terminal(&self, event_type: &str) -> bool {
+        if self.terminal_types.is_empty() {
+            crate::index::is_terminal(event_type)
+        } else {
+            self.terminal_types.iter().any(|t| t == event_type)
+        }
+    }
 }
 
 impl Default for AnalysisOptions {
@@ -44,6 +66,8 @@ impl Default for AnalysisOptions {
             causality_slack_us: 0,
             recovery_factor: 1.5,
             recovery_margin_us: 50_000,
+            terminal_types: Vec::new(),
+            final_state_unread: false,
         }
     }
 }
@@ -89,7 +113,7 @@ pub fn analyze(history: &History, options: &AnalysisOptions) -> Analysis {
 /// as the reference the streaming checker must agree with on every history
 /// (`tests/stream_equivalence.rs`).
 pub fn analyze_reference(history: &History, options: &AnalysisOptions) -> Analysis {
-    let index = Index::new(history);
+    let index = Index::new(history, options);
     let phases = Phases::of(history);
     let (occurrences, anomaly_details, in_flight) =
         detect(history, &index, &phases, options.causality_slack_us);

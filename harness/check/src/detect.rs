@@ -2,7 +2,8 @@
 //! count is only useful if a person knows what one unit of it is.
 //!
 //! - **lost**: one per order that has an `acked` send line and no first observation of
-//!   a terminal event (`OrderShipped`, `OrderCancelled`) with that order id as key,
+//!   a terminal event (`OrderShipped`, `OrderCancelled`, or the types
+//!   [`AnalysisOptions::terminal_types`](crate::AnalysisOptions::terminal_types) names) with that order id as key,
 //!   and that is not in flight: the system had moved past it when the drain ended
 //!   (the rule is in [`crate::inflight`]). Sample: order ids.
 //! - **unobserved**: one per acknowledged order, not in flight, whose `OrderPlaced`

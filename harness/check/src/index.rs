@@ -56,7 +56,8 @@ pub struct Index<'h> {
 }
 
 impl<'h> Index<'h> {
-    pub fn new(history: &'h History) -> Index<'h> {
+    /// The index of `history`; orders end at the terminal types of `options`.
+    pub fn new(history: &'h History, options: &crate::AnalysisOptions) -> Index<'h> {
         let mut observed: Vec<&Observation> = history.observations.iter().collect();
         observed.sort_by_key(|o| o.observed_us);
 
@@ -88,7 +89,7 @@ impl<'h> Index<'h> {
                 if o.event_type == "OrderPlaced" && order.placed_us.is_none() {
                     order.placed_us = Some(o.observed_us);
                 }
-                if is_terminal(&o.event_type) && order.terminal_us.is_none() {
+                if options.is_terminal(&o.event_type) && order.terminal_us.is_none() {
                     order.terminal_us = Some(o.observed_us);
                 }
             }

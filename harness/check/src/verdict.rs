@@ -237,6 +237,12 @@ pub fn verdict(meta: Option<&Meta>, analysis: &Analysis, results: &[ThresholdRes
     } else {
         Decision::Pass
     };
+    if meta
+        .and_then(|m| m.analysis.as_ref())
+        .is_some_and(|o| o.final_state_unread)
+    {
+        notes.push(UNREAD_FINAL_STATE.into());
+    }
     let mut reasons = failures;
     reasons.extend(doubts);
     if decision == Decision::Pass {
@@ -254,6 +260,13 @@ pub fn verdict(meta: Option<&Meta>, analysis: &Analysis, results: &[ThresholdRes
         expectations,
     }
 }
+
+/// The note of a run whose system's own final state was not read
+/// ([`crate::AnalysisOptions::final_state_unread`]).
+pub const UNREAD_FINAL_STATE: &str = "not checked: gateway double charges and the stock \
+     invariants (stock below zero, reserved + available = initial): the system's payment ledger \
+     and inventory were not read (an external platform); duplicate_effect and \
+     invariant_violation count what the observed events show, nothing more";
 
 /// A threshold's actual value for a sentence (`912.0ms`, `281.3/s`, `3`).
 fn show(value: f64, unit: Unit) -> String {

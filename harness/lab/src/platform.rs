@@ -48,6 +48,9 @@ pub struct PlatformSpec {
     pub replicas: Vec<(String, u32)>,
     /// Redis: a dead consumer's pending entries are claimed after this.
     pub claim_idle: Duration,
+    /// Kafka replication factor of the topics the services create; `None`: the
+    /// brokers' default (the local lab's matches its size; an external cluster's may not).
+    pub replication: Option<u32>,
 }
 
 /// Service settings an experiment file does not set. [`Default`] leaves every one at
@@ -212,9 +215,9 @@ impl Platform {
             .clone()
             .unwrap_or_else(|| GATEWAY_PROXY.to_string());
         let endpoints = lab.endpoints();
-        let toxiproxy = lab
-            .toxiproxy()
-            .ok_or_else(|| LabError::Spec("the lab has no Toxiproxy".into()))?;
+        // Without a Toxiproxy (an external lab may have none) payment calls the
+        // gateway directly: no gateway faults.
+        let toxiproxy = lab.toxiproxy();
         let total: u32 = SERVICES.iter().map(|s| spec.instances(s)).sum();
         let mut ports = free_ports(total as usize)?.into_iter();
         let redis_url = endpoints
@@ -267,6 +270,10 @@ impl Platform {
                     http.to_string(),
                 ];
                 args.extend(security_args.iter().cloned());
+                if let Some(replication) = spec.replication {
+                    args.push("--replication".into());
+                    args.push(replication.to_string());
+                }
                 if let (true, Some(wait)) = (service == "order", tuning.state_wait) {
                     args.push("--state-wait-ms".into());
                     args.push(wait.as_millis().to_string());
@@ -298,6 +305,10 @@ impl Platform {
                 });
                 if service == "payment-gateway" {
                     wait_healthy(&instances[instances.len() - 1], ready_timeout).await?;
+                    let Some(toxiproxy) = &toxiproxy else {
+                        gateway_proxied = http;
+                        continue;
+                    };
                     // A fresh proxy for this deployment, replacing one a previous run left.
                     let _ = toxiproxy.delete_proxy(&gateway_proxy).await;
                     let listen = loopback(free_ports(1)?[0]);

@@ -9,26 +9,41 @@ use std::time::{Duration, Instant};
 use check::FaultRecord;
 use lab::platform::Platform;
 use lab::toxiproxy::{Toxic as ProxyToxic, Toxiproxy};
-use lab::{Lab, ServiceId};
+use lab::{Lab, LabError, ServiceId};
 
 use crate::experiment::{Fault, FaultKind, Stream, Target, Toxic};
 use crate::journal::Recorder;
 use crate::stop::Stop;
 
+const NO_TOXIPROXY: &str = "the lab has no Toxiproxy: network faults cannot be applied";
+
 /// What faults act on.
 #[derive(Debug, Clone, Copy)]
 pub struct Targets<'a> {
     pub lab: &'a Lab,
-    pub platform: &'a Platform,
+    /// The platform the harness deployed (`None` for an external platform: validation
+    /// refuses faults on its instances).
+    pub platform: Option<&'a Platform>,
 }
 
-/// The Toxiproxy proxy a network fault on `target` goes through; the gateway's is the
-/// deployed platform's own (`lab::platform::GATEWAY_PROXY` unless it was deployed tuned otherwise).
-fn proxy_name(target: Target, platform: &Platform) -> Option<String> {
+impl<'a> Targets<'a> {
+    fn platform(self) -> Result<&'a Platform, LabError> {
+        self.platform.ok_or_else(|| LabError::NoProcessControl {
+            service: "the platform".into(),
+            reason: "the platform is external: the harness did not start it".into(),
+        })
+    }
+}
+
+/// The Toxiproxy proxy a network fault on `target` goes through, as the lab's endpoints
+/// name it; the gateway's is the deployed platform's own (`lab::platform::GATEWAY_PROXY`
+/// unless it was deployed with another name).
+fn proxy_name(target: Target, targets: Targets<'_>) -> Option<String> {
+    let endpoints = targets.lab.endpoints();
     match target {
-        Target::Redis => Some("redis".into()),
-        Target::Broker(n) => Some(format!("kafka-{n}")),
-        Target::Gateway => Some(platform.gateway_proxy.clone()),
+        Target::Redis => endpoints.redis.as_ref().map(|r| r.proxy.clone()),
+        Target::Broker(n) => endpoints.broker(n).map(|b| b.proxy.clone()),
+        Target::Gateway => targets.platform.map(|p| p.gateway_proxy.clone()),
         Target::Service { .. } => None,
     }
 }
@@ -57,7 +72,9 @@ async fn kill(targets: Targets<'_>, target: Target) -> Result<(), String> {
     match target {
         Target::Redis => targets.lab.kill(ServiceId::Redis),
         Target::Broker(n) => targets.lab.kill(ServiceId::Kafka(n)),
-        Target::Service { name, instance } => targets.platform.kill(&name.to_string(), instance),
+        Target::Service { name, instance } => targets
+            .platform()
+            .and_then(|p| p.kill(&name.to_string(), instance)),
         Target::Gateway => return Err("the gateway is faulted through its proxy".into()),
     }
     .map_err(|e| e.to_string())
@@ -67,12 +84,13 @@ async fn start(targets: Targets<'_>, target: Target) -> Result<(), String> {
     match target {
         Target::Redis => targets.lab.start_service(ServiceId::Redis).await,
         Target::Broker(n) => targets.lab.start_service(ServiceId::Kafka(n)).await,
-        Target::Service { name, instance } => {
-            targets
-                .platform
-                .start(&name.to_string(), instance, Duration::from_secs(60))
-                .await
-        }
+        Target::Service { name, instance } => match targets.platform() {
+            Ok(p) => {
+                p.start(&name.to_string(), instance, Duration::from_secs(60))
+                    .await
+            }
+            Err(e) => Err(e),
+        },
         Target::Gateway => return Ok(()),
     }
     .map_err(|e| e.to_string())
@@ -84,12 +102,12 @@ fn pause(targets: Targets<'_>, target: Target, on: bool) -> Result<(), String> {
         (Target::Redis, false) => targets.lab.resume(ServiceId::Redis),
         (Target::Broker(n), true) => targets.lab.pause(ServiceId::Kafka(n)),
         (Target::Broker(n), false) => targets.lab.resume(ServiceId::Kafka(n)),
-        (Target::Service { name, instance }, true) => {
-            targets.platform.pause(&name.to_string(), instance)
-        }
-        (Target::Service { name, instance }, false) => {
-            targets.platform.resume(&name.to_string(), instance)
-        }
+        (Target::Service { name, instance }, true) => targets
+            .platform()
+            .and_then(|p| p.pause(&name.to_string(), instance)),
+        (Target::Service { name, instance }, false) => targets
+            .platform()
+            .and_then(|p| p.resume(&name.to_string(), instance)),
         (Target::Gateway, _) => return Err("the gateway is faulted through its proxy".into()),
     };
     result.map_err(|e| e.to_string())
@@ -98,11 +116,11 @@ fn pause(targets: Targets<'_>, target: Target, on: bool) -> Result<(), String> {
 /// Applies one fault; returns how to heal it.
 async fn apply(
     targets: Targets<'_>,
-    toxiproxy: &Toxiproxy,
+    toxiproxy: Option<&Toxiproxy>,
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target, targets.platform);
+    let proxy = proxy_name(fault.target, targets);
     match fault.kind {
         FaultKind::Toxic {
             toxic,
@@ -112,6 +130,7 @@ async fn apply(
         } => {
             let proxy = proxy.ok_or("not a proxied target")?;
             toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .add_toxic(&proxy, &proxy_toxic(id, toxic, stream, toxicity.get()))
                 .await
                 .map(drop)
@@ -120,6 +139,7 @@ async fn apply(
         FaultKind::Down { .. } => {
             let proxy = proxy.ok_or("not a proxied target")?;
             toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .set_enabled(&proxy, false)
                 .await
                 .map(drop)
@@ -139,7 +159,8 @@ async fn apply(
                 .await
                 .map_err(|e| e.to_string()),
             Target::Service { name, instance } => targets
-                .platform
+                .platform()
+                .map_err(|e| e.to_string())?
                 .restart(&name.to_string(), instance, Duration::from_secs(10))
                 .await
                 .map_err(|e| e.to_string()),
@@ -150,14 +171,15 @@ async fn apply(
 
 async fn heal(
     targets: Targets<'_>,
-    toxiproxy: &Toxiproxy,
+    toxiproxy: Option<&Toxiproxy>,
     id: &str,
     fault: &Fault,
 ) -> Result<(), String> {
-    let proxy = proxy_name(fault.target, targets.platform);
+    let proxy = proxy_name(fault.target, targets);
     match fault.kind {
         FaultKind::Toxic { .. } => match proxy {
             Some(p) => toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .remove_toxic(&p, id)
                 .await
                 .map_err(|e| e.to_string()),
@@ -165,6 +187,7 @@ async fn heal(
         },
         FaultKind::Down { .. } => match proxy {
             Some(p) => toxiproxy
+                .ok_or(NO_TOXIPROXY)?
                 .set_enabled(&p, true)
                 .await
                 .map(drop)
@@ -183,7 +206,7 @@ async fn heal(
 pub async fn run(
     faults: &[Fault],
     targets: Targets<'_>,
-    toxiproxy: Toxiproxy,
+    toxiproxy: Option<Toxiproxy>,
     recorder: Arc<Recorder>,
     load_start: Instant,
     load_end: Instant,
@@ -200,7 +223,7 @@ pub async fn run(
                 _ = stop.stopped() => return,
             }
             let start_us = recorder.now_us();
-            if let Err(e) = apply(targets, &toxiproxy, &id, fault).await {
+            if let Err(e) = apply(targets, toxiproxy.as_ref(), &id, fault).await {
                 tracing::warn!(fault = %id, target = %fault.target, error = %e, "could not apply fault");
                 eprintln!("harness: fault {id} ({} on {}) could not be applied: {e}", fault.kind.name(), fault.target);
                 return;
@@ -212,7 +235,7 @@ pub async fn run(
                 _ = tokio::time::sleep_until(until.into()) => {}
                 _ = stop.stopped() => {}
             }
-            if let Err(e) = heal(targets, &toxiproxy, &id, fault).await {
+            if let Err(e) = heal(targets, toxiproxy.as_ref(), &id, fault).await {
                 tracing::warn!(fault = %id, error = %e, "could not heal fault");
             }
             recorder.fault(FaultRecord {
@@ -229,9 +252,25 @@ pub async fn run(
 
 /// Undoes every fault that may still be active: all toxics removed and proxies enabled
 /// (Toxiproxy `/reset`), paused processes resumed, killed ones started again.
-pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: &Toxiproxy) {
-    if let Err(e) = toxiproxy.reset().await {
-        eprintln!("harness: could not reset Toxiproxy: {e}");
+///
+/// On an external lab the Toxiproxy may be shared: only this run's toxics are removed
+/// and only the proxies its faults took down are enabled again (no `/reset`).
+pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: Option<&Toxiproxy>) {
+    match toxiproxy {
+        Some(toxiproxy) if targets.lab.is_local() => {
+            if let Err(e) = toxiproxy.reset().await {
+                eprintln!("harness: could not reset Toxiproxy: {e}");
+            }
+        }
+        Some(toxiproxy) => {
+            for (i, fault) in faults.iter().enumerate() {
+                if fault.kind.is_network() {
+                    // Already healed on schedule: nothing to remove, which is no error.
+                    let _ = heal(targets, Some(toxiproxy), &format!("f{}", i + 1), fault).await;
+                }
+            }
+        }
+        None => {}
     }
     for fault in faults {
         match fault.kind {
@@ -242,7 +281,8 @@ pub async fn heal_all(faults: &[Fault], targets: Targets<'_>, toxiproxy: &Toxipr
                 let running = match fault.target {
                     Target::Service { name, instance } => targets
                         .platform
-                        .running()
+                        .map(Platform::running)
+                        .unwrap_or_default()
                         .iter()
                         .any(|(s, i, up)| *s == name.to_string() && *i == instance && *up),
                     Target::Redis => targets

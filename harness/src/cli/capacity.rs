@@ -87,6 +87,8 @@ async fn trial(
         summary: false,
         command: command_line(),
         status: None,
+        lab: crate::run::ExternalLab::of_file(e)?,
+        keep: false,
     };
     let outcome = crate::run::run(&experiment, &options, stop.clone()).await?;
     if outcome.interrupted {

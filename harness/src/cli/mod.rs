@@ -34,7 +34,7 @@ pub enum Command {
     /// Run an experiment: lab, platform, load, faults, check, results.
     Run(run::RunArgs),
     /// Check an experiment file (and its matrix) without running it.
-    Validate(run::ExperimentArgs),
+    Validate(run::ValidateArgs),
     /// Re-analyse a recorded history.jsonl offline and print the verdict.
     Check(check::CheckArgs),
     /// Judge a run's trials against a baseline: correctness absolute, performance by

@@ -20,9 +20,28 @@ pub struct ExperimentArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
+    /// Check the experiment against these services too (the shape `harness lab up
+    /// --json` prints): process faults on them are refused, network faults need their
+    /// proxies. Wins over `[lab] endpoints` in the file.
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub experiment: ExperimentArgs,
+    /// Run against services you already run, described by FILE (the shape `harness lab
+    /// up --json` prints) instead of starting a lab; wins over `[lab] endpoints`.
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+    /// On an external lab: keep the run's streams, topics and consumer groups
+    /// (deleted after the run by default).
+    #[arg(long)]
+    pub keep: bool,
     /// Where run directories go.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
@@ -70,9 +89,53 @@ pub(super) fn load(
     ))
 }
 
-pub fn validate(args: ExperimentArgs) -> anyhow::Result<u8> {
+/// The experiments checked against the lab they run against (`--endpoints` or the
+/// file's `[lab] endpoints`): `Err(exit code)` after printing the problems.
+fn against_lab(
+    experiments: &[Experiment],
+    flag: Option<&std::path::Path>,
+) -> anyhow::Result<Result<Option<crate::run::ExternalLab>, u8>> {
+    let Some(first) = experiments.first() else {
+        return Ok(Ok(None));
+    };
+    let lab = match flag {
+        Some(path) => crate::run::ExternalLab::load(path).map(Some),
+        None => crate::run::ExternalLab::of_file(first),
+    };
+    let lab = match lab {
+        Ok(lab) => lab,
+        Err(e) => {
+            eprintln!("harness: {e:#}");
+            return Ok(Err(exit::ERROR));
+        }
+    };
+    let kind = match &lab {
+        Some(l) => crate::experiment::LabKind::External {
+            file: &l.name,
+            endpoints: &l.endpoints,
+        },
+        None => crate::experiment::LabKind::Local,
+    };
+    let mut failed = false;
+    for e in experiments {
+        if let Err(problems) = crate::experiment::against_lab(e, kind) {
+            eprintln!("{problems}");
+            failed = true;
+        }
+    }
+    Ok(if failed { Err(exit::ERROR) } else { Ok(lab) })
+}
+
+pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
+    let ValidateArgs {
+        experiment: args,
+        endpoints,
+    } = args;
     match load(&args)? {
         Ok(experiments) => {
+            if let Err(code) = against_lab(&experiments, endpoints.as_deref())? {
+                return Ok(code);
+            }
             for e in &experiments {
                 crate::say!(
                     "ok  {} ({} faults, {} thresholds)",
@@ -97,6 +160,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             eprintln!("{e}");
             return Ok(exit::ERROR);
         }
+    };
+    let lab = match against_lab(&experiments, args.endpoints.as_deref())? {
+        Ok(lab) => lab,
+        Err(code) => return Ok(code),
     };
     if let Some(first) = experiments.first().filter(|e| !e.skipped.is_empty()) {
         crate::say!(
@@ -139,6 +206,8 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         summary: true,
         command,
         status,
+        lab,
+        keep: args.keep,
     };
     let mut worst = exit::PASS;
     let mut dirs = Vec::new();

@@ -10,7 +10,8 @@
 //! - `tree` (private): the TOML document with a location on every key and value.
 //! - `overrides`: [`Override`], `--set KEY=VALUE`, applied to the tree before reading.
 //! - `fields` (private): typed readers over the tree (durations, enums, ranges, unknown keys).
-//! - `parse`, `parse_fault` (private): tree → model, every problem located.
+//! - `parse`, `parse_fault`, `parse_external` (private): tree → model, every problem
+//!   located (`parse_external`: `[lab]`, `system.platform` and `[system.external]`).
 //! - `matrix`: `[matrix]` axes and their cartesian product ([`Combination`]).
 //! - `validate`: rules across fields (fault targets, timing, overlaps; thresholds
 //!   through a caller-supplied checker).
@@ -19,7 +20,10 @@
 //! Defaults for keys a file leaves out: `seed = 0`, `warmup = "5s"`,
 //! `drain_timeout = "30s"`; `[system]`: `guarantee = "at-least-once"`, `brokers = 1`,
 //! `partitions = 6`, `redis_persistence = "none"`, one replica per service, `skus = 50`,
-//! `initial_stock = 1000`; `[workload]`: `driver = "http"`, `customers = 1000`,
+//! `initial_stock = 1000`, `platform = "reference"` (with `"external"`:
+//! `[system.external]` requires `namespace`; `input = "orders"`, `topics` every topic
+//! of the catalog, `terminal_types` the catalog's); no `[lab]` (the harness starts
+//! its own lab); `[workload]`: `driver = "http"`, `customers = 1000`,
 //! `key_distribution = "uniform"`, both ratios 0; faults: `jitter = "0s"`,
 //! `stream = "downstream"`, `toxicity = 1.0`, `reset_peer` `timeout = "0s"`,
 //! `timeout` without `timeout` holds connections until the fault ends, slicer
@@ -34,6 +38,7 @@ mod matrix_fault;
 mod model;
 mod overrides;
 mod parse;
+mod parse_external;
 mod parse_fault;
 mod schedule;
 mod tree;
@@ -49,12 +54,13 @@ pub use error::{Diagnostic, ExperimentError, Location};
 pub use fault::{FAULT_KINDS, Fault, FaultKind, Target, TargetError, Toxic};
 pub use matrix::{Combination, MatrixSetting, Skipped};
 pub use model::{
-    Backend, Brokers, Capacity, Driver, Experiment, Guarantee, KeyDistribution, Ratio,
-    RedisPersistence, Replicas, Service, Stream, System, Threshold, Workload,
+    Backend, Brokers, Capacity, Driver, Experiment, ExternalSystem, Guarantee, KeyDistribution,
+    LabSection, Platform, Ratio, RedisPersistence, Replicas, Service, Stream, System, Threshold,
+    Workload,
 };
 pub use overrides::{Override, OverrideError};
 pub use schedule::{Schedule, Step};
-pub use validate::{ThresholdCheck, accept_any_threshold, validate};
+pub use validate::{LabKind, ThresholdCheck, accept_any_threshold, against_lab, validate};
 
 use error::Diagnostics;
 use tree::{Node, Source, Value};

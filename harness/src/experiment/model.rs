@@ -46,6 +46,10 @@ pub struct Experiment {
     /// (`history.jsonl.zst`, several times smaller; for long runs).
     pub history: crate::journal::HistoryFormat,
     pub system: System,
+    /// `[lab]`: the services to run against (absent: the harness starts its own lab;
+    /// then left out of the serialized config, which stays as it was before `[lab]`).
+    #[serde(skip_serializing_if = "LabSection::is_default")]
+    pub lab: LabSection,
     pub workload: Workload,
     /// In file order.
     pub faults: Vec<Fault>,
@@ -69,6 +73,66 @@ pub struct Experiment {
 pub(crate) struct ExperimentSpans {
     pub(crate) duration: Location,
     pub(crate) schedule: Location,
+    /// `system.platform` (or `[system]` when the key is left out).
+    pub(crate) platform: Location,
+}
+
+/// `[lab]`: where the services are.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct LabSection {
+    /// `endpoints = "PATH"`: an endpoints file (the shape `harness lab up --json`
+    /// prints), resolved against the experiment file's directory. `--endpoints` wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<std::path::PathBuf>,
+}
+
+/// `system.platform`: who runs the system under test.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// The reference order platform, started by the harness (the default).
+    #[default]
+    Reference,
+    /// A system the harness does not start (`platform = "external"`), described by
+    /// `[system.external]`; it must stamp the envelope (docs/envelope.md).
+    External(ExternalSystem),
+}
+
+/// `[system.external]`: how to reach and read a system the harness did not start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExternalSystem {
+    /// Prefix of the system's stream/topic names: `{namespace}:{topic}` on Redis,
+    /// `{namespace}.{topic}` on Kafka.
+    pub namespace: String,
+    /// The order API's base URL (the http driver POSTs `{order_url}/orders`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_url: Option<String>,
+    /// The topic/stream (logical name, under `namespace`) the direct driver produces
+    /// `OrderPlaced` to. Default `orders`.
+    pub input: String,
+    /// The topics (logical names) the tap reads. Default: every topic of the catalog.
+    pub topics: Vec<String>,
+    /// The event types that end an order. Default `OrderShipped`, `OrderCancelled`.
+    pub terminal_types: Vec<String>,
+}
+
+impl LabSection {
+    fn is_default(&self) -> bool {
+        self == &LabSection::default()
+    }
+}
+
+impl Platform {
+    fn is_reference(&self) -> bool {
+        *self == Platform::Reference
+    }
+
+    pub fn external(&self) -> Option<&ExternalSystem> {
+        match self {
+            Platform::External(e) => Some(e),
+            Platform::Reference => None,
+        }
+    }
 }
 
 // Choices written as one of a fixed set of names: the events crate's `named_enum!`.
@@ -176,6 +240,10 @@ pub struct System {
     pub skus: NonZeroU32,
     /// Stock of each SKU at the start. Default 1000.
     pub initial_stock: u32,
+    /// Who runs the system: the harness (`reference`, the default, left out of the
+    /// serialized config) or someone else.
+    #[serde(skip_serializing_if = "Platform::is_reference")]
+    pub platform: Platform,
 }
 
 /// Instances of each service; every service runs at least one.

@@ -41,6 +41,7 @@ const TOP_KEYS: &[&str] = &[
     "drain_timeout",
     "history",
     "system",
+    "lab",
     "workload",
     "faults",
     "thresholds",
@@ -57,6 +58,8 @@ const SYSTEM_KEYS: &[&str] = &[
     "replicas",
     "skus",
     "initial_stock",
+    "platform",
+    "external",
 ];
 const WORKLOAD_KEYS: &[&str] = &[
     "driver",
@@ -110,6 +113,7 @@ pub(crate) fn experiment(
             d,
         )
         .and_then(|n| system(n, d));
+    let lab = super::parse_external::lab(f.get("lab"), origin, d);
     let workload = f
         .required("workload", "add [workload] with rate = 100 (orders/s)", d)
         .and_then(|n| workload(n, load.unwrap_or_default(), d));
@@ -127,6 +131,7 @@ pub(crate) fn experiment(
 
     let name = name?;
     let (workload, schedule_at) = workload?;
+    let (system, platform_at) = system?;
     Some(Experiment {
         name: match combination.is_empty() {
             true => name.clone(),
@@ -140,7 +145,8 @@ pub(crate) fn experiment(
         warmup: warmup?,
         drain_timeout: drain?,
         history: history?,
-        system: system?,
+        system,
+        lab: lab?,
         workload,
         faults: faults?,
         thresholds: thresholds?,
@@ -150,6 +156,7 @@ pub(crate) fn experiment(
         spans: ExperimentSpans {
             duration: duration_node?.at.clone(),
             schedule: schedule_at,
+            platform: platform_at,
         },
     })
 }
@@ -180,7 +187,8 @@ fn load_duration(node: &Node, d: &mut Diagnostics) -> Option<Duration> {
     Some(value)
 }
 
-fn system(node: &Node, d: &mut Diagnostics) -> Option<System> {
+/// `[system]`, and where its platform was chosen.
+fn system(node: &Node, d: &mut Diagnostics) -> Option<(System, Location)> {
     let table = table(node, "system", "write it as [system]", d)?;
     let mut f = Fields::new(table, &node.at, "system".into());
     let backend = f
@@ -213,8 +221,10 @@ fn system(node: &Node, d: &mut Diagnostics) -> Option<System> {
     let initial_stock = or_default(f.get("initial_stock"), DEFAULT_INITIAL_STOCK, |n| {
         u32_(n, "system.initial_stock", d)
     });
+    let platform = super::parse_external::platform(&mut f, &node.at, d);
     f.finish(SYSTEM_KEYS, d);
-    Some(System {
+    let (platform, platform_at) = platform?;
+    let system = System {
         backend: backend?,
         guarantee: guarantee?,
         brokers: brokers?,
@@ -223,7 +233,9 @@ fn system(node: &Node, d: &mut Diagnostics) -> Option<System> {
         replicas: replicas?,
         skus: skus?,
         initial_stock: initial_stock?,
-    })
+        platform,
+    };
+    Some((system, platform_at))
 }
 
 pub(crate) fn backend(node: &Node, path: &str, d: &mut Diagnostics) -> Option<Backend> {

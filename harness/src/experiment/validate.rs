@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::duration::format as d;
 use super::error::{Diagnostics, ExperimentError};
 use super::fault::{Fault, FaultKind, Target};
-use super::model::{Backend, Experiment, System};
+use super::model::{Backend, Driver, Experiment, System};
 use super::tree::join;
 
 /// Checks one threshold: `(metric, expression)` → `Err((byte offset in the expression,
@@ -30,16 +30,7 @@ pub fn validate(
 ) -> Result<(), ExperimentError> {
     let mut diagnostics = Diagnostics::default();
     check(experiment, thresholds, &mut diagnostics);
-    if diagnostics.is_empty() {
-        return Ok(());
-    }
-    let mut list = diagnostics.list;
-    if !experiment.combination.is_empty() {
-        for diagnostic in &mut list {
-            diagnostic.combination = Some(experiment.name.clone());
-        }
-    }
-    Err(ExperimentError::Invalid(list))
+    finish(experiment, diagnostics)
 }
 
 pub(crate) fn check(
@@ -48,6 +39,7 @@ pub(crate) fn check(
     diagnostics: &mut Diagnostics,
 ) {
     schedule_fits(experiment, diagnostics);
+    external_platform(experiment, diagnostics);
     let mut usable = Vec::new();
     for (i, fault) in experiment.faults.iter().enumerate() {
         let path = format!("faults[{i}]");
@@ -74,6 +66,144 @@ pub(crate) fn check(
             let path = join(root, &threshold.metric);
             diagnostics.error(&threshold.location_of(offset), &path, message, None);
         }
+    }
+}
+
+/// The lab an experiment runs against, for [`against_lab`].
+#[derive(Debug, Clone, Copy)]
+pub enum LabKind<'a> {
+    /// The harness starts its own lab: it controls every process.
+    Local,
+    /// Services someone else runs, described by an endpoints file (named `file` in
+    /// messages): no process control; network faults only through its Toxiproxy.
+    External {
+        file: &'a str,
+        endpoints: &'a lab::Endpoints,
+    },
+}
+
+/// Checks what an experiment asks of the lab it runs against: an external platform
+/// needs an external lab; on an external lab, process faults on its services (redis,
+/// kafka-N) are refused (the harness does not run them) and each network fault needs
+/// a proxy in the endpoints file's Toxiproxy. Every problem is located in the file.
+pub fn against_lab(experiment: &Experiment, lab: LabKind<'_>) -> Result<(), ExperimentError> {
+    let mut d = Diagnostics::default();
+    let (file, endpoints) = match lab {
+        LabKind::Local => {
+            if experiment.system.platform.external().is_some() {
+                let message = "platform = \"external\" runs against services you run: it needs their endpoints";
+                let hint = "give --endpoints FILE, or endpoints = \"FILE\" in [lab] (the shape `harness lab up --json` prints)";
+                d.error(
+                    &experiment.spans.platform,
+                    "system.platform",
+                    message,
+                    hint.to_owned(),
+                );
+            }
+            return finish(experiment, d);
+        }
+        LabKind::External { file, endpoints } => (file, endpoints),
+    };
+    for (i, fault) in experiment.faults.iter().enumerate() {
+        let path = format!("faults[{i}].target");
+        let at = &fault.spans.target;
+        let (kind, target) = (fault.kind.name(), fault.target);
+        if !fault.kind.is_network() {
+            if matches!(target, Target::Redis | Target::Broker(_)) {
+                let message = format!(
+                    "`{kind}` on `{target}`: the lab is external ({file}); the harness does not run its processes"
+                );
+                let hint = "use a network fault through its Toxiproxy (latency, down, timeout, ...) \
+                            on the same target, or run without --endpoints (the harness's own lab)";
+                d.error(at, &path, message, hint.to_owned());
+            }
+            continue;
+        }
+        if endpoints.toxiproxy.is_none() {
+            let message =
+                format!("`{kind}` on `{target}` is a network fault, and {file} names no Toxiproxy");
+            let hint = "add \"toxiproxy\" (its API address) and the proxies to the endpoints file, or remove the fault";
+            d.error(at, &path, message, hint.to_owned());
+            continue;
+        }
+        let proxy = match target {
+            Target::Redis => endpoints.redis.as_ref().map(|r| r.proxy.clone()),
+            Target::Broker(n) => endpoints.broker(n).map(|b| b.proxy.clone()),
+            // The harness creates the gateway's proxy itself, per run.
+            Target::Gateway | Target::Service { .. } => continue,
+        };
+        let listed = |name: &str| endpoints.proxies.iter().any(|p| p.name == name);
+        match proxy {
+            Some(name) if listed(&name) => {}
+            Some(name) => {
+                let message = format!(
+                    "`{kind}` on `{target}` needs the proxy `{name}`, which {file} does not list under \"proxies\""
+                );
+                let hint =
+                    "list the proxy (name, listen, upstream) in the endpoints file".to_owned();
+                d.error(at, &path, message, hint);
+            }
+            None => {
+                let message =
+                    format!("`{kind}` on `{target}`: {file} has no `{target}` with a proxy");
+                let hint = "fault a service the endpoints file describes".to_owned();
+                d.error(at, &path, message, hint);
+            }
+        }
+    }
+    finish(experiment, d)
+}
+
+/// The problems found in one (matrix-expanded) experiment, each naming its combination.
+fn finish(experiment: &Experiment, d: Diagnostics) -> Result<(), ExperimentError> {
+    if d.is_empty() {
+        return Ok(());
+    }
+    let mut list = d.list;
+    if !experiment.combination.is_empty() {
+        for diagnostic in &mut list {
+            diagnostic.combination = Some(experiment.name.clone());
+        }
+    }
+    Err(ExperimentError::Invalid(list))
+}
+
+/// Rules of an external platform that hold on any lab: the harness runs none of its
+/// processes and none of the reference platform's parts (the gateway proxy), and the
+/// http driver needs the order API's address.
+fn external_platform(experiment: &Experiment, diagnostics: &mut Diagnostics) {
+    let Some(external) = experiment.system.platform.external() else {
+        return;
+    };
+    for (i, fault) in experiment.faults.iter().enumerate() {
+        let target = fault.target;
+        let refused = match target {
+            Target::Service { .. } if !fault.kind.is_network() => {
+                "the platform is external: the harness does not run its processes"
+            }
+            Target::Gateway => {
+                "the gateway proxy belongs to the reference platform, which an external platform does not run"
+            }
+            _ => continue,
+        };
+        let message = format!("`{}` on `{target}`: {refused}", fault.kind.name());
+        let hint = "fault the lab's services through Toxiproxy (redis, kafka-N)".to_owned();
+        diagnostics.error(
+            &fault.spans.target,
+            &format!("faults[{i}].target"),
+            message,
+            hint,
+        );
+    }
+    if experiment.workload.driver == Driver::Http && external.order_url.is_none() {
+        let message = "the http driver needs the order API of the external platform";
+        let hint = "add order_url = \"http://HOST:PORT\" to [system.external], or driver = \"direct\" in [workload]";
+        diagnostics.error(
+            &experiment.spans.platform,
+            "system.external.order_url",
+            message,
+            hint.to_owned(),
+        );
     }
 }
 

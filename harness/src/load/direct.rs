@@ -41,9 +41,15 @@ fn envelope(order: &PlannedOrder) -> Envelope {
     )
 }
 
-/// Produces each order's `OrderPlaced` at its intended time; the broker's ack is the
-/// order's acknowledgement.
-pub async fn run(orders: Vec<PlannedOrder>, bus: BusConfig, recorder: Arc<Recorder>, stop: Stop) {
+/// Produces each order's `OrderPlaced` to the logical topic `input` at its intended
+/// time; the broker's ack is the order's acknowledgement.
+pub async fn run(
+    orders: Vec<PlannedOrder>,
+    bus: BusConfig,
+    input: String,
+    recorder: Arc<Recorder>,
+    stop: Stop,
+) {
     let producer = match Producer::connect(&bus).await {
         Ok(p) => p,
         Err(e) => {
@@ -55,7 +61,7 @@ pub async fn run(orders: Vec<PlannedOrder>, bus: BusConfig, recorder: Arc<Record
         let producer = producer.clone();
         let payload = envelope(&order).to_bytes().unwrap_or_default();
         let message = Outgoing {
-            topic: "orders".into(),
+            topic: input.clone(),
             key: order.order_id.clone(),
             payload,
         };
@@ -69,8 +75,8 @@ pub async fn run(orders: Vec<PlannedOrder>, bus: BusConfig, recorder: Arc<Record
     .await;
 }
 
-/// Publishes `count` undecodable messages on the orders topic, evenly over `over`.
-pub async fn poison(count: u64, over: Duration, bus: BusConfig, stop: Stop) {
+/// Publishes `count` undecodable messages on the logical topic `input`, evenly over `over`.
+pub async fn poison(count: u64, over: Duration, bus: BusConfig, input: String, stop: Stop) {
     if count == 0 {
         return;
     }
@@ -87,7 +93,7 @@ pub async fn poison(count: u64, over: Duration, bus: BusConfig, stop: Stop) {
         let payload = format!("\u{0}poison #{i}: not an envelope").into_bytes();
         let _ = producer
             .publish(Outgoing {
-                topic: "orders".into(),
+                topic: input.clone(),
                 key: format!("poison-{i}"),
                 payload,
             })

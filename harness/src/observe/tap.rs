@@ -83,15 +83,17 @@ impl TapState {
     }
 }
 
-/// Reads until `stop`, recording observations.
+/// Reads `topics` (logical names) and every dead-letter topic until `stop`, recording
+/// observations.
 pub async fn run(
     config: BusConfig,
+    topics: Vec<String>,
     recorder: Arc<Recorder>,
     state: Arc<Mutex<TapState>>,
     stop: Stop,
 ) {
     let dlq = dead_letter_topics();
-    let mut topics: Vec<&str> = TOPICS.to_vec();
+    let mut topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     topics.extend(dlq.iter().map(String::as_str));
     let mut reader = loop {
         match Reader::connect(&config, &topics).await {

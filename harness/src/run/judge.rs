@@ -25,12 +25,19 @@ pub(crate) struct Judged {
     pub verdict: Verdict,
 }
 
-/// The analysis options of every run. The tap reads the topics concurrently and can
+/// The analysis options of a run. The tap reads the topics concurrently and can
 /// lag on one behind another: an effect read up to this long before its cause is not an
-/// ordering violation. They go into the meta line, so `harness check` judges alike.
-pub(crate) fn analysis_options() -> check::AnalysisOptions {
+/// ordering violation. An external platform names its own terminal types, and its
+/// final state (ledger, inventory) is not read. They go into the meta line, so
+/// `harness check` judges alike.
+pub(crate) fn analysis_options(experiment: &Experiment) -> check::AnalysisOptions {
+    let external = experiment.system.platform.external();
     check::AnalysisOptions {
         causality_slack_us: 250_000,
+        terminal_types: external
+            .map(|e| e.terminal_types.clone())
+            .unwrap_or_default(),
+        final_state_unread: external.is_some(),
         ..Default::default()
     }
 }
@@ -53,7 +60,7 @@ pub(super) fn close_history(
         drain_end_us: phases.drain_end_us,
         complete,
         drain: Some(phases.drained),
-        analysis: Some(analysis_options()),
+        analysis: Some(analysis_options(experiment)),
         thresholds: experiment
             .thresholds
             .iter()

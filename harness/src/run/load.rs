@@ -24,7 +24,7 @@ pub(super) struct LoadPhase {
 fn targets(setup: &Setup) -> Targets<'_> {
     Targets {
         lab: &setup.lab,
-        platform: &setup.platform,
+        platform: setup.platform.as_ref(),
     }
 }
 
@@ -42,24 +42,26 @@ pub(super) async fn load_and_faults(
     let load_start = recorder.t0() + experiment.warmup;
     let load_end = load_start + experiment.duration;
     let load_stopper = Stopper::new();
-    let order_url = format!(
-        "http://{}",
-        setup
-            .platform
-            .http("order", 0)
-            .context("no order service")?
-    );
+    let order_url = setup.order_url.clone();
     let mut producer_bus = setup.bus.clone();
-    producer_bus.topics = tap::TOPICS.iter().map(|t| t.to_string()).collect();
+    // The reference platform's topics are the run's to create; an external platform's
+    // are its own.
+    producer_bus.topics = match setup.platform {
+        Some(_) => tap::TOPICS.iter().map(|t| t.to_string()).collect(),
+        None => Vec::new(),
+    };
+    let input = setup.input.clone();
     let poison_count = (planned as f64 * experiment.workload.poison_ratio.get()).round() as u64;
     let poison = tokio::spawn(crate::load::direct::poison(
         poison_count,
         experiment.warmup + experiment.duration,
         producer_bus.clone(),
+        input.clone(),
         load_stopper.stop_token(),
     ));
     let load = match experiment.workload.driver {
         Driver::Http => {
+            let order_url = order_url.context("no order API to send orders to")?;
             let (recorder, stop, logs) = (
                 recorder.clone(),
                 load_stopper.stop_token(),
@@ -72,6 +74,7 @@ pub(super) async fn load_and_faults(
         Driver::Direct => tokio::spawn(crate::load::direct::run(
             orders,
             producer_bus,
+            input,
             recorder.clone(),
             load_stopper.stop_token(),
         )),
@@ -132,5 +135,5 @@ pub(super) async fn load_and_faults(
 /// Undoes every fault that may still be active.
 pub(super) async fn heal(experiment: &Experiment, setup: &Setup, board: &StatusBoard) {
     board.phase(Phase::Heal);
-    executor::heal_all(&experiment.faults, targets(setup), &setup.toxiproxy).await;
+    executor::heal_all(&experiment.faults, targets(setup), setup.toxiproxy.as_ref()).await;
 }

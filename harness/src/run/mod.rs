@@ -14,7 +14,9 @@
 //! Modules: `setup`, `load` (load and faults; heal), `drain`, `final_reads`, `teardown`, `judge`, [`output`] (the run directory), [`status`] (what the run publishes each
 //! second for a progress line or dashboard; the line itself is the CLI's).
 
+mod cleanup;
 mod drain;
+mod external;
 mod final_reads;
 mod judge;
 mod load;
@@ -27,6 +29,7 @@ use std::path::PathBuf;
 
 use crate::experiment::Experiment;
 use crate::stop::Stop;
+pub use external::ExternalLab;
 pub use status::{Phase, Status, StatusBoard};
 
 /// How a run is carried out (not part of the experiment).
@@ -44,6 +47,11 @@ pub struct RunOptions {
     /// Where the run publishes its live status (a progress line, a dashboard), if anyone
     /// listens.
     pub status: Option<StatusBoard>,
+    /// Run against these services instead of starting a lab (`--endpoints`, `[lab]
+    /// endpoints`).
+    pub lab: Option<ExternalLab>,
+    /// On an external lab: keep what the run created there (`--keep`).
+    pub keep: bool,
 }
 
 /// What a run produced.
@@ -68,9 +76,50 @@ pub async fn run(
     say.line(format!("harness: {} → {}", experiment.name, dir.display()));
     let board = options.status.clone().unwrap_or_default();
     board.begin(experiment);
+    // Every stream, topic and consumer group of the run starts with it.
+    let namespace = format!("h{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let outcome = phases(experiment, options, &namespace, dir, stop, &board).await;
+    // On an external lab, whatever happened (an error, a stop), the run's traces go;
+    // what became of them is said on stdout (with --quiet too: it is about someone
+    // else's services).
+    if let Some(lab) = &options.lab {
+        let line = if options.keep {
+            format!(
+                "harness: --keep: the run's streams, topics and groups (namespace {namespace}) stay on {}",
+                lab.name
+            )
+        } else {
+            let cleaned =
+                cleanup::cleanup(&lab.endpoints, experiment.system.backend, &namespace).await;
+            format!("harness: {}", cleaned.summary(&namespace))
+        };
+        match options.summary {
+            true => crate::say!("{line}"),
+            false => say.line(line),
+        }
+    }
+    outcome
+}
 
-    let setup = setup::setup(experiment, &dir, &stop, &say).await?;
-    board.targets(setup.platform.instances());
+/// Every phase after the run directory exists: setup to write.
+async fn phases(
+    experiment: &Experiment,
+    options: &RunOptions,
+    namespace: &str,
+    dir: PathBuf,
+    stop: Stop,
+    board: &StatusBoard,
+) -> anyhow::Result<RunOutcome> {
+    let say = Say(options.quiet);
+    let board = board.clone();
+    let setup = setup::setup(experiment, options, namespace, &dir, &stop, &say).await?;
+    board.targets(
+        setup
+            .platform
+            .as_ref()
+            .map(|p| p.instances())
+            .unwrap_or_default(),
+    );
     let load = load::load_and_faults(experiment, &setup, &stop, &board).await?;
     load::heal(experiment, &setup, &board).await;
     let load_end_us = setup.recorder.now_us();
@@ -82,9 +131,16 @@ pub async fn run(
     let interrupted = load.interrupted || drained == check::DrainEnd::Stopped;
     let drain_end_us = setup.recorder.now_us();
     board.phase(Phase::FinalReads);
-    final_reads::read(&setup.platform, experiment, &setup.recorder).await;
+    if let Some(platform) = &setup.platform {
+        final_reads::read(platform, experiment, &setup.recorder).await;
+    } else {
+        say.line(
+            "harness: the platform is external: its payment ledger and inventory are not read \
+             (double charges and stock invariants are not checked; the verdict says so)",
+        );
+    }
     board.phase(Phase::Teardown);
-    let torn = teardown::teardown(setup, &dir, &say).await?;
+    let torn = teardown::teardown(setup, options, &dir, &say).await?;
 
     board.phase(Phase::Judge);
     let phases = judge::PhaseEnds {

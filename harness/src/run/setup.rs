@@ -1,6 +1,7 @@
-//! Setup: the lab, the order platform behind its proxies, and the observers (tap, lag
-//! sampler, metrics scrape) on the direct endpoints. The run's clock starts when the
-//! observers do.
+//! Setup: the lab (started here, or an external one checked before any load), the
+//! order platform behind its proxies (unless the platform is external), and the
+//! observers (tap, lag sampler, metrics scrape) on the direct endpoints. The run's
+//! clock starts when the observers do.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use crate::journal::Recorder;
 use crate::observe::tap::TapState;
 use crate::observe::{lag, scrape, tap};
 use crate::stop::{Stop, Stopper};
-use lab::platform::{Platform, PlatformSpec};
+use lab::platform::{Platform, PlatformSpec, Tuning};
 use lab::toxiproxy::Toxiproxy;
 use lab::{Lab, LabSpec, RedisPersistence};
 
@@ -24,8 +25,14 @@ use lab::{Lab, LabSpec, RedisPersistence};
 #[derive(Debug)]
 pub(super) struct Setup {
     pub lab: Lab,
-    pub platform: Platform,
-    pub toxiproxy: Toxiproxy,
+    /// The reference platform the harness deployed; `None` when it is external.
+    pub platform: Option<Platform>,
+    /// The lab's Toxiproxy; an external lab may have none (no network faults).
+    pub toxiproxy: Option<Toxiproxy>,
+    /// Where the http driver POSTs orders (`http://host:port`).
+    pub order_url: Option<String>,
+    /// The logical topic the direct driver produces `OrderPlaced` (and poison) to.
+    pub input: String,
     /// The observers' bus: the run's namespace on the DIRECT endpoints, so measuring is
     /// not itself faulted.
     pub bus: BusConfig,
@@ -61,7 +68,7 @@ fn lab_spec(experiment: &Experiment) -> LabSpec {
     }
 }
 
-fn platform_spec(experiment: &Experiment, namespace: &str) -> PlatformSpec {
+fn platform_spec(experiment: &Experiment, namespace: &str, external_lab: bool) -> PlatformSpec {
     PlatformSpec {
         backend: experiment.system.backend,
         guarantee: experiment.system.guarantee,
@@ -78,9 +85,14 @@ fn platform_spec(experiment: &Experiment, namespace: &str) -> PlatformSpec {
             .map(|(s, n)| (s.to_string(), n.get()))
             .collect(),
         claim_idle: Duration::from_secs(3),
+        // The local lab's brokers default to the experiment's replication; an external
+        // cluster's defaults are its own, so the experiment's count is asked for.
+        replication: (external_lab && experiment.system.backend == Backend::Kafka)
+            .then(|| experiment.system.brokers.count()),
     }
 }
 
+/// The observers' bus; `namespace` is the run's, or an external platform's.
 fn observer_bus(experiment: &Experiment, lab: &Lab, namespace: String) -> BusConfig {
     let endpoints = lab.endpoints();
     BusConfig {
@@ -118,48 +130,68 @@ fn observer_bus(experiment: &Experiment, lab: &Lab, namespace: String) -> BusCon
     }
 }
 
-/// Starts the lab and the platform, then the observers; the run's clock starts with them.
+/// Starts (or checks) the lab and deploys the platform, then the observers; the run's
+/// clock starts with them.
 pub(super) async fn setup(
     experiment: &Experiment,
+    options: &super::RunOptions,
+    namespace: &str,
     dir: &Path,
     stop: &Stop,
     say: &Say,
 ) -> anyhow::Result<Setup> {
     let started = Instant::now();
     let logs = dir.join("logs");
-    let lab = tokio::select! {
-        lab = Lab::start(lab_spec(experiment)) => lab.context("starting the lab")?,
-        _ = stop.stopped() => anyhow::bail!("interrupted while starting the lab; nothing was run"),
-    };
-    let namespace = format!("h{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let spec = platform_spec(experiment, &namespace);
-    let platform = tokio::select! {
-        p = Platform::deploy(&lab, &spec, &logs, Duration::from_secs(90)) => p,
-        _ = stop.stopped() => {
-            copy_lab_logs(&lab, &logs);
-            anyhow::bail!("interrupted while deploying the platform; nothing was run");
+    let lab = match &options.lab {
+        Some(external) => {
+            super::external::preflight(external, experiment).await?;
+            Lab::external(external.endpoints.clone())
         }
+        None => tokio::select! {
+            lab = Lab::start(lab_spec(experiment)) => lab.context("starting the lab")?,
+            _ = stop.stopped() => anyhow::bail!("interrupted while starting the lab; nothing was run"),
+        },
     };
-    let platform = match platform {
-        Ok(p) => p,
-        Err(e) => {
-            copy_lab_logs(&lab, &logs);
-            return Err(e).context("deploying the order platform");
-        }
+    let external = experiment.system.platform.external();
+    let platform = match external {
+        Some(_) => None,
+        None => Some(deploy(experiment, &lab, namespace, &logs, stop).await?),
     };
     say.line(format!(
-        "harness: lab and platform up after {:.1} s",
+        "harness: {} and {} after {:.1} s",
+        if lab.is_local() {
+            "lab up"
+        } else {
+            "external lab answered"
+        },
+        if platform.is_some() {
+            "platform up"
+        } else {
+            "external platform named"
+        },
         started.elapsed().as_secs_f64()
     ));
-    let toxiproxy = lab.toxiproxy().context("the lab has no Toxiproxy")?;
-    let bus = observer_bus(experiment, &lab, namespace);
+    let toxiproxy = lab.toxiproxy();
+    let order_url = match (external, &platform) {
+        (Some(e), _) => e.order_url.clone(),
+        (None, Some(p)) => p.http("order", 0).map(|a| format!("http://{a}")),
+        (None, None) => None,
+    };
+    let input = external.map_or_else(|| "orders".to_owned(), |e| e.input.clone());
+    // The tap reads an external platform's topics under its own namespace.
+    let bus_namespace = external.map_or_else(|| namespace.to_owned(), |e| e.namespace.clone());
+    let bus = observer_bus(experiment, &lab, bus_namespace);
+    let topics: Vec<String> = match external {
+        Some(e) => e.topics.clone(),
+        None => tap::TOPICS.iter().map(|t| t.to_string()).collect(),
+    };
 
     let history = dir.join(experiment.history.file_name());
     let recorder = Arc::new(
         Recorder::create(
             &history,
             experiment.history,
-            super::judge::analysis_options(),
+            super::judge::analysis_options(experiment),
         )
         .with_context(|| format!("creating {}", history.display()))?,
     );
@@ -168,6 +200,7 @@ pub(super) async fn setup(
     let tasks = vec![
         tokio::spawn(tap::run(
             bus.clone(),
+            topics,
             recorder.clone(),
             tap.clone(),
             stopper.stop_token(),
@@ -179,7 +212,7 @@ pub(super) async fn setup(
             stopper.stop_token(),
         )),
         tokio::spawn(scrape::run(
-            platform.instances(),
+            platform.as_ref().map(|p| p.instances()).unwrap_or_default(),
             recorder.clone(),
             stopper.stop_token(),
         )),
@@ -188,11 +221,41 @@ pub(super) async fn setup(
         lab,
         platform,
         toxiproxy,
+        order_url,
+        input,
         bus,
         recorder,
         tap,
         observers: Observers { stopper, tasks },
         logs,
+    })
+}
+
+/// Deploys the reference platform on `lab`, under the run's namespace. On an external
+/// lab (possibly shared) its gateway proxy is named after the run, so runs do not
+/// replace each other's; teardown deletes it.
+async fn deploy(
+    experiment: &Experiment,
+    lab: &Lab,
+    namespace: &str,
+    logs: &Path,
+    stop: &Stop,
+) -> anyhow::Result<Platform> {
+    let spec = platform_spec(experiment, namespace, !lab.is_local());
+    let tuning = Tuning {
+        gateway_proxy: (!lab.is_local()).then(|| format!("{namespace}-gateway")),
+        ..Tuning::default()
+    };
+    let platform = tokio::select! {
+        p = Platform::deploy_tuned(lab, &spec, &tuning, logs, Duration::from_secs(90)) => p,
+        _ = stop.stopped() => {
+            copy_lab_logs(lab, logs);
+            anyhow::bail!("interrupted while deploying the platform; nothing was run");
+        }
+    };
+    platform.map_err(|e| {
+        copy_lab_logs(lab, logs);
+        anyhow::Error::new(e).context("deploying the order platform")
     })
 }
 

@@ -14,6 +14,7 @@ use super::setup::{Setup, copy_lab_logs};
 use crate::journal::Recorder;
 use crate::observe::tap::{self, TapState};
 use lab::Lab;
+use lab::platform::Platform;
 
 /// What outlives the services.
 #[derive(Debug)]
@@ -27,18 +28,31 @@ pub(crate) struct TornDown {
 }
 
 /// Stops everything the setup started, in order.
-pub(super) async fn teardown(setup: Setup, dir: &Path, say: &Say) -> anyhow::Result<TornDown> {
+pub(super) async fn teardown(
+    setup: Setup,
+    options: &super::RunOptions,
+    dir: &Path,
+    say: &Say,
+) -> anyhow::Result<TornDown> {
     let Setup {
         lab,
         platform,
+        toxiproxy,
         bus,
         recorder,
         tap,
         observers,
         ..
     } = setup;
-    let platform_running = platform.running();
-    tokio::task::spawn_blocking(move || platform.shutdown(Duration::from_secs(5))).await?;
+    let platform_running = platform.as_ref().map(Platform::running).unwrap_or_default();
+    if let Some(platform) = platform {
+        // On an external lab the gateway's proxy was this run's own: it goes too.
+        let proxy = platform.gateway_proxy.clone();
+        tokio::task::spawn_blocking(move || platform.shutdown(Duration::from_secs(5))).await?;
+        if let (false, Some(toxiproxy)) = (lab.is_local(), &toxiproxy) {
+            let _ = toxiproxy.delete_proxy(&proxy).await;
+        }
+    }
     settle_tap(&tap).await;
     observers.stopper.stop();
     for task in observers.tasks {
@@ -46,7 +60,7 @@ pub(super) async fn teardown(setup: Setup, dir: &Path, say: &Say) -> anyhow::Res
     }
     let cross_check = cross_check(&lab, &bus, &tap).await;
     copy_lab_logs(&lab, &dir.join("logs"));
-    let environment = environment(&lab);
+    let environment = environment(&lab, options);
     tokio::task::spawn_blocking(move || drop(lab)).await?;
     for (service, instance, up) in platform_running {
         if !up {
@@ -186,12 +200,26 @@ fn kcat_file(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
     Ok(file)
 }
 
-fn environment(lab: &Lab) -> serde_json::Value {
-    serde_json::json!({
+/// Versions of the harness, the lab's services and the machine; on an external lab also
+/// `external_lab` (the endpoints file's path and whether the run's traces were kept;
+/// nothing secret: the file itself holds addresses only). A local lab adds nothing, so
+/// environments compare equal with baselines recorded before.
+fn environment(lab: &Lab, options: &super::RunOptions) -> serde_json::Value {
+    let mut environment = serde_json::json!({
         "harness": env!("CARGO_PKG_VERSION"),
         "lab": lab.installation().map(|i| i.versions()).unwrap_or(serde_json::Value::Null),
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-    })
+    });
+    if let (Some(external), Some(map)) = (&options.lab, environment.as_object_mut()) {
+        map.insert(
+            "external_lab".into(),
+            serde_json::json!({
+                "endpoints_file": external.name,
+                "kept": options.keep,
+            }),
+        );
+    }
+    environment
 }

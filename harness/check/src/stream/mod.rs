@@ -222,6 +222,10 @@ impl Checker {
     pub fn new(setup: Setup) -> Checker {
         let warmup_end_us = setup.meta.as_ref().map_or(0, |m| m.warmup_end_us);
         let window_hops = setup.faults.iter().map(|_| FoldMap::default()).collect();
+        let types = Types {
+            info: Vec::new(),
+            terminal: setup.options.terminal_types.clone(),
+        };
         Checker {
             setup,
             warmup_end_us,
@@ -229,7 +233,7 @@ impl Checker {
             recs: Vec::new(),
             open: Vec::new(),
             free: Vec::new(),
-            types: Types::default(),
+            types,
             topics: Small::default(),
             tally: Tally::default(),
             occs: Vec::new(),

@@ -110,6 +110,8 @@ impl Small {
 #[derive(Debug, Default)]
 pub(crate) struct Types {
     pub info: Vec<TypeInfo>,
+    /// The terminal types when not the catalog's (empty: [`is_terminal`]).
+    pub terminal: Vec<String>,
 }
 
 impl Types {
@@ -120,7 +122,10 @@ impl Types {
         self.info.push(TypeInfo {
             name: text.into(),
             step: is_step(text),
-            terminal: is_terminal(text),
+            terminal: match self.terminal.is_empty() {
+                true => is_terminal(text),
+                false => self.terminal.iter().any(|t| t == text),
+            },
             placed: text == "OrderPlaced",
             confirmed: text == "OrderConfirmed",
             cancelled: text == "OrderCancelled",

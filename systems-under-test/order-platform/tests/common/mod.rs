@@ -221,6 +221,7 @@ impl Platform {
                 .chain([("inventory".to_string(), o.inventory.max(o.instances))])
                 .collect(),
             claim_idle: o.claim_idle,
+            replication: None,
         };
         let tuning = Tuning {
             breaker_open: Some(o.breaker_open),

@@ -1,0 +1,259 @@
+//! Bring your own system: the reference order platform started by hand with its own
+//! binary (one process per service, as anyone would run it) against a lab from `harness
+//! lab up --json`, measured with `platform = "external"` through its order API — and
+//! the same experiment run the usual way (the harness deploys the platform) against the
+//! same endpoints. Both must reach the same verdict with the same counts.
+//!
+//! "The same counts", precisely: the same attempted, acknowledged, observed and
+//! completed orders; every anomaly count equal; and, per event type of the order flow
+//! (`check::STEP_TYPES`: every event an order has up to and including its terminal
+//! one), the same number of distinct event ids. By-products (`NotificationSent`,
+//! `MetricUpdated`, `AlertTriggered`) are left out: how many of them the tap sees
+//! depends on how far those services had read when it stopped, not on the orders.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::external::{UpLab, harness, results, said};
+
+const SEED: u64 = 11;
+const PARTITIONS: u32 = 3;
+const DECLINE: f64 = 0.1;
+
+/// The experiment named `name`; `platform` is appended to its `[system]` (nothing for
+/// the reference platform).
+fn experiment(name: &str, platform: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = {SEED}
+duration = "5s"
+warmup = "2s"
+drain_timeout = "60s"
+
+[system]
+backend = "kafka"
+partitions = {PARTITIONS}
+{platform}
+
+[workload]
+rate = 20
+payment_failure_ratio = {DECLINE}
+"#
+    )
+}
+
+/// The platform's processes; SIGTERM then SIGKILL, and reaped, when dropped.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for child in &mut self.0 {
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+async fn wait_healthy(name: &str, port: u16, child: &mut Child, log: &Path) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let url = format!("http://127.0.0.1:{port}/health");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{name} exited ({status}) while starting:\n{tail}");
+        }
+        if client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not healthy at {url} within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts the order platform's services by hand under `namespace`, connected through
+/// the lab's proxies; returns them and the order API's base URL.
+async fn start_by_hand(lab: &UpLab, namespace: &str, logs: &Path) -> (Processes, String) {
+    let program = lab::platform::sut_binary().expect("target/debug/order-platform is built");
+    let kafka = &lab
+        .endpoints
+        .kafka
+        .as_ref()
+        .expect("kafka")
+        .bootstrap_proxied;
+    let mut processes = Processes(Vec::new());
+    let mut order_url = String::new();
+    let mut gateway_url = String::new();
+    for service in lab::platform::SERVICES {
+        let port = free_port();
+        let log = logs.join(format!("{service}.log"));
+        let mut command = Command::new(&program);
+        command
+            .arg(service)
+            .args(["--backend", "kafka", "--guarantee", "at-least-once"])
+            .args(["--instance", "0", "--namespace", namespace])
+            .args(["--kafka-bootstrap", kafka])
+            .args(["--partitions", &PARTITIONS.to_string()])
+            .args(["--decline-ratio", &DECLINE.to_string()])
+            .args(["--seed", &SEED.to_string()])
+            .args(["--http", &format!("127.0.0.1:{port}")]);
+        if service == "payment" {
+            command.args(["--gateway-url", &gateway_url]);
+        }
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn order-platform");
+        wait_healthy(service, port, &mut child, &log).await;
+        processes.0.push(child);
+        match service {
+            "payment-gateway" => gateway_url = format!("http://127.0.0.1:{port}"),
+            "order" => order_url = format!("http://127.0.0.1:{port}"),
+            _ => {}
+        }
+    }
+    (processes, order_url)
+}
+
+fn run(file: &Path, lab: &UpLab, runs: &Path) -> serde_json::Value {
+    let output = harness()
+        .arg("run")
+        .arg(file)
+        .arg("--endpoints")
+        .arg(&lab.file)
+        .args(["--quiet", "--runs"])
+        .arg(runs)
+        .output()
+        .expect("run harness");
+    assert_eq!(output.status.code(), Some(0), "{}", said(&output));
+    let name = file
+        .file_stem()
+        .expect("stem")
+        .to_string_lossy()
+        .to_string();
+    results(runs, &name)
+}
+
+/// Distinct event ids per event type of the order flow, from a run's history.
+fn steps(runs: &Path, name: &str) -> BTreeMap<String, usize> {
+    let history = runs.join(name).join("latest").join("history.jsonl");
+    let text = std::fs::read_to_string(&history).expect("history.jsonl");
+    let mut ids: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("history line");
+        let ty = v["event_type"].as_str().unwrap_or_default();
+        if v["kind"] == "observe" && check::STEP_TYPES.contains(&ty) {
+            let id = v["event_id"].as_str().expect("event_id").to_string();
+            ids.entry(ty.to_string()).or_default().insert(id);
+        }
+    }
+    ids.into_iter().map(|(t, s)| (t, s.len())).collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write experiment");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
+    let lab = UpLab::up(1);
+    let work = tempfile::tempdir().expect("tempdir");
+    let runs = work.path().join("runs");
+
+    let reference = write(
+        work.path(),
+        "byo-reference",
+        &experiment("byo-reference", ""),
+    );
+    let usual = run(&reference, &lab, &runs);
+
+    let namespace = common::unique("byo").replace('-', "");
+    let (platform, order_url) = start_by_hand(&lab, &namespace, work.path()).await;
+    let external = format!(
+        "platform = \"external\"\n\n[system.external]\nnamespace = \"{namespace}\"\n\
+         order_url = \"{order_url}\"\nterminal_types = [\"OrderShipped\", \"OrderCancelled\"]"
+    );
+    let foreign = write(
+        work.path(),
+        "byo-external",
+        &experiment("byo-external", &external),
+    );
+    let measured = run(&foreign, &lab, &runs);
+    drop(platform);
+
+    assert_eq!(usual["verdict"], "pass", "{}", usual["reasons"]);
+    assert_eq!(
+        measured["verdict"], usual["verdict"],
+        "{}",
+        measured["reasons"]
+    );
+    let reasons = measured["reasons"].to_string();
+    assert!(
+        reasons.contains("not checked: gateway double charges"),
+        "{reasons}"
+    );
+    for count in ["attempted", "acknowledged", "observed", "completed"] {
+        assert_eq!(
+            measured["counts"][count], usual["counts"][count],
+            "counts.{count}: external {} vs reference {}",
+            measured["counts"], usual["counts"]
+        );
+    }
+    assert!(usual["counts"]["acknowledged"].as_u64().expect("acked") >= 100);
+    for (anomaly, value) in usual["anomalies"].as_object().expect("anomalies") {
+        assert_eq!(
+            measured["anomalies"][anomaly]["count"], value["count"],
+            "anomaly {anomaly}"
+        );
+    }
+    let usual_steps = steps(&runs, "byo-reference");
+    assert!(usual_steps.contains_key("OrderShipped"), "{usual_steps:?}");
+    assert!(
+        usual_steps.contains_key("OrderCancelled"),
+        "{usual_steps:?}"
+    );
+    assert_eq!(steps(&runs, "byo-external"), usual_steps);
+    assert_eq!(
+        measured["config"]["system"]["platform"]["external"]["namespace"],
+        namespace
+    );
+}
