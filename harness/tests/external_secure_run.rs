@@ -71,8 +71,8 @@ fn assert_nowhere(secrets: &[String], files: &[(PathBuf, Vec<u8>)], printed: &st
 #[test]
 fn secure_runs_pass_with_env_passwords_and_refuse_a_wrong_one() {
     let lab = UpLab::up_secure();
-    let abs = std::path::absolute(&lab.dir).expect("absolute");
-    let files = lab::secure::SecureFiles::at(&abs);
+    let secrets = common::secure_passwords(&lab.dir);
+    let files = lab::secure::SecureFiles::at(&std::path::absolute(&lab.dir).expect("absolute"));
     let read = |p: PathBuf| {
         std::fs::read_to_string(p)
             .expect("password")
@@ -81,20 +81,7 @@ fn secure_runs_pass_with_env_passwords_and_refuse_a_wrong_one() {
     };
     let kafka_password = read(files.kafka_password("harness"));
     let redis_password = read(files.redis_password());
-    let mut secrets: Vec<String> = lab::secure::KAFKA_USERS
-        .iter()
-        .map(|u| read(files.kafka_password(u)))
-        .collect();
-    secrets.push(redis_password.clone());
-
-    // The endpoints file a CI job would commit: passwords by environment variable.
-    let mut endpoints = lab.endpoints.clone();
-    let k = &mut endpoints.kafka.as_mut().expect("kafka").security;
-    k.password_file = None;
-    k.password_env = Some("HARNESS_KAFKA_PASSWORD".into());
-    let r = &mut endpoints.redis.as_mut().expect("redis").security;
-    r.password_file = None;
-    r.password_env = Some("HARNESS_REDIS_PASSWORD".into());
+    let endpoints = common::passwords_from_env(lab.endpoints.clone());
     let work = tempfile::tempdir().expect("tempdir");
     let endpoints_file = work.path().join("secure-endpoints.json");
     std::fs::write(

@@ -11,23 +11,6 @@ use connect::{KafkaSecurity, RedisSecurity, SaslMechanism};
 use lab::secure::{RESTRICTED_USER, SecureFiles};
 use lab::{Endpoints, LabSpec, smoke};
 
-/// Every password file of the lab, read back.
-fn secrets(files: &SecureFiles) -> Vec<String> {
-    let mut out: Vec<String> = lab::secure::KAFKA_USERS
-        .iter()
-        .map(|u| files.kafka_password(u))
-        .chain([files.redis_password()])
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .expect("password file")
-                .trim()
-                .to_string()
-        })
-        .collect();
-    out.retain(|s| !s.is_empty());
-    out
-}
-
 fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
     for secret in secrets {
         assert!(
@@ -97,7 +80,7 @@ async fn a_secure_lab_round_trips_and_explains_what_is_wrong() {
         .expect("a local lab has a directory")
         .to_path_buf();
     let files = SecureFiles::at(&dir);
-    let secrets = secrets(&files);
+    let secrets = common::secure_passwords(&dir);
     assert_eq!(secrets.len(), 4, "three Kafka users and the Redis user");
     for user in lab::secure::KAFKA_USERS {
         use std::os::unix::fs::PermissionsExt;

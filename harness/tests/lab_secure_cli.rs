@@ -74,6 +74,7 @@ fn secure_up_check_with_file_env_and_wrong_passwords_then_down() {
     let printed = String::from_utf8_lossy(&up.stdout).trim().to_string();
     let endpoints = lab::Endpoints::from_json(&printed).expect("endpoints JSON on stdout");
 
+    let secrets = common::secure_passwords(&dir);
     let files = lab::secure::SecureFiles::at(&std::path::absolute(&dir).expect("absolute"));
     let read = |p: std::path::PathBuf| {
         std::fs::read_to_string(p)
@@ -83,11 +84,6 @@ fn secure_up_check_with_file_env_and_wrong_passwords_then_down() {
     };
     let kafka_password = read(files.kafka_password("harness"));
     let redis_password = read(files.redis_password());
-    let mut secrets: Vec<String> = lab::secure::KAFKA_USERS
-        .iter()
-        .map(|u| read(files.kafka_password(u)))
-        .collect();
-    secrets.push(redis_password.clone());
     assert_no_secret("lab up --json", &printed, &secrets);
     let status = with_dir(&["lab", "status", "--json"], &dir);
     assert_no_secret(
@@ -113,13 +109,7 @@ fn secure_up_check_with_file_env_and_wrong_passwords_then_down() {
     assert_eq!(code, Some(0), "{text}");
 
     // The same endpoints, the passwords from the environment.
-    let mut from_env = endpoints.clone();
-    let k = &mut from_env.kafka.as_mut().expect("kafka").security;
-    k.password_file = None;
-    k.password_env = Some("HARNESS_KAFKA_PASSWORD".into());
-    let r = &mut from_env.redis.as_mut().expect("redis").security;
-    r.password_file = None;
-    r.password_env = Some("HARNESS_REDIS_PASSWORD".into());
+    let from_env = common::passwords_from_env(endpoints.clone());
     let env_file = parent.path().join("env.json");
     std::fs::write(&env_file, serde_json::to_string(&from_env).expect("json")).expect("write");
     let right = [
@@ -156,13 +146,31 @@ fn secure_up_check_with_file_env_and_wrong_passwords_then_down() {
     assert_no_secret("lab check", &text, &secrets);
     assert!(!text.contains("wrong-kafka-password") && !text.contains("wrong-redis-password"));
 
-    // Unset: named before anything connects.
+    // Unset: exit 2, the file and the variable named before anything connects.
     let (code, text) = check(&env_file, &[("HARNESS_REDIS_PASSWORD", &redis_password)]);
-    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("kafka.security: password_env HARNESS_KAFKA_PASSWORD: the environment variable is not set"),
+        text.contains(&format!(
+            "{}: kafka.security: password_env HARNESS_KAFKA_PASSWORD: the environment variable is not set",
+            env_file.display()
+        )),
         "{text}"
     );
+    // A password written into the file itself is refused, and not repeated.
+    let inline = parent.path().join("inline.json");
+    std::fs::write(
+        &inline,
+        printed.replacen(
+            "\"password_file\"",
+            "\"password\":\"hunter2-inline\",\"password_file\"",
+            1,
+        ),
+    )
+    .expect("write");
+    let (code, text) = check(&inline, &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("unknown field `password`"), "{text}");
+    assert!(!text.contains("hunter2-inline"), "{text}");
 
     let pids: Vec<u32> = serde_json::from_slice::<serde_json::Value>(&status.stdout)
         .expect("status JSON")["processes"]
