@@ -15,7 +15,11 @@ async fn an_external_lab_is_probed_and_refuses_process_faults() {
     assert_eq!(external.endpoints(), local.endpoints());
 
     let probes = lab::probe(external.endpoints()).await;
-    assert_eq!(probes.len(), 5, "toxiproxy, redis x2, kafka x2: {probes:?}");
+    assert_eq!(
+        probes.len(),
+        6,
+        "toxiproxy, redis x2, kafka x2, kafka permission: {probes:?}"
+    );
     assert!(probes.iter().all(|p| p.error.is_none()), "{probes:?}");
 
     // Process faults need a process: an external lab says so instead of guessing.

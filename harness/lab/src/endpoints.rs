@@ -1,8 +1,14 @@
 //! Where the lab's services answer. Printed by `harness lab up --json`, recorded in the
 //! state file, and accepted back as the description of an external lab.
+//!
+//! A secured service carries a `security` object ([`connect::KafkaSecurity`],
+//! [`connect::RedisSecurity`]): where its password is, never the password, since this
+//! value is written to the state file, printed, and copied into a run's results.
+//! Absent means plaintext, as in files written before it existed.
 
 use std::net::SocketAddr;
 
+use connect::{KafkaSecurity, RedisSecurity};
 use serde::{Deserialize, Serialize};
 
 /// Every address a client, the tap or a script needs.
@@ -25,15 +31,19 @@ pub struct RedisEndpoints {
     pub direct: SocketAddr,
     /// The proxy's name in Toxiproxy.
     pub proxy: String,
+    /// TLS, ACL user and where its password is; absent: plaintext without AUTH.
+    #[serde(default, skip_serializing_if = "RedisSecurity::is_plaintext")]
+    pub security: RedisSecurity,
 }
 
 impl RedisEndpoints {
+    /// `redis://` or, with TLS, `rediss://` (never with a password in it).
     pub fn proxied_url(&self) -> String {
-        format!("redis://{}/", self.proxied)
+        connect::redis_url(self.proxied, &self.security)
     }
 
     pub fn direct_url(&self) -> String {
-        format!("redis://{}/", self.direct)
+        connect::redis_url(self.direct, &self.security)
     }
 }
 
@@ -44,6 +54,10 @@ pub struct KafkaEndpoints {
     /// Bootstrap list on the DIRECT listeners (never faulted).
     pub bootstrap_direct: String,
     pub brokers: Vec<BrokerEndpoints>,
+    /// security.protocol, SASL user and where its password is, CA file; the same for
+    /// the proxied and the direct listeners. Absent: PLAINTEXT.
+    #[serde(default, skip_serializing_if = "KafkaSecurity::is_plaintext")]
+    pub security: KafkaSecurity,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,5 +96,45 @@ impl Endpoints {
     /// Reads endpoints (the `harness lab up --json` shape) from JSON text.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// Security settings that cannot work together, named by service (`kafka.security:
+    /// ...`). Passwords are not read here: [`resolve_secrets`](Self::resolve_secrets).
+    pub fn validate_security(&self) -> Result<(), String> {
+        if let Some(kafka) = &self.kafka {
+            kafka
+                .security
+                .validate()
+                .map_err(|e| format!("kafka.security: {e}"))?;
+        }
+        if let Some(redis) = &self.redis {
+            redis
+                .security
+                .validate()
+                .map_err(|e| format!("redis.security: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Reads every password the file points to, so a missing variable or file is
+    /// reported (naming it) before anything connects.
+    pub fn resolve_secrets(&self) -> Result<(), String> {
+        self.validate_security()?;
+        let sources = [
+            self.kafka
+                .as_ref()
+                .map(|k| ("kafka", k.security.password_source())),
+            self.redis
+                .as_ref()
+                .map(|r| ("redis", r.security.password_source())),
+        ];
+        for (service, source) in sources.into_iter().flatten() {
+            if let Some(source) = source.map_err(|e| format!("{service}.security: {e}"))? {
+                source
+                    .resolve()
+                    .map_err(|e| format!("{service}.security: {e}"))?;
+            }
+        }
+        Ok(())
     }
 }

@@ -22,6 +22,8 @@
 //!   behind the lab's proxies ([`platform::Platform::deploy`]).
 //! - [`smoke`]: a produce/consume round trip through the proxies (`harness lab smoke`).
 //! - [`state`]: the state file of a detached lab.
+//! - [`secure`]: `lab up --secure`: the throwaway CA, the users and their password
+//!   files, Kafka SASL_SSL with ACLs, Redis TLS with an ACL user.
 //! - private: `error` ([`LabError`]), `install` (finding `.lab/`), `ports` (free
 //!   loopback ports), `process` (one supervised child), `reaper` (exit-time safety
 //!   net), `services` (config files and command lines), `ready` (readiness probes),
@@ -35,6 +37,7 @@ mod ports;
 mod process;
 mod ready;
 mod reaper;
+pub mod secure;
 mod services;
 pub mod smoke;
 pub mod state;
@@ -51,7 +54,9 @@ pub use endpoints::{BrokerEndpoints, Endpoints, KafkaEndpoints, ProxyEndpoint, R
 pub use error::LabError;
 pub use install::{HOME_ENV, Installation};
 pub use process::{ManagedProcess, ProcessSpec, log_tail};
-pub use ready::{MetadataBroker, Probe, kafka_brokers, probe, redis_ping};
+pub use ready::{
+    MetadataBroker, Probe, kafka_brokers, kafka_brokers_with, probe, redis_ping, redis_ping_with,
+};
 pub use services::java;
 
 /// How Redis persists: none (lost on kill), AOF fsync every second, or on every write.
@@ -93,6 +98,9 @@ pub struct LabSpec {
     pub ready_timeout: Duration,
     /// Seed for Toxiproxy's toxicity dice, so runs are repeatable.
     pub toxiproxy_seed: u64,
+    /// Kafka SASL_SSL with ACLs and Redis TLS with an ACL user ([`secure`]): what a real
+    /// cluster looks like, so the secured paths are tested against real services.
+    pub secure: bool,
 }
 
 impl Default for LabSpec {
@@ -105,6 +113,7 @@ impl Default for LabSpec {
             installation: None,
             ready_timeout: Duration::from_secs(90),
             toxiproxy_seed: 42,
+            secure: false,
         }
     }
 }

@@ -128,6 +128,62 @@ fn sut_candidates(exe: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Environment variables of a child process, (name, value).
+type Environment = Vec<(String, String)>;
+
+/// The platform's flags for the endpoints' security settings, and its environment: the
+/// passwords, read here, go to the child by environment variable, never on its command
+/// line (`/proc/PID/cmdline` is readable by every user; `environ` only by the owner).
+fn security_flags(endpoints: &crate::Endpoints) -> Result<(Vec<String>, Environment), LabError> {
+    let mut args = Vec::new();
+    let mut env = Vec::new();
+    let secret = |service: &str, source: Result<Option<connect::PasswordSource>, _>| {
+        let wrap = |e: connect::SecurityError| LabError::Spec(format!("{service}.security: {e}"));
+        source
+            .map_err(wrap)?
+            .map(|s| s.resolve().map_err(wrap))
+            .transpose()
+    };
+    if let Some(kafka) = &endpoints.kafka {
+        let s = &kafka.security;
+        args.extend([
+            "--kafka-security-protocol".to_string(),
+            s.security_protocol.name().to_string(),
+        ]);
+        if let Some(m) = s.sasl_mechanism {
+            args.extend(["--kafka-sasl-mechanism".to_string(), m.name().to_string()]);
+        }
+        if let Some(user) = &s.username {
+            args.extend(["--kafka-username".to_string(), user.clone()]);
+        }
+        if let Some(ca) = &s.ca_file {
+            args.extend(["--kafka-ca-file".to_string(), ca.display().to_string()]);
+        }
+        if let Some(password) = secret("kafka", s.password_source())? {
+            env.push((
+                connect::KAFKA_PASSWORD_ENV.to_string(),
+                password.expose().to_string(),
+            ));
+        }
+    }
+    if let Some(redis) = &endpoints.redis {
+        let s = &redis.security;
+        if let Some(user) = &s.username {
+            args.extend(["--redis-username".to_string(), user.clone()]);
+        }
+        if let Some(ca) = &s.ca_file {
+            args.extend(["--redis-ca-file".to_string(), ca.display().to_string()]);
+        }
+        if let Some(password) = secret("redis", s.password_source())? {
+            env.push((
+                connect::REDIS_PASSWORD_ENV.to_string(),
+                password.expose().to_string(),
+            ));
+        }
+    }
+    Ok((args, env))
+}
+
 fn lock(process: &Mutex<ManagedProcess>) -> MutexGuard<'_, ManagedProcess> {
     process
         .lock()
@@ -175,6 +231,7 @@ impl Platform {
             .map(|k| k.bootstrap_proxied.clone())
             .unwrap_or_default();
 
+        let (security_args, security_env) = security_flags(endpoints)?;
         let mut instances = Vec::new();
         let mut gateway_proxied = loopback(0);
         for service in SERVICES {
@@ -212,6 +269,7 @@ impl Platform {
                     "--http".into(),
                     http.to_string(),
                 ];
+                args.extend(security_args.iter().cloned());
                 if let Some(replication) = spec.replication {
                     args.push("--replication".into());
                     args.push(replication.to_string());
@@ -232,7 +290,10 @@ impl Platform {
                     name: format!("{service}#{instance}"),
                     program: program.clone(),
                     args,
-                    env: vec![("RUST_LOG".into(), "info".into())],
+                    env: [("RUST_LOG".to_string(), "info".to_string())]
+                        .into_iter()
+                        .chain(security_env.iter().cloned())
+                        .collect(),
                     cwd: None,
                     log: logs.join(format!("{service}-{instance}.log")),
                 })?;

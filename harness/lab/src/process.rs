@@ -15,7 +15,8 @@ use nix::unistd::Pid;
 use super::{LabError, reaper};
 
 /// How to (re)start a process: everything needed to run the same command again.
-#[derive(Debug, Clone)]
+/// `Debug` prints the environment's names only: a value may be a password.
+#[derive(Clone)]
 pub struct ProcessSpec {
     /// Short name used in logs, errors and the state file (`redis`, `kafka-1`, ...).
     pub name: String,
@@ -25,6 +26,20 @@ pub struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     /// stdout and stderr are appended here, so a restart keeps the earlier output.
     pub log: PathBuf,
+}
+
+impl std::fmt::Debug for ProcessSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ProcessSpec")
+            .field("name", &self.name)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env (names)", &env)
+            .field("cwd", &self.cwd)
+            .field("log", &self.log)
+            .finish()
+    }
 }
 
 /// A running (or stopped) child. Reaped on drop: SIGKILL to its whole process group.

@@ -11,6 +11,7 @@ use base64::Engine;
 use super::endpoints::{BrokerEndpoints, Endpoints, KafkaEndpoints, ProxyEndpoint, RedisEndpoints};
 use super::ports::{free_ports, loopback};
 use super::process::{ManagedProcess, ProcessSpec, log_tail};
+use super::secure::{self, SecureFiles};
 use super::{Installation, LabError, LabSpec, RedisPersistence, ServiceId, ready};
 
 const KAFKA_PROPERTIES: &str = include_str!("../../../lab/kafka/server.properties");
@@ -110,14 +111,25 @@ pub(crate) async fn start_all(
             upstream: loopback(b.client).to_string(),
         });
     }
+    let secure = spec.secure.then(|| secure::generate(root)).transpose()?;
     let endpoints = Endpoints {
         toxiproxy: Some(loopback(toxiproxy_api)),
         redis: redis_ports.map(|(direct, proxy)| RedisEndpoints {
             proxied: loopback(proxy),
             direct: loopback(direct),
             proxy: "redis".into(),
+            security: secure
+                .as_ref()
+                .map(SecureFiles::redis_security)
+                .unwrap_or_default(),
         }),
-        kafka: (!broker_ports.is_empty()).then(|| kafka_endpoints(&broker_ports)),
+        kafka: (!broker_ports.is_empty()).then(|| KafkaEndpoints {
+            security: secure
+                .as_ref()
+                .map(SecureFiles::kafka_security)
+                .unwrap_or_default(),
+            ..kafka_endpoints(&broker_ports)
+        }),
         proxies,
     };
 
@@ -136,20 +148,30 @@ pub(crate) async fn start_all(
     if let (Some(persistence), Some((direct, _))) = (spec.redis, redis_ports) {
         processes.push((
             ServiceId::Redis,
-            Mutex::new(start_redis(installation, root, &logs, direct, persistence)?),
+            Mutex::new(start_redis(
+                installation,
+                root,
+                &logs,
+                direct,
+                persistence,
+                secure.as_ref(),
+            )?),
         ));
     }
     if !broker_ports.is_empty() {
         let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(uuid::Uuid::new_v4().as_bytes());
-        let configs = write_kafka_configs(root, &broker_ports)?;
-        format_kafka(installation, &logs, &cluster_id, &configs).await?;
+        let configs = write_kafka_configs(root, &broker_ports, secure.as_ref())?;
+        format_kafka(installation, &logs, &cluster_id, &configs, secure.as_ref()).await?;
         for (b, config) in broker_ports.iter().zip(&configs) {
             let process = start_broker(installation, spec, root, &logs, b.node_id, config)?;
             processes.push((ServiceId::Kafka(b.node_id), Mutex::new(process)));
         }
     }
     ready::all(&endpoints, &processes, spec.ready_timeout).await?;
+    if let (Some(files), Some(kafka)) = (&secure, &endpoints.kafka) {
+        secure::grant_acls(installation, files, &kafka.bootstrap_direct, &logs).await?;
+    }
     Ok((endpoints, processes))
 }
 
@@ -175,6 +197,7 @@ fn kafka_endpoints(brokers: &[BrokerPorts]) -> KafkaEndpoints {
                 proxy: format!("kafka-{}", b.node_id),
             })
             .collect(),
+        security: Default::default(),
     }
 }
 
@@ -228,6 +251,7 @@ fn start_redis(
     logs: &Path,
     port: u16,
     persistence: RedisPersistence,
+    secure: Option<&SecureFiles>,
 ) -> Result<ManagedProcess, LabError> {
     let dir = mkdir(&root.join("redis"))?;
     let persistence = match persistence {
@@ -235,16 +259,21 @@ fn start_redis(
         RedisPersistence::Everysec => "save \"\"\nappendonly yes\nappendfsync everysec",
         RedisPersistence::Always => "save \"\"\nappendonly yes\nappendfsync always",
     };
+    let listen = match secure {
+        Some(files) => secure::redis_listen(files, port)?,
+        None => format!("port {port}"),
+    };
     let conf = render(
         REDIS_CONF,
         &[
-            ("port", port.to_string()),
+            ("listen", listen),
             ("dir", dir.display().to_string()),
             ("persistence", persistence.to_string()),
         ],
     )?;
     let conf_path = dir.join("redis.conf");
-    write(&conf_path, &conf)?;
+    // 0600: a secure lab's file holds the ACL user's password.
+    secure::write_private(&conf_path, &conf)?;
     ManagedProcess::spawn(ProcessSpec {
         name: "redis".into(),
         program: installation.redis_server(),
@@ -255,7 +284,18 @@ fn start_redis(
     })
 }
 
-fn write_kafka_configs(root: &Path, brokers: &[BrokerPorts]) -> Result<Vec<PathBuf>, LabError> {
+/// The plaintext lab's protocol map (the secure lab's is in `secure`).
+const PLAINTEXT_PROTOCOLS: &str = "listener.security.protocol.map=CLIENT:PLAINTEXT,DIRECT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT";
+
+fn write_kafka_configs(
+    root: &Path,
+    brokers: &[BrokerPorts],
+    secure: Option<&SecureFiles>,
+) -> Result<Vec<PathBuf>, LabError> {
+    let security = match secure {
+        Some(files) => secure::kafka_properties(files)?,
+        None => PLAINTEXT_PROTOCOLS.to_string(),
+    };
     let voters = brokers
         .iter()
         .map(|b| format!("{}@127.0.0.1:{}", b.node_id, b.controller))
@@ -280,10 +320,12 @@ fn write_kafka_configs(root: &Path, brokers: &[BrokerPorts]) -> Result<Vec<PathB
                     ("log_dir", dir.join("data").display().to_string()),
                     ("replication", replication.to_string()),
                     ("min_isr", min_isr.to_string()),
+                    ("security", security.clone()),
                 ],
             )?;
             let path = dir.join("server.properties");
-            write(&path, &text)?;
+            // 0600: a secure lab's properties hold the PLAIN users' passwords.
+            secure::write_private(&path, &text)?;
             Ok(path)
         })
         .collect()
@@ -315,23 +357,41 @@ async fn format_kafka(
     logs: &Path,
     cluster_id: &str,
     configs: &[PathBuf],
+    secure: Option<&SecureFiles>,
 ) -> Result<(), LabError> {
     let java = java()?;
+    let scram = secure.map(secure::scram_arguments).transpose()?;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, config) in configs.iter().enumerate() {
         let log = logs.join(format!("kafka-{}-format.log", i + 1));
         let out = std::fs::File::create(&log).map_err(|e| LabError::io(&log, e))?;
         let err = out.try_clone().map_err(|e| LabError::io(&log, e))?;
+        // `--cluster-id=ID` in one argument: a base64url id may start with `-`, which
+        // the tool's argument parser would take for an option (1 start in 64 failed).
+        let mut tool: Vec<String> = vec![
+            "kafka.tools.StorageTool".into(),
+            "format".into(),
+            format!("--cluster-id={cluster_id}"),
+            "-c".into(),
+            config.display().to_string(),
+        ];
         let mut command = tokio::process::Command::new(&java);
         command
             .args(["-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp"])
-            .arg(installation.kafka_classpath())
-            // `--cluster-id=ID` in one argument: a base64url id may start with `-`, which
-            // the tool's argument parser would take for an option (1 start in 64 failed).
-            .args(["kafka.tools.StorageTool", "format"])
-            .arg(format!("--cluster-id={cluster_id}"))
-            .arg("-c")
-            .arg(config)
+            .arg(installation.kafka_classpath());
+        match &scram {
+            // The SCRAM passwords go through a 0600 argfile, not the command line.
+            Some(scram) => {
+                tool.extend(scram.iter().cloned());
+                let path = config.with_file_name("format.args");
+                secure::argfile(&path, &tool)?;
+                command.arg(format!("@{}", path.display()));
+            }
+            None => {
+                command.args(&tool);
+            }
+        }
+        command
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -416,7 +476,7 @@ mod tests {
             })
             .collect();
         let dir = tempfile::tempdir().expect("tempdir");
-        let configs = write_kafka_configs(dir.path(), &brokers).expect("configs");
+        let configs = write_kafka_configs(dir.path(), &brokers, None).expect("configs");
         let text = std::fs::read_to_string(&configs[1]).expect("read");
         assert!(text.contains("node.id=2\n"));
         assert!(text.contains(

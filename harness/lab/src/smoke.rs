@@ -1,5 +1,6 @@
 //! A round trip through the proxies on both backends: the proof that a lab is wired the
-//! way the system under test will use it (`harness lab smoke`, `make quickstart`).
+//! way the system under test will use it (`harness lab smoke`, `make quickstart`). The
+//! clients connect with the endpoints' security settings, as the platform does.
 
 use std::time::{Duration, Instant};
 
@@ -55,8 +56,8 @@ pub async fn run(lab: &Lab) -> Result<SmokeReport, SmokeError> {
 /// XADD then XREADGROUP (and XACK) through the Redis proxy.
 pub async fn redis_round_trip(redis: &RedisEndpoints, tag: &str) -> Result<Duration, SmokeError> {
     let err = |step| fail("redis", step);
-    let client =
-        redis::Client::open(redis.proxied_url()).map_err(|e| err("client")(e.to_string()))?;
+    let client = connect::redis_client(&redis.proxied_url(), &redis.security)
+        .map_err(|e| err("client")(e.to_string()))?;
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(3)))
         .set_response_timeout(Some(Duration::from_secs(5)));
@@ -106,7 +107,8 @@ pub async fn redis_round_trip(redis: &RedisEndpoints, tag: &str) -> Result<Durat
 pub async fn kafka_round_trip(kafka: &KafkaEndpoints, tag: &str) -> Result<Duration, SmokeError> {
     let err = |step| fail("kafka", step);
     let topic = format!("smoke-{tag}");
-    let admin: AdminClient<DefaultClientContext> = client_config(&kafka.bootstrap_proxied)
+    let config = |step| client_config(kafka).map_err(|e| err(step)(e.to_string()));
+    let admin: AdminClient<DefaultClientContext> = config("admin client")?
         .create()
         .map_err(|e| err("admin client")(e.to_string()))?;
     let new_topic = NewTopic::new(&topic, 1, TopicReplication::Fixed(-1));
@@ -119,13 +121,13 @@ pub async fn kafka_round_trip(kafka: &KafkaEndpoints, tag: &str) -> Result<Durat
         result.map_err(|(t, code)| err("create topic")(format!("{t}: {code}")))?;
     }
 
-    let producer: FutureProducer = client_config(&kafka.bootstrap_proxied)
+    let producer: FutureProducer = config("producer")?
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", "30000")
         .create()
         .map_err(|e| err("producer")(e.to_string()))?;
-    let consumer: StreamConsumer = client_config(&kafka.bootstrap_proxied)
+    let consumer: StreamConsumer = config("consumer")?
         .set("group.id", format!("smoke-{tag}"))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -159,10 +161,9 @@ pub async fn kafka_round_trip(kafka: &KafkaEndpoints, tag: &str) -> Result<Durat
     Ok(took)
 }
 
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("log_level", "3");
-    config
+/// Through the proxies, with the endpoints' security settings.
+fn client_config(kafka: &KafkaEndpoints) -> Result<ClientConfig, connect::SecurityError> {
+    let mut config = connect::kafka_config(&kafka.bootstrap_proxied, &kafka.security)?;
+    config.set("log_level", "3");
+    Ok(config)
 }

@@ -67,6 +67,11 @@ pub struct UpArgs {
     /// Stay in the foreground and stop everything on Ctrl-C or SIGTERM (no state file).
     #[arg(long)]
     pub foreground: bool,
+    /// Secured like a real cluster: Kafka SASL_SSL (PLAIN and SCRAM-SHA-512) with ACLs,
+    /// Redis TLS with an ACL user; a throwaway CA and passwords in files (mode 0600) in
+    /// the lab's directory, which the printed endpoints name (never the passwords).
+    #[arg(long)]
+    pub secure: bool,
     #[command(flatten)]
     pub dir: DirArgs,
 }
@@ -89,6 +94,9 @@ pub struct SmokeArgs {
     /// Kafka nodes for the round trip: 1 or 3.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub brokers: u8,
+    /// The round trip on a secured lab (as `lab up --secure`).
+    #[arg(long)]
+    pub secure: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -119,6 +127,7 @@ async fn up(args: UpArgs) -> anyhow::Result<u8> {
         brokers: args.brokers,
         broker_heap_mb: args.broker_heap_mb,
         ready_timeout: Duration::from_secs(args.ready_timeout),
+        secure: args.secure,
         ..LabSpec::default()
     };
     let spec = if args.foreground {
@@ -258,6 +267,7 @@ async fn smoke(args: SmokeArgs) -> anyhow::Result<u8> {
     tokio::pin!(stop);
     let spec = LabSpec {
         brokers: args.brokers,
+        secure: args.secure,
         ..LabSpec::default()
     };
     let started = std::time::Instant::now();
@@ -302,6 +312,11 @@ async fn check(args: CheckArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("reading {}", args.endpoints.display()))?;
     let endpoints = Endpoints::from_json(&text)
         .with_context(|| format!("{}: not an endpoints file", args.endpoints.display()))?;
+    // Settings that cannot work and passwords that cannot be read are the file's (or the
+    // environment's) fault, not the services': exit 2 naming them, before connecting.
+    if let Err(e) = endpoints.resolve_secrets() {
+        bail!("{}: {e}", args.endpoints.display());
+    }
     let lab = Lab::external(endpoints);
     let probes = lab::probe(lab.endpoints()).await;
     let ok = probes.iter().all(|p| p.error.is_none());
@@ -319,6 +334,21 @@ async fn check(args: CheckArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if ok { exit::PASS } else { exit::FAIL })
+}
+
+/// `, password_file PATH` (where the password is, never the password).
+fn password_where(
+    source: Result<Option<connect::PasswordSource>, connect::SecurityError>,
+) -> String {
+    match source {
+        Ok(Some(source)) => format!(", {source}"),
+        _ => String::new(),
+    }
+}
+
+fn ca_where(ca: Option<&std::path::Path>) -> String {
+    ca.map(|ca| format!(", ca_file {}", ca.display()))
+        .unwrap_or_default()
 }
 
 fn print_endpoints(endpoints: &Endpoints, json: bool, dir: Option<String>) {
@@ -340,9 +370,32 @@ fn print_endpoints(endpoints: &Endpoints, json: bool, dir: Option<String>) {
             redis.direct_url()
         );
     }
+    if let Some(redis) = endpoints
+        .redis
+        .as_ref()
+        .filter(|r| !r.security.is_plaintext())
+    {
+        let s = &redis.security;
+        crate::say!(
+            "redis security   {}{}{}",
+            s.describe(),
+            password_where(s.password_source()),
+            ca_where(s.ca_file.as_deref())
+        );
+    }
     if let Some(kafka) = &endpoints.kafka {
         crate::say!("kafka bootstrap  {} (proxied)", kafka.bootstrap_proxied);
         crate::say!("                 {} (direct)", kafka.bootstrap_direct);
+        let s = &kafka.security;
+        if !s.is_plaintext() {
+            crate::say!(
+                "kafka security   {} {}{}{}",
+                s.security_protocol.name(),
+                s.describe(),
+                password_where(s.password_source()),
+                ca_where(s.ca_file.as_deref())
+            );
+        }
     }
     for p in &endpoints.proxies {
         crate::say!("proxy {:<10} {} -> {}", p.name, p.listen, p.upstream);

@@ -20,7 +20,7 @@ use check::{GroupPosition, LagSample, TAP_GROUP};
 use events::Service;
 use order_platform::bus::{Backend, BusConfig, next_stream_id};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::tap::TapState;
 use crate::journal::Recorder;
@@ -126,8 +126,12 @@ async fn redis_lag(
     tap: &Mutex<TapState>,
 ) -> Vec<(String, Sample)> {
     if conn.is_none() {
-        let Ok(client) = redis::Client::open(config.redis_url.as_str()) else {
-            return Vec::new();
+        let client = match connect::redis_client(&config.redis_url, &config.redis_security) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "lag sampler: no redis client");
+                return Vec::new();
+            }
         };
         let manager = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
@@ -234,8 +238,15 @@ type KafkaGroups = Arc<
 fn kafka_groups(config: &BusConfig) -> KafkaGroups {
     let mut groups = Vec::new();
     for (service, topics) in subscribed_groups() {
-        let consumer: Result<BaseConsumer, _> = ClientConfig::new()
-            .set("bootstrap.servers", &config.kafka_bootstrap)
+        let mut client =
+            match connect::kafka_config(&config.kafka_bootstrap, &config.kafka_security) {
+                Ok(client) => client,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lag sampler: no kafka client");
+                    return Arc::new(groups);
+                }
+            };
+        let consumer: Result<BaseConsumer, _> = client
             .set("group.id", format!("{}.{service}", config.namespace))
             .set("enable.auto.commit", "false")
             // The end of a partition as a read_committed reader sees it: the last

@@ -2,10 +2,11 @@
 //! not own is deleted once the run is over — Redis keys and streams whose names start
 //! with the run's namespace, Kafka topics and consumer groups named `{namespace}.…` —
 //! unless `--keep`. Each deletion is best effort: what fails is said, the rest goes on.
+//! The clients connect with the endpoints' security settings (`connect`).
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use connect::{KafkaSecurity, RedisSecurity};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -50,7 +51,7 @@ pub(super) async fn cleanup(endpoints: &Endpoints, backend: Backend, namespace: 
     match backend {
         Backend::Redis => {
             if let Some(redis) = &endpoints.redis {
-                match redis_keys(&redis.direct_url(), namespace).await {
+                match redis_keys(&redis.direct_url(), &redis.security, namespace).await {
                     Ok(n) => cleaned.redis_keys = n,
                     Err(e) => cleaned
                         .problems
@@ -61,12 +62,15 @@ pub(super) async fn cleanup(endpoints: &Endpoints, backend: Backend, namespace: 
         Backend::Kafka => {
             if let Some(kafka) = &endpoints.kafka {
                 let bootstrap = kafka.bootstrap_direct.clone();
+                let security = kafka.security.clone();
                 let prefix = format!("{namespace}.");
-                let result =
-                    tokio::task::spawn_blocking(move || kafka_names(&bootstrap, &prefix)).await;
+                let result = tokio::task::spawn_blocking(move || {
+                    kafka_names(&bootstrap, &security, &prefix)
+                })
+                .await;
                 match result {
                     Ok(Ok((topics, groups))) => {
-                        let admin = admin(&kafka.bootstrap_direct);
+                        let admin = admin(&kafka.bootstrap_direct, &kafka.security);
                         match admin {
                             Ok(admin) => {
                                 delete(&admin, &topics, &groups, &mut cleaned).await;
@@ -84,8 +88,14 @@ pub(super) async fn cleanup(endpoints: &Endpoints, backend: Backend, namespace: 
 }
 
 /// SCAN for `{namespace}*` and UNLINK what is found.
-async fn redis_keys(url: &str, namespace: &str) -> redis::RedisResult<usize> {
-    let client = redis::Client::open(url)?;
+async fn redis_keys(url: &str, security: &RedisSecurity, namespace: &str) -> Result<usize, String> {
+    let client = connect::redis_client(url, security).map_err(|e| e.to_string())?;
+    redis_unlink(&client, namespace)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn redis_unlink(client: &redis::Client, namespace: &str) -> redis::RedisResult<usize> {
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(TIMEOUT))
         .set_response_timeout(Some(TIMEOUT));
@@ -119,9 +129,13 @@ async fn redis_keys(url: &str, namespace: &str) -> redis::RedisResult<usize> {
 }
 
 /// The topics and consumer groups whose names start with `prefix`.
-fn kafka_names(bootstrap: &str, prefix: &str) -> Result<(Vec<String>, Vec<String>), String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+fn kafka_names(
+    bootstrap: &str,
+    security: &KafkaSecurity,
+    prefix: &str,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let consumer: BaseConsumer = connect::kafka_config(bootstrap, security)
+        .map_err(|e| e.to_string())?
         .set("log_level", "3")
         .create()
         .map_err(|e| format!("kafka client for {bootstrap}: {e}"))?;
@@ -146,9 +160,12 @@ fn kafka_names(bootstrap: &str, prefix: &str) -> Result<(Vec<String>, Vec<String
     Ok((topics, groups))
 }
 
-fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, String> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+fn admin(
+    bootstrap: &str,
+    security: &KafkaSecurity,
+) -> Result<AdminClient<DefaultClientContext>, String> {
+    connect::kafka_config(bootstrap, security)
+        .map_err(|e| e.to_string())?
         .set("log_level", "3")
         .create()
         .map_err(|e| format!("kafka admin client for {bootstrap}: {e}"))

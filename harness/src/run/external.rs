@@ -104,9 +104,13 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
     }
     if let (Backend::Kafka, Some(kafka)) = (backend, &endpoints.kafka) {
         let needed = experiment.system.brokers.count() as usize;
-        let brokers = lab::kafka_brokers(&kafka.bootstrap_direct, Duration::from_secs(5))
-            .await
-            .map_err(|e| anyhow::anyhow!("endpoints file {name}: {e}"))?;
+        let brokers = lab::kafka_brokers_with(
+            &kafka.bootstrap_direct,
+            &kafka.security,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("endpoints file {name}: {e}"))?;
         if brokers.len() < needed {
             bail!(
                 "endpoints file {name}: the Kafka cluster at {} has {} broker(s); the experiment needs {needed} \

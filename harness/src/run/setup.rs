@@ -106,10 +106,20 @@ fn observer_bus(experiment: &Experiment, lab: &Lab, namespace: String) -> BusCon
             .as_ref()
             .map(|r| r.direct_url())
             .unwrap_or_default(),
+        redis_security: endpoints
+            .redis
+            .as_ref()
+            .map(|r| r.security.clone())
+            .unwrap_or_default(),
         kafka_bootstrap: endpoints
             .kafka
             .as_ref()
             .map(|k| k.bootstrap_direct.clone())
+            .unwrap_or_default(),
+        kafka_security: endpoints
+            .kafka
+            .as_ref()
+            .map(|k| k.security.clone())
             .unwrap_or_default(),
         partitions: experiment.system.partitions.get() as i32,
         replication: -1,

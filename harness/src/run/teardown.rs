@@ -96,7 +96,10 @@ async fn settle_tap(tap: &Mutex<TapState>) {
 
 /// Entries per topic as the tap read them and as an independent reader counts them
 /// (`redis-cli XLEN` on Redis, `kcat` read_committed on Kafka), on the direct endpoints;
-/// `None` without a lab installation (no independent reader to run).
+/// `None` without a lab installation (no independent reader to run). They connect with
+/// the endpoints' security settings; a password reaches redis-cli by `REDISCLI_AUTH`
+/// and kcat by a properties file (`-F`, a temporary file of mode 0600), never on a
+/// command line.
 pub(super) async fn cross_check(
     lab: &Lab,
     bus: &BusConfig,
@@ -105,6 +108,8 @@ pub(super) async fn cross_check(
     let installation = lab.installation()?;
     let endpoints = lab.endpoints();
     let mut out = BTreeMap::new();
+    // Removed when the cross-check ends.
+    let mut kcat_files = Vec::new();
     for topic in tap::TOPICS {
         let physical = bus.physical(topic);
         let mut command = match bus.backend {
@@ -113,14 +118,17 @@ pub(super) async fn cross_check(
                     continue;
                 };
                 let mut c = tokio::process::Command::new(installation.redis_cli());
-                c.args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &redis.direct.port().to_string(),
-                    "XLEN",
-                    &physical,
-                ]);
+                let env = match connect::redis_cli_env(&redis.security) {
+                    Ok(env) => env,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cross-check: redis-cli has no password");
+                        continue;
+                    }
+                };
+                c.args(["-h", "127.0.0.1", "-p", &redis.direct.port().to_string()])
+                    .args(connect::redis_cli_args(&redis.security))
+                    .args(["XLEN", &physical])
+                    .envs(env);
                 c
             }
             Backend::Kafka => {
@@ -140,6 +148,23 @@ pub(super) async fn cross_check(
                     "%o\\n",
                 ]);
                 c.args(["-X", "isolation.level=read_committed"]);
+                match connect::kcat_properties(&kafka.security) {
+                    Ok(None) => {}
+                    Ok(Some(text)) => match kcat_file(&text) {
+                        Ok(file) => {
+                            c.arg("-F").arg(file.path());
+                            kcat_files.push(file);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cross-check: no kcat properties file");
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cross-check: kcat has no password");
+                        continue;
+                    }
+                }
                 c
             }
         };
@@ -165,6 +190,17 @@ pub(super) async fn cross_check(
         );
     }
     Some(out)
+}
+
+/// A temporary kcat properties file (mode 0600, outside the run directory).
+fn kcat_file(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("harness-kcat-")
+        .tempfile()?;
+    file.write_all(text.as_bytes())?;
+    file.flush()?;
+    Ok(file)
 }
 
 /// Versions of the harness, the lab's services and the machine; on an external lab also

@@ -26,17 +26,21 @@ pub struct UpLab {
 
 impl UpLab {
     pub fn up(brokers: u8) -> UpLab {
+        Self::up_with(&["--brokers", &brokers.to_string()])
+    }
+
+    /// `harness lab up --secure` with one broker: Kafka SASL_SSL, Redis TLS + ACL user.
+    pub fn up_secure() -> UpLab {
+        Self::up_with(&["--brokers", "1", "--secure"])
+    }
+
+    fn up_with(args: &[&str]) -> UpLab {
         let parent = tempfile::tempdir().expect("tempdir");
         let dir = parent.path().join("lab");
         let up = harness()
-            .args([
-                "lab",
-                "up",
-                "--brokers",
-                &brokers.to_string(),
-                "--json",
-                "--dir",
-            ])
+            .args(["lab", "up"])
+            .args(args)
+            .args(["--json", "--dir"])
             .arg(&dir)
             .output()
             .expect("run harness lab up");

@@ -104,3 +104,34 @@ pub fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::proc
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Every password of the secure lab in `dir` (`lab up --secure`), read from its files:
+/// what no output, message or command line may contain.
+pub fn secure_passwords(dir: &std::path::Path) -> Vec<String> {
+    let files = lab::secure::SecureFiles::at(&std::path::absolute(dir).expect("absolute"));
+    lab::secure::KAFKA_USERS
+        .iter()
+        .map(|u| files.kafka_password(u))
+        .chain([files.redis_password()])
+        .map(|p| {
+            std::fs::read_to_string(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// `endpoints` with the passwords taken from `HARNESS_KAFKA_PASSWORD` and
+/// `HARNESS_REDIS_PASSWORD` instead of files, as a CI job's endpoints file would.
+pub fn passwords_from_env(mut endpoints: lab::Endpoints) -> lab::Endpoints {
+    if let Some(kafka) = &mut endpoints.kafka {
+        kafka.security.password_file = None;
+        kafka.security.password_env = Some("HARNESS_KAFKA_PASSWORD".into());
+    }
+    if let Some(redis) = &mut endpoints.redis {
+        redis.security.password_file = None;
+        redis.security.password_env = Some("HARNESS_REDIS_PASSWORD".into());
+    }
+    endpoints
+}

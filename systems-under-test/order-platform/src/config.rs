@@ -1,9 +1,11 @@
 //! The command line of `order-platform`: one process per service instance.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use connect::{KafkaSecurity, RedisSecurity, SaslMechanism, SecurityProtocol};
 
 use crate::bus::{Backend, BusConfig, Guarantee};
 
@@ -55,10 +57,31 @@ pub struct Args {
     /// Prefix of every stream, topic and group (one deployment per namespace).
     #[arg(long, default_value = "op")]
     pub namespace: String,
+    /// `redis://HOST:PORT/`, or `rediss://` for TLS. No password here: it is read from
+    /// the environment variable ORDER_PLATFORM_REDIS_PASSWORD (a command line is
+    /// readable by every user of the machine).
     #[arg(long, default_value = "redis://127.0.0.1:6379/")]
     pub redis_url: String,
+    /// Redis ACL user (its password: ORDER_PLATFORM_REDIS_PASSWORD).
+    #[arg(long)]
+    pub redis_username: Option<String>,
+    /// PEM file of the CA that signed the Redis server's certificate (`rediss://`).
+    #[arg(long)]
+    pub redis_ca_file: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub kafka_bootstrap: String,
+    /// Kafka `security.protocol`: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    #[arg(long, default_value = "PLAINTEXT")]
+    pub kafka_security_protocol: SecurityProtocol,
+    /// Kafka SASL mechanism: PLAIN or SCRAM-SHA-512 (with SASL_*).
+    #[arg(long)]
+    pub kafka_sasl_mechanism: Option<SaslMechanism>,
+    /// Kafka SASL user (its password: the environment variable ORDER_PLATFORM_KAFKA_PASSWORD).
+    #[arg(long)]
+    pub kafka_username: Option<String>,
+    /// PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL).
+    #[arg(long)]
+    pub kafka_ca_file: Option<PathBuf>,
     /// Kafka partitions per topic.
     #[arg(long, default_value_t = 6)]
     pub partitions: i32,
@@ -144,7 +167,9 @@ impl Args {
             service: self.service.name().to_string(),
             instance: self.instance,
             redis_url: self.redis_url.clone(),
+            redis_security: self.redis_security(),
             kafka_bootstrap: self.kafka_bootstrap.clone(),
+            kafka_security: self.kafka_security(),
             partitions: self.partitions,
             replication: self.replication,
             claim_idle: Duration::from_millis(self.claim_idle_ms),
@@ -160,8 +185,42 @@ impl Args {
         }
     }
 
+    /// The Kafka settings of the flags; with SASL the password is read from
+    /// [`connect::KAFKA_PASSWORD_ENV`].
+    pub fn kafka_security(&self) -> KafkaSecurity {
+        let sasl = self.kafka_security_protocol.uses_sasl();
+        KafkaSecurity {
+            security_protocol: self.kafka_security_protocol,
+            sasl_mechanism: self.kafka_sasl_mechanism,
+            username: self.kafka_username.clone(),
+            password_env: sasl.then(|| connect::KAFKA_PASSWORD_ENV.to_string()),
+            password_file: None,
+            ca_file: self.kafka_ca_file.clone(),
+        }
+    }
+
+    /// The Redis settings of the flags: TLS from a `rediss://` URL; a password from
+    /// [`connect::REDIS_PASSWORD_ENV`] when a user is named or the variable is set.
+    pub fn redis_security(&self) -> RedisSecurity {
+        let password = self.redis_username.is_some()
+            || std::env::var_os(connect::REDIS_PASSWORD_ENV).is_some();
+        RedisSecurity {
+            tls: self.redis_url.starts_with("rediss://"),
+            ca_file: self.redis_ca_file.clone(),
+            username: self.redis_username.clone(),
+            password_env: password.then(|| connect::REDIS_PASSWORD_ENV.to_string()),
+            password_file: None,
+        }
+    }
+
     /// Rejects values that parse but make no sense, with the flag's name.
     pub fn validate(&self) -> Result<(), String> {
+        self.kafka_security()
+            .validate()
+            .map_err(|e| format!("--kafka-*: {e}"))?;
+        self.redis_security()
+            .validate()
+            .map_err(|e| format!("--redis-*: {e}"))?;
         let ratio = |name: &str, v: f64| {
             if (0.0..=1.0).contains(&v) {
                 Ok(())

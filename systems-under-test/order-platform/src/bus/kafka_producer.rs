@@ -20,8 +20,8 @@ const LEADER_WAIT: Duration = Duration::from_secs(20);
 /// Attempts of a transactional call whose error says "retriable".
 const TRANSACTION_ATTEMPTS: u32 = 5;
 
-pub(super) fn producer_config(config: &BusConfig) -> ClientConfig {
-    let mut client = base_config(config);
+pub(super) fn producer_config(config: &BusConfig) -> Result<ClientConfig, BusError> {
+    let mut client = base_config(config)?;
     client
         .set("acks", "all")
         .set("enable.idempotence", "true")
@@ -35,7 +35,7 @@ pub(super) fn producer_config(config: &BusConfig) -> ClientConfig {
             "request.timeout.ms",
             config.request_timeout.as_millis().to_string(),
         );
-    client
+    Ok(client)
 }
 
 /// How long the coordinator keeps a transaction open before it aborts it.
@@ -45,7 +45,7 @@ pub(super) const TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration:
 /// per instance, so a restarted instance fences its zombie) in exactly-once.
 pub(super) async fn output_producer(config: &BusConfig) -> Result<FutureProducer, BusError> {
     let group = config.group();
-    let mut client = producer_config(config);
+    let mut client = producer_config(config)?;
     if config.guarantee == Guarantee::ExactlyOnce {
         client
             .set("transactional.id", format!("{}.{}", group, config.member()))
@@ -213,7 +213,7 @@ impl std::fmt::Debug for KafkaProducer {
 impl KafkaProducer {
     pub async fn connect(config: &BusConfig) -> Result<Self, BusError> {
         ensure_topics(config, &[]).await?;
-        let producer: FutureProducer = producer_config(config)
+        let producer: FutureProducer = producer_config(config)?
             .create()
             .map_err(kafka_err("producer", config.member()))?;
         let topics: Vec<String> = config.topics.iter().map(|t| config.physical(t)).collect();

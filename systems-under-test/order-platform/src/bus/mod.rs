@@ -55,8 +55,13 @@ pub struct BusConfig {
     /// The service (and so the consumer group) this process belongs to.
     pub service: String,
     pub instance: u32,
+    /// `redis://` or `rediss://` (TLS), never with a password in it.
     pub redis_url: String,
+    /// ACL user, where its password is, TLS CA (`connect::redis_client`).
+    pub redis_security: connect::RedisSecurity,
     pub kafka_bootstrap: String,
+    /// security.protocol, SASL user, where its password is, CA (`connect::kafka_config`).
+    pub kafka_security: connect::KafkaSecurity,
     /// Kafka partitions per topic (topics are created with this count if missing).
     pub partitions: i32,
     /// Kafka replication factor for created topics (-1: the broker's default).
@@ -221,6 +226,10 @@ pub enum BusError {
         target: String,
         after: Duration,
     },
+    /// The security settings cannot be used (a password variable unset, a CA file
+    /// missing), naming the setting, never the secret.
+    #[error(transparent)]
+    Security(#[from] connect::SecurityError),
     #[error("{0}")]
     Other(String),
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
@@ -42,13 +42,7 @@ impl Reader {
     pub async fn connect(config: &BusConfig, topics: &[&str]) -> Result<Self, BusError> {
         let inner = match config.backend {
             Backend::Redis => {
-                let client = redis::Client::open(config.redis_url.as_str()).map_err(|source| {
-                    BusError::Redis {
-                        op: "open",
-                        target: config.redis_url.clone(),
-                        source,
-                    }
-                })?;
+                let client = connect::redis_client(&config.redis_url, &config.redis_security)?;
                 let manager = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(config.request_timeout))
                     .set_response_timeout(Some(config.request_timeout + Duration::from_secs(2)));
@@ -66,29 +60,29 @@ impl Reader {
                 Inner::Redis { conn, streams }
             }
             Backend::Kafka => {
-                let consumer: StreamConsumer = ClientConfig::new()
-                    .set("bootstrap.servers", &config.kafka_bootstrap)
-                    .set(
-                        "group.id",
-                        format!(
-                            "{}.reader.{}",
-                            config.namespace,
-                            uuid::Uuid::new_v4().simple()
-                        ),
-                    )
-                    .set("enable.auto.commit", "false")
-                    .set("isolation.level", "read_committed")
-                    // A partition whose topic does not exist yet at assignment fails its
-                    // offset lookup and falls back to this: the start, or the reader
-                    // would miss what is written before it looks again.
-                    .set("auto.offset.reset", "earliest")
-                    .set("log_level", "4")
-                    .create()
-                    .map_err(|source| BusError::Kafka {
-                        op: "reader",
-                        target: config.kafka_bootstrap.clone(),
-                        source,
-                    })?;
+                let consumer: StreamConsumer =
+                    connect::kafka_config(&config.kafka_bootstrap, &config.kafka_security)?
+                        .set(
+                            "group.id",
+                            format!(
+                                "{}.reader.{}",
+                                config.namespace,
+                                uuid::Uuid::new_v4().simple()
+                            ),
+                        )
+                        .set("enable.auto.commit", "false")
+                        .set("isolation.level", "read_committed")
+                        // A partition whose topic does not exist yet at assignment fails its
+                        // offset lookup and falls back to this: the start, or the reader
+                        // would miss what is written before it looks again.
+                        .set("auto.offset.reset", "earliest")
+                        .set("log_level", "4")
+                        .create()
+                        .map_err(|source| BusError::Kafka {
+                            op: "reader",
+                            target: config.kafka_bootstrap.clone(),
+                            source,
+                        })?;
                 let mut assignment = TopicPartitionList::new();
                 let physical: Vec<(String, String)> = topics
                     .iter()

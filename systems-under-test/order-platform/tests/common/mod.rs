@@ -28,21 +28,28 @@ use load::Order;
 use tap::{Clock, Tap};
 
 static LAB: OnceCell<Lab> = OnceCell::const_new();
+static SECURE_LAB: OnceCell<Lab> = OnceCell::const_new();
 
 /// The lab shared by the tests of this binary (Redis and one Kafka broker).
 pub async fn lab() -> &'static Lab {
-    LAB.get_or_init(|| async {
-        match Lab::start(LabSpec {
-            brokers: 1,
-            ..LabSpec::default()
-        })
-        .await
-        {
-            Ok(lab) => lab,
-            Err(e) => panic!("could not start the lab (is it installed? `lab/install`): {e}"),
-        }
-    })
-    .await
+    LAB.get_or_init(|| start_lab(false)).await
+}
+
+/// The same, secured (`lab up --secure`: Kafka SASL_SSL, Redis TLS with an ACL user).
+pub async fn secure_lab() -> &'static Lab {
+    SECURE_LAB.get_or_init(|| start_lab(true)).await
+}
+
+async fn start_lab(secure: bool) -> Lab {
+    let spec = LabSpec {
+        brokers: 1,
+        secure,
+        ..LabSpec::default()
+    };
+    match Lab::start(spec).await {
+        Ok(lab) => lab,
+        Err(e) => panic!("could not start the lab (is it installed? `lab/install`): {e}"),
+    }
 }
 
 /// What a test deploys (mapped onto the launcher's [`PlatformSpec`] and [`Tuning`]).
@@ -185,7 +192,17 @@ fn analysis_options() -> AnalysisOptions {
 
 impl Platform {
     pub async fn start(backend: Backend, guarantee: Guarantee, options: Options) -> Platform {
-        let mut platform = Self::reader_only(backend).await;
+        Self::start_on(lab().await, backend, guarantee, options).await
+    }
+
+    /// [`start`](Self::start) on another lab (the secure one).
+    pub async fn start_on(
+        lab: &'static Lab,
+        backend: Backend,
+        guarantee: Guarantee,
+        options: Options,
+    ) -> Platform {
+        let mut platform = Self::reader_on(lab, backend);
         platform.guarantee = guarantee;
         platform.options = options;
         let o = &platform.options;
@@ -233,6 +250,10 @@ impl Platform {
     /// A namespace on the shared lab with no services: for tests that drive the bus or
     /// the consume loop themselves.
     pub async fn reader_only(backend: Backend) -> Platform {
+        Self::reader_on(lab().await, backend)
+    }
+
+    fn reader_on(lab: &'static Lab, backend: Backend) -> Platform {
         Platform {
             backend,
             guarantee: Guarantee::AtLeastOnce,
@@ -240,7 +261,7 @@ impl Platform {
             gateway_proxy: String::new(),
             options: Options::default(),
             deployed: None,
-            lab: lab().await,
+            lab,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .no_proxy()
@@ -436,7 +457,9 @@ impl Platform {
             service: "test-reader".into(),
             instance: 0,
             redis_url: e.redis.as_ref().expect("redis").direct_url(),
+            redis_security: e.redis.as_ref().expect("redis").security.clone(),
             kafka_bootstrap: e.kafka.as_ref().expect("kafka").bootstrap_direct.clone(),
+            kafka_security: e.kafka.as_ref().expect("kafka").security.clone(),
             partitions: self.options.partitions as i32,
             replication: -1,
             claim_idle: Duration::from_secs(5),

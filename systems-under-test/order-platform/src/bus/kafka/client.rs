@@ -19,14 +19,15 @@ pub(in crate::bus) fn kafka_err(
     move |source| BusError::Kafka { op, target, source }
 }
 
-pub(in crate::bus) fn base_config(config: &BusConfig) -> ClientConfig {
-    let mut client = ClientConfig::new();
+/// The settings every client of this process starts from: the bootstrap and the
+/// security settings (`connect::kafka_config`, its password read now), then ours.
+pub(in crate::bus) fn base_config(config: &BusConfig) -> Result<ClientConfig, BusError> {
+    let mut client = connect::kafka_config(&config.kafka_bootstrap, &config.kafka_security)?;
     client
-        .set("bootstrap.servers", &config.kafka_bootstrap)
         .set("client.id", config.member())
         .set("socket.connection.setup.timeout.ms", "5000")
         .set("log_level", "4");
-    client
+    Ok(client)
 }
 
 /// Creates the topics (and this service's changelog) that do not exist yet.
@@ -34,7 +35,7 @@ pub(in crate::bus) async fn ensure_topics(
     config: &BusConfig,
     extra: &[String],
 ) -> Result<(), BusError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(config)
+    let admin: AdminClient<DefaultClientContext> = base_config(config)?
         .create()
         .map_err(kafka_err("admin client", &config.kafka_bootstrap))?;
     let names: Vec<String> = config

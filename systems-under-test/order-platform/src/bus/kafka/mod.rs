@@ -105,7 +105,7 @@ impl KafkaConsumer {
         ensure_topics(config, std::slice::from_ref(&changelog)).await?;
         let group = config.group();
         let context = RebalanceContext::default();
-        let mut client = base_config(config);
+        let mut client = base_config(config)?;
         client
             .set("group.id", &group)
             .set("group.protocol", "consumer")

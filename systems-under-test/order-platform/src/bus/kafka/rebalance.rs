@@ -135,8 +135,14 @@ impl KafkaConsumer {
     /// at the next poll.
     pub(super) async fn restore_pending(&mut self) {
         for partition in self.unrestored.clone() {
+            let client = match base_config(&self.config) {
+                Ok(client) => client,
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "changelog restore: no client; trying again at the next poll");
+                    continue;
+                }
+            };
             let mut counters = std::mem::take(&mut self.counters);
-            let client = base_config(&self.config);
             let changelog = self.changelog.clone();
             let timeout = self.config.request_timeout * 6;
             let (counters, result) = blocking("changelog restore", move || {

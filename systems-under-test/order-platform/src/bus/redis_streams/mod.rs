@@ -28,8 +28,7 @@ async fn connect(
     config: &BusConfig,
     response_timeout: Duration,
 ) -> Result<ConnectionManager, BusError> {
-    let client = redis::Client::open(config.redis_url.as_str())
-        .map_err(redis_err("open", &config.redis_url))?;
+    let client = connect::redis_client(&config.redis_url, &config.redis_security)?;
     let manager_config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(config.request_timeout))
         .set_response_timeout(Some(response_timeout))
