@@ -214,6 +214,18 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
         &experiment("byo-external", &external),
     );
     let measured = run(&foreign, &lab, &runs);
+    // Read with fewer partitions than its topics have, the tap would miss entries:
+    // refused before any load, naming the topic.
+    let fewer = run_command(&foreign, &lab.file, &work.path().join("fewer"))
+        .args(["--set", "system.partitions=2"])
+        .output()
+        .expect("run harness");
+    assert_eq!(fewer.status.code(), Some(2), "{}", said(&fewer));
+    let expected = format!(
+        "topic {namespace}.orders at {} has {PARTITIONS} partition(s)",
+        lab.bootstrap()
+    );
+    assert!(said(&fewer).contains(&expected), "{}", said(&fewer));
     drop(platform);
 
     assert_eq!(usual["verdict"], "pass", "{}", usual["reasons"]);
