@@ -214,6 +214,35 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
         &experiment("byo-external", &external),
     );
     let measured = run(&foreign, &lab, &runs);
+    // Read with fewer partitions than its topics have, the tap would miss entries:
+    // refused before any load, naming the topic.
+    let fewer = run_command(&foreign, &lab.file, &work.path().join("fewer"))
+        .args(["--set", "system.partitions=2"])
+        .output()
+        .expect("run harness");
+    assert_eq!(fewer.status.code(), Some(2), "{}", said(&fewer));
+    let expected = format!(
+        "topic {namespace}.orders at {} has {PARTITIONS} partition(s)",
+        lab.bootstrap()
+    );
+    assert!(said(&fewer).contains(&expected), "{}", said(&fewer));
+    // Measured again (other order ids), the system's topics now hold the first run's
+    // events: the tap starts where they end, so none of them is taken for this run's.
+    let again = run_command(&foreign, &lab.file, &work.path().join("again"))
+        .args(["--set", "seed=12"])
+        .output()
+        .expect("run harness");
+    assert_eq!(again.status.code(), Some(0), "{}", said(&again));
+    let second = results(&work.path().join("again"), "byo-external");
+    assert_eq!(
+        second["anomalies"]["phantom"]["count"], 0,
+        "{}",
+        second["reasons"]
+    );
+    assert_eq!(
+        second["counts"]["observed"],
+        second["counts"]["acknowledged"]
+    );
     drop(platform);
 
     assert_eq!(usual["verdict"], "pass", "{}", usual["reasons"]);

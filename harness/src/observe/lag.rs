@@ -208,7 +208,8 @@ async fn redis_lag(
         };
         let Ok(state) = tap.lock() else { continue };
         let read = state.entries(topic);
-        tap_sample.lag += added.saturating_sub(read);
+        let skipped = state.skipped.get(topic).copied().unwrap_or(0);
+        tap_sample.lag += added.saturating_sub(read + skipped);
         if let Some(Some(next)) = state.next.get(&(topic.to_string(), 0)) {
             tap_sample.positions.push(GroupPosition {
                 topic: topic.to_string(),

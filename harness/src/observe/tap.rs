@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use check::{DeadLetterRecord, Observation};
 use events::{Envelope, Service, Topic};
-use order_platform::bus::{BusConfig, Delivery, Reader};
+use order_platform::bus::{BusConfig, Delivery, Reader, StartPositions};
 use order_platform::resilience::DeadLetter;
 
 use super::read_log::PartitionLog;
@@ -66,6 +66,9 @@ pub struct TapState {
     /// The next position the tap will read per (topic, partition); `None` before it
     /// read anything there ([`Reader::positions`]).
     pub next: BTreeMap<(String, i32), Option<String>>,
+    /// Redis: entries of each topic written before the tap's start (an external
+    /// platform's earlier history), which it does not read and which are no backlog.
+    pub skipped: BTreeMap<String, u64>,
 }
 
 impl TapState {
@@ -86,13 +89,107 @@ impl TapState {
     }
 }
 
-/// Reads `topics` (logical names) and every dead-letter topic until `stop`, recording
-/// observations; with `shard`, only those of the events and dead letters of its own
-/// orders (by the order an event belongs to, its envelope's correlation id; a dead
-/// letter without a key goes to the first shard).
+/// Where `topics` end now, to start the tap there: what an external platform wrote
+/// before the run is none of the run's orders (read, its `OrderPlaced`s would be
+/// phantoms). Sets the tap's `next` positions (and, on Redis, `skipped`) accordingly.
+/// Kafka: each partition's high watermark; Redis: each stream's last id. A topic that
+/// does not exist yet is read from its beginning.
+pub async fn ends(
+    config: &BusConfig,
+    topics: &[String],
+    state: &Mutex<TapState>,
+) -> Result<StartPositions, String> {
+    let mut start = StartPositions::new();
+    match config.backend {
+        events::Backend::Kafka => {
+            let (config, topics) = (config.clone(), topics.to_vec());
+            start = tokio::task::spawn_blocking(move || kafka_ends(&config, &topics))
+                .await
+                .map_err(|e| e.to_string())??;
+            let mut s = state.lock().map_err(|e| e.to_string())?;
+            for (key, offset) in &start {
+                s.next.insert(key.clone(), Some(offset.clone()));
+            }
+        }
+        events::Backend::Redis => {
+            let client =
+                redis::Client::open(config.redis_url.as_str()).map_err(|e| e.to_string())?;
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| format!("redis {}: {e}", config.redis_url))?;
+            for topic in topics {
+                let info: redis::RedisResult<BTreeMap<String, redis::Value>> = redis::cmd("XINFO")
+                    .arg("STREAM")
+                    .arg(config.physical(topic))
+                    .query_async(&mut conn)
+                    .await;
+                let Ok(info) = info else { continue };
+                let text = |name: &str| match info.get(name) {
+                    Some(redis::Value::BulkString(b)) => {
+                        Some(String::from_utf8_lossy(b).into_owned())
+                    }
+                    Some(redis::Value::SimpleString(s)) => Some(s.clone()),
+                    _ => None,
+                };
+                let added = match info.get("entries-added") {
+                    Some(redis::Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                    _ => 0,
+                };
+                let Some(last) = text("last-generated-id") else {
+                    continue;
+                };
+                let mut s = state.lock().map_err(|e| e.to_string())?;
+                s.next.insert(
+                    (topic.clone(), 0),
+                    order_platform::bus::next_stream_id(&last),
+                );
+                s.skipped.insert(topic.clone(), added);
+                start.insert((topic.clone(), 0), last);
+            }
+        }
+    }
+    Ok(start)
+}
+
+/// Each existing partition's high watermark, by (logical topic, partition).
+fn kafka_ends(config: &BusConfig, topics: &[String]) -> Result<StartPositions, String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_bootstrap)
+        .set("isolation.level", "read_committed")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| format!("kafka client for {}: {e}", config.kafka_bootstrap))?;
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(None, timeout)
+        .map_err(|e| format!("metadata from {}: {e}", config.kafka_bootstrap))?;
+    let mut out = StartPositions::new();
+    for topic in topics {
+        let physical = config.physical(topic);
+        let Some(found) = metadata.topics().iter().find(|t| t.name() == physical) else {
+            continue;
+        };
+        for partition in found.partitions() {
+            let (_, high) = consumer
+                .fetch_watermarks(&physical, partition.id(), timeout)
+                .map_err(|e| format!("end of {physical}/{}: {e}", partition.id()))?;
+            out.insert((topic.clone(), partition.id()), high.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `topics` (logical names) and every dead-letter topic from `start` (see
+/// [`ends`]; empty: from their beginning) until `stop`, recording observations; with
+/// `shard`, only those of the events and dead letters of its own orders (by the order an
+/// event belongs to, its envelope's correlation id; a dead letter without a key goes to
+/// the first shard).
 pub async fn run(
     config: BusConfig,
     topics: Vec<String>,
+    start: StartPositions,
     recorder: Arc<Recorder>,
     state: Arc<Mutex<TapState>>,
     shard: Option<Shard>,
@@ -107,7 +204,7 @@ pub async fn run(
     let mut topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     topics.extend(dlq.iter().map(String::as_str));
     let mut reader = loop {
-        match Reader::connect(&config, &topics).await {
+        match Reader::connect_from(&config, &topics, &start).await {
             Ok(r) => break r,
             Err(e) => {
                 tracing::warn!(error = %e, "tap: cannot connect yet");

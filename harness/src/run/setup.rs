@@ -209,10 +209,19 @@ pub(super) async fn setup(
     );
     let stopper = Stopper::new();
     let tap = Arc::new(Mutex::new(TapState::default()));
+    // An external platform's topics hold what it did before the run: the tap starts
+    // where they end now, before any load is sent.
+    let start = match external {
+        Some(_) => tap::ends(&bus, &topics, &tap).await.map_err(|e| {
+            anyhow::anyhow!("finding where the external platform's topics end: {e}")
+        })?,
+        None => Default::default(),
+    };
     let tasks = vec![
         tokio::spawn(tap::run(
             bus.clone(),
             topics,
+            start,
             recorder.clone(),
             tap.clone(),
             experiment.shard,

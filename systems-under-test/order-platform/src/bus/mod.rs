@@ -37,7 +37,7 @@ use std::time::Duration;
 
 pub use kafka::KafkaConsumer;
 pub use kafka_producer::KafkaProducer;
-pub use reader::{Reader, next_stream_id};
+pub use reader::{Reader, StartPositions, next_stream_id};
 pub use redis_streams::{RedisConsumer, RedisProducer};
 
 /// Which broker carries the events, and how inputs are acknowledged relative to

@@ -38,8 +38,23 @@ impl std::fmt::Debug for Reader {
     }
 }
 
+/// Where a [`Reader`] starts in each (logical topic, partition): a Kafka offset, or on
+/// Redis the stream id to read *after*. Missing entries start at the beginning.
+pub type StartPositions = std::collections::BTreeMap<(String, i32), String>;
+
 impl Reader {
+    /// A reader of `topics` from their beginning.
     pub async fn connect(config: &BusConfig, topics: &[&str]) -> Result<Self, BusError> {
+        Self::connect_from(config, topics, &StartPositions::new()).await
+    }
+
+    /// A reader of `topics` from `start` (what a reader must not see again, e.g. what a
+    /// long-running system wrote before a run, is skipped).
+    pub async fn connect_from(
+        config: &BusConfig,
+        topics: &[&str],
+        start: &StartPositions,
+    ) -> Result<Self, BusError> {
         let inner = match config.backend {
             Backend::Redis => {
                 let client = connect::redis_client(&config.redis_url, &config.redis_security)?;
@@ -55,7 +70,14 @@ impl Reader {
                     })?;
                 let streams = topics
                     .iter()
-                    .map(|t| (t.to_string(), config.physical(t), "0".to_string()))
+                    .map(|t| {
+                        let from = start.get(&(t.to_string(), 0)).cloned();
+                        (
+                            t.to_string(),
+                            config.physical(t),
+                            from.unwrap_or("0".into()),
+                        )
+                    })
                     .collect();
                 Inner::Redis { conn, streams }
             }
@@ -88,10 +110,14 @@ impl Reader {
                     .iter()
                     .map(|t| (t.to_string(), config.physical(t)))
                     .collect();
-                for (_, topic) in &physical {
+                for (logical, topic) in &physical {
                     for partition in 0..config.partitions {
+                        let offset = start
+                            .get(&(logical.clone(), partition))
+                            .and_then(|o| o.parse().ok())
+                            .map_or(Offset::Beginning, Offset::Offset);
                         assignment
-                            .add_partition_offset(topic, partition, Offset::Beginning)
+                            .add_partition_offset(topic, partition, offset)
                             .map_err(|source| BusError::Kafka {
                                 op: "assign",
                                 target: topic.clone(),
