@@ -9,7 +9,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::external::{UpLab, harness, histories, kafka_names, results, said};
+use common::external::{
+    UpLab, assert_nothing_left, harness, histories, kafka_names, results, run_command, said,
+};
 
 const NETWORK_FAULT: &str = r#"
 name = "external-latency"
@@ -32,6 +34,26 @@ for = "3s"
 kind = "latency"
 target = "kafka-1"
 latency = "100ms"
+"#;
+
+const REDIS_FAULT: &str = r#"
+name = "external-redis"
+duration = "4s"
+warmup = "1s"
+drain_timeout = "30s"
+
+[system]
+backend = "redis"
+
+[workload]
+rate = 20
+
+[[faults]]
+at = "1s"
+for = "2s"
+kind = "latency"
+target = "redis"
+latency = "50ms"
 "#;
 
 const PROCESS_FAULT: &str = r#"
@@ -59,13 +81,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn run(experiment: &Path, endpoints: &Path, runs: &Path) -> std::process::Output {
-    harness()
-        .arg("run")
-        .arg(experiment)
-        .arg("--endpoints")
-        .arg(endpoints)
-        .args(["--quiet", "--runs"])
-        .arg(runs)
+    run_command(experiment, endpoints, runs)
         .output()
         .expect("run harness")
 }
@@ -75,7 +91,7 @@ async fn a_run_against_an_external_lab_passes_and_leaves_nothing_of_itself() {
     let lab = UpLab::up(3);
     let work = tempfile::tempdir().expect("tempdir");
     let runs = work.path().join("runs");
-    let (topics_before, groups_before) = kafka_names(lab.bootstrap());
+    let before = kafka_names(lab.bootstrap());
 
     // A process fault on a service of the external lab: refused, located, by both.
     let kill = write(work.path(), "kill.toml", PROCESS_FAULT);
@@ -111,7 +127,7 @@ async fn a_run_against_an_external_lab_passes_and_leaves_nothing_of_itself() {
         let before = line.split(what).next().expect("count");
         before
             .rsplit(' ')
-            .nth(1)
+            .next()
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     };
@@ -140,15 +156,7 @@ async fn a_run_against_an_external_lab_passes_and_leaves_nothing_of_itself() {
         .collect();
     assert_eq!(pids.len(), 5, "{doc}");
     assert!(pids.iter().all(|&p| common::alive(p)), "{doc}");
-    let (topics_after, groups_after) = kafka_names(lab.bootstrap());
-    // (Kafka's own `__consumer_offsets` appears with the first group: not the run's.)
-    let left: Vec<_> = topics_after
-        .difference(&topics_before)
-        .filter(|t| !t.starts_with("__"))
-        .collect();
-    assert!(left.is_empty(), "the run left topics: {left:?}");
-    let left: Vec<_> = groups_after.difference(&groups_before).collect();
-    assert!(left.is_empty(), "the run left consumer groups: {left:?}");
+    assert_nothing_left(lab.bootstrap(), &before, "the run");
     let toxiproxy = lab::Lab::external(lab.endpoints.clone())
         .toxiproxy()
         .expect("toxiproxy");
@@ -164,6 +172,36 @@ async fn a_run_against_an_external_lab_passes_and_leaves_nothing_of_itself() {
         proxies.values().all(|p| p.toxics.is_empty() && p.enabled),
         "{proxies:?}"
     );
+
+    // On Redis too: the run's streams and keys are gone afterwards.
+    let redis = write(work.path(), "redis.toml", REDIS_FAULT);
+    let output = run(&redis, &lab.file, &runs);
+    assert_eq!(output.status.code(), Some(0), "{}", said(&output));
+    assert_eq!(results(&runs, "external-redis")["verdict"], "pass");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("deleted the run's"))
+        .unwrap_or_default();
+    let keys: u64 = line
+        .split(" Redis key(s)")
+        .next()
+        .and_then(|b| b.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(keys > 0, "{stdout}");
+    let url = lab.endpoints.redis.as_ref().expect("redis").direct_url();
+    let mut conn = redis::Client::open(url)
+        .expect("redis client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert!(left.is_empty(), "the run left Redis keys: {left:?}");
 
     // An unreachable endpoint: exit 2 naming it, before any load.
     let mut unreachable = lab.endpoints.clone();

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::external::{UpLab, harness, results, said};
+use common::external::{
+    UpLab, assert_nothing_left, histories, kafka_names, results, run_command, said,
+};
 
 const SEED: u64 = 11;
 const PARTITIONS: u32 = 3;
@@ -153,13 +155,7 @@ async fn start_by_hand(lab: &UpLab, namespace: &str, logs: &Path) -> (Processes,
 }
 
 fn run(file: &Path, lab: &UpLab, runs: &Path) -> serde_json::Value {
-    let output = harness()
-        .arg("run")
-        .arg(file)
-        .arg("--endpoints")
-        .arg(&lab.file)
-        .args(["--quiet", "--runs"])
-        .arg(runs)
+    let output = run_command(file, &lab.file, runs)
         .output()
         .expect("run harness");
     assert_eq!(output.status.code(), Some(0), "{}", said(&output));
@@ -218,6 +214,18 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
         &experiment("byo-external", &external),
     );
     let measured = run(&foreign, &lab, &runs);
+    // Read with fewer partitions than its topics have, the tap would miss entries:
+    // refused before any load, naming the topic.
+    let fewer = run_command(&foreign, &lab.file, &work.path().join("fewer"))
+        .args(["--set", "system.partitions=2"])
+        .output()
+        .expect("run harness");
+    assert_eq!(fewer.status.code(), Some(2), "{}", said(&fewer));
+    let expected = format!(
+        "topic {namespace}.orders at {} has {PARTITIONS} partition(s)",
+        lab.bootstrap()
+    );
+    assert!(said(&fewer).contains(&expected), "{}", said(&fewer));
     drop(platform);
 
     assert_eq!(usual["verdict"], "pass", "{}", usual["reasons"]);
@@ -256,4 +264,55 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
         measured["config"]["system"]["platform"]["external"]["namespace"],
         namespace
     );
+}
+
+/// On the same kind of lab: a cluster with fewer brokers than the experiment needs is
+/// exit 2 before any load, naming the bootstrap and both numbers; a run interrupted
+/// during its load still deletes what it created.
+#[test]
+fn too_few_brokers_are_refused_and_an_interrupted_run_cleans_up() {
+    let lab = UpLab::up(1);
+    let work = tempfile::tempdir().expect("tempdir");
+    let runs = work.path().join("runs");
+    let three = experiment("byo-three", "brokers = 3");
+    let file = write(work.path(), "byo-three", &three);
+    let output = run_command(&file, &lab.file, &runs)
+        .output()
+        .expect("run harness");
+    assert_eq!(output.status.code(), Some(2), "{}", said(&output));
+    let expected = format!(
+        "the Kafka cluster at {} has 1 broker(s); the experiment needs 3",
+        lab.bootstrap()
+    );
+    assert!(said(&output).contains(&expected), "{}", said(&output));
+    assert!(histories(&runs).is_empty(), "no load was sent");
+
+    let before = kafka_names(lab.bootstrap());
+    let long = experiment("byo-long", "").replace("duration = \"5s\"", "duration = \"60s\"");
+    let file = write(work.path(), "byo-long", &long);
+    let mut child = run_command(&file, &lab.file, &runs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn harness run");
+    // Interrupt once orders are being sent (send lines in the history).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !histories(&runs)
+        .iter()
+        .any(|h| std::fs::read_to_string(h).is_ok_and(|t| t.contains("\"kind\":\"send\"")))
+    {
+        assert!(Instant::now() < deadline, "the run never started sending");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = common::wait_exit(&mut child, Duration::from_secs(120));
+    let output = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("harness: deleted the run's"), "{stdout}");
+    assert_nothing_left(lab.bootstrap(), &before, "the interrupted run");
 }

@@ -266,3 +266,51 @@ fn a_history_without_its_meta_line_judges_no_phantom() {
     assert_eq!(phantom.status, ExpectationStatus::NotJudged);
     assert!(cut.reasons.iter().any(|r| r.contains("no meta line")));
 }
+
+#[test]
+fn an_unread_final_state_is_said_not_held() {
+    let mut history = clean(Guarantee::AtLeastOnce);
+    let options = AnalysisOptions {
+        final_state_unread: true,
+        ..AnalysisOptions::default()
+    };
+    history.meta.as_mut().expect("meta").analysis = Some(options.clone());
+    let analysis = analyze(&history, &options);
+    let v = verdict(history.meta.as_ref(), &analysis, &[]);
+    assert_eq!(v.decision, Decision::Pass, "{:?}", v.reasons);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.starts_with("not checked: gateway double charges and the stock")),
+        "{:?}",
+        v.reasons
+    );
+    // Without the flag, nothing is said about it.
+    let v = judge(&clean(Guarantee::AtLeastOnce), &[]);
+    assert!(
+        !v.reasons.iter().any(|r| r.contains("not checked")),
+        "{:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn terminal_types_from_the_options_decide_what_ends_an_order() {
+    let mut history = clean(Guarantee::AtLeastOnce);
+    lose_one(&mut history);
+    let catalog = AnalysisOptions::default();
+    // A system whose orders end at OrderConfirmed: o-3 did end.
+    let confirmed = AnalysisOptions {
+        terminal_types: vec!["OrderConfirmed".into()],
+        ..AnalysisOptions::default()
+    };
+    for analyze in [check::analyze, check::analyze_reference] {
+        assert_eq!(
+            analyze(&history, &catalog).anomalies.count(Anomaly::Lost),
+            1
+        );
+        let analysis = analyze(&history, &confirmed);
+        assert_eq!(analysis.anomalies.count(Anomaly::Lost), 0);
+        assert_eq!(analysis.counts.completed, 10);
+    }
+}

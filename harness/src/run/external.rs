@@ -120,6 +120,39 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
             );
         }
     }
+    if let (Backend::Kafka, Some(kafka), Some(system)) = (
+        backend,
+        &endpoints.kafka,
+        experiment.system.platform.external(),
+    ) {
+        let partitions = experiment.system.partitions.get();
+        let topics: Vec<String> = system
+            .topics
+            .iter()
+            .map(|t| format!("{}.{t}", system.namespace))
+            .collect();
+        let bootstrap = kafka.bootstrap_direct.clone();
+        let found = tokio::task::spawn_blocking(move || partition_counts(&bootstrap, &topics))
+            .await?
+            .map_err(|e| anyhow::anyhow!("endpoints file {name}: {e}"))?;
+        for (topic, count) in found {
+            match count {
+                // The tap reads partitions 0..partitions: with more, it would miss
+                // entries and report losses the system never had.
+                Some(n) if n != partitions => bail!(
+                    "endpoints file {name}: the external platform's topic {topic} at {} has {n} partition(s); \
+                     the experiment reads {partitions} ([system] partitions = {n} reads them all); nothing was run",
+                    kafka.bootstrap_direct
+                ),
+                Some(_) => {}
+                None => eprintln!(
+                    "harness: warning: the external platform's topic {topic} does not exist yet at {}; \
+                     the tap will read partitions 0..{partitions} of it once it does",
+                    kafka.bootstrap_direct
+                ),
+            }
+        }
+    }
     let Some(client) = lab::Lab::external(endpoints.clone()).toxiproxy() else {
         return Ok(());
     };
@@ -146,4 +179,31 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
         }
     }
     Ok(())
+}
+
+/// The partition count of each topic at `bootstrap` (`None`: no such topic).
+fn partition_counts(
+    bootstrap: &str,
+    topics: &[String],
+) -> Result<Vec<(String, Option<u32>)>, String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| format!("kafka client for {bootstrap}: {e}"))?;
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|e| format!("metadata from {bootstrap}: {e}"))?;
+    Ok(topics
+        .iter()
+        .map(|topic| {
+            let count = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .map(|t| t.partitions().len() as u32);
+            (topic.clone(), count)
+        })
+        .collect())
 }

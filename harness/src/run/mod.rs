@@ -78,11 +78,14 @@ pub async fn run(
     board.begin(experiment);
     // Every stream, topic and consumer group of the run starts with it.
     let namespace = format!("h{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let outcome = phases(experiment, options, &namespace, dir, stop, &board).await;
+    // Set once an external lab passed its preflight: from then on the run may create things there.
+    let touched = std::sync::atomic::AtomicBool::new(false);
+    let outcome = phases(experiment, options, &namespace, dir, stop, &board, &touched).await;
     // On an external lab, whatever happened (an error, a stop), the run's traces go;
     // what became of them is said on stdout (with --quiet too: it is about someone
     // else's services).
-    if let Some(lab) = &options.lab {
+    let touched = touched.load(std::sync::atomic::Ordering::SeqCst);
+    if let Some(lab) = options.lab.as_ref().filter(|_| touched) {
         let line = if options.keep {
             format!(
                 "harness: --keep: the run's streams, topics and groups (namespace {namespace}) stay on {}",
@@ -109,10 +112,11 @@ async fn phases(
     dir: PathBuf,
     stop: Stop,
     board: &StatusBoard,
+    touched: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<RunOutcome> {
     let say = Say(options.quiet);
     let board = board.clone();
-    let setup = setup::setup(experiment, options, namespace, &dir, &stop, &say).await?;
+    let setup = setup::setup(experiment, options, namespace, &dir, &stop, &say, touched).await?;
     board.targets(
         setup
             .platform

@@ -131,7 +131,8 @@ fn observer_bus(experiment: &Experiment, lab: &Lab, namespace: String) -> BusCon
 }
 
 /// Starts (or checks) the lab and deploys the platform, then the observers; the run's
-/// clock starts with them.
+/// clock starts with them. `touched` is set once an external lab passed its checks
+/// (from then on the run may create streams, topics and groups there).
 pub(super) async fn setup(
     experiment: &Experiment,
     options: &super::RunOptions,
@@ -139,12 +140,20 @@ pub(super) async fn setup(
     dir: &Path,
     stop: &Stop,
     say: &Say,
+    touched: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<Setup> {
     let started = Instant::now();
     let logs = dir.join("logs");
+    if experiment.system.platform.external().is_some() && options.lab.is_none() {
+        // `harness run` refuses this with a located message; a library caller learns here.
+        anyhow::bail!(
+            "platform = \"external\" needs an external lab (--endpoints FILE or [lab] endpoints)"
+        );
+    }
     let lab = match &options.lab {
         Some(external) => {
             super::external::preflight(external, experiment).await?;
+            touched.store(true, std::sync::atomic::Ordering::SeqCst);
             Lab::external(external.endpoints.clone())
         }
         None => tokio::select! {

@@ -114,6 +114,37 @@ pub fn kafka_names(bootstrap: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     (topics, groups)
 }
 
+/// Fails the test if the cluster at `bootstrap` holds topics or consumer groups that
+/// `before` (from [`kafka_names`]) did not; `what` names who left them. Kafka's own
+/// `__consumer_offsets`, created with the first group, is not anyone's.
+pub fn assert_nothing_left(
+    bootstrap: &str,
+    before: &(BTreeSet<String>, BTreeSet<String>),
+    what: &str,
+) {
+    let (topics, groups) = kafka_names(bootstrap);
+    let left: Vec<_> = topics
+        .difference(&before.0)
+        .filter(|t| !t.starts_with("__"))
+        .collect();
+    assert!(left.is_empty(), "{what} left topics: {left:?}");
+    let left: Vec<_> = groups.difference(&before.1).collect();
+    assert!(left.is_empty(), "{what} left consumer groups: {left:?}");
+}
+
+/// `harness run FILE --endpoints ENDPOINTS --quiet --runs RUNS`.
+pub fn run_command(file: &Path, endpoints: &Path, runs: &Path) -> Command {
+    let mut command = harness();
+    command
+        .arg("run")
+        .arg(file)
+        .arg("--endpoints")
+        .arg(endpoints)
+        .args(["--quiet", "--runs"])
+        .arg(runs);
+    command
+}
+
 /// `runs/<name>/latest/results.json`.
 pub fn results(runs: &Path, name: &str) -> serde_json::Value {
     let path = runs.join(name).join("latest").join("results.json");

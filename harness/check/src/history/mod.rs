@@ -63,9 +63,11 @@
 //! - `fault.fault` is the fault's kind. It is not called `kind` because `"kind"` already
 //!   says what the line is (a JSON object should not repeat a key).
 //! - `meta.analysis` holds the analysis options the run judged itself with: an object
-//!   with `late_after_us`, `causality_slack_us`, `recovery_factor` and
-//!   `recovery_margin_us`, each optional (the default when left out; an unknown key is
-//!   an error). `harness check` re-analyses with them, so it gives the run's own
+//!   with `late_after_us`, `causality_slack_us`, `recovery_factor`,
+//!   `recovery_margin_us`, `terminal_types` (the event types that end an order; empty
+//!   or absent: `OrderShipped` and `OrderCancelled`) and `final_state_unread` (`true`:
+//!   the system's ledger and inventory were not read, an external platform's), each
+//!   optional (the default when left out; an unknown key is an error). `harness check` re-analyses with them, so it gives the run's own
 //!   verdict; a history without the field (written before it existed) is analysed with
 //!   the defaults.
 //! - `meta.faults` repeats the `fault` lines (the same records, in the same order), so
