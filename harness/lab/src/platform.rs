@@ -6,7 +6,10 @@
 //! One launcher for everyone: `harness run` deploys with [`Platform::deploy`]; the
 //! platform's own integration tests use [`Platform::deploy_tuned`] with shorter
 //! timeouts ([`Tuning`]) and a gateway proxy per deployment, so several deployments
-//! share one lab.
+//! share one lab. The services get the endpoints' security settings as flags and
+//! their passwords by environment (`flags`).
+
+mod flags;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -128,62 +131,6 @@ fn sut_candidates(exe: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Environment variables of a child process, (name, value).
-type Environment = Vec<(String, String)>;
-
-/// The platform's flags for the endpoints' security settings, and its environment: the
-/// passwords, read here, go to the child by environment variable, never on its command
-/// line (`/proc/PID/cmdline` is readable by every user; `environ` only by the owner).
-fn security_flags(endpoints: &crate::Endpoints) -> Result<(Vec<String>, Environment), LabError> {
-    let mut args = Vec::new();
-    let mut env = Vec::new();
-    let secret = |service: &str, source: Result<Option<connect::PasswordSource>, _>| {
-        let wrap = |e: connect::SecurityError| LabError::Spec(format!("{service}.security: {e}"));
-        source
-            .map_err(wrap)?
-            .map(|s| s.resolve().map_err(wrap))
-            .transpose()
-    };
-    if let Some(kafka) = &endpoints.kafka {
-        let s = &kafka.security;
-        args.extend([
-            "--kafka-security-protocol".to_string(),
-            s.security_protocol.name().to_string(),
-        ]);
-        if let Some(m) = s.sasl_mechanism {
-            args.extend(["--kafka-sasl-mechanism".to_string(), m.name().to_string()]);
-        }
-        if let Some(user) = &s.username {
-            args.extend(["--kafka-username".to_string(), user.clone()]);
-        }
-        if let Some(ca) = &s.ca_file {
-            args.extend(["--kafka-ca-file".to_string(), ca.display().to_string()]);
-        }
-        if let Some(password) = secret("kafka", s.password_source())? {
-            env.push((
-                connect::KAFKA_PASSWORD_ENV.to_string(),
-                password.expose().to_string(),
-            ));
-        }
-    }
-    if let Some(redis) = &endpoints.redis {
-        let s = &redis.security;
-        if let Some(user) = &s.username {
-            args.extend(["--redis-username".to_string(), user.clone()]);
-        }
-        if let Some(ca) = &s.ca_file {
-            args.extend(["--redis-ca-file".to_string(), ca.display().to_string()]);
-        }
-        if let Some(password) = secret("redis", s.password_source())? {
-            env.push((
-                connect::REDIS_PASSWORD_ENV.to_string(),
-                password.expose().to_string(),
-            ));
-        }
-    }
-    Ok((args, env))
-}
-
 fn lock(process: &Mutex<ManagedProcess>) -> MutexGuard<'_, ManagedProcess> {
     process
         .lock()
@@ -231,7 +178,7 @@ impl Platform {
             .map(|k| k.bootstrap_proxied.clone())
             .unwrap_or_default();
 
-        let (security_args, security_env) = security_flags(endpoints)?;
+        let (security_args, security_env) = flags::security(endpoints)?;
         let mut instances = Vec::new();
         let mut gateway_proxied = loopback(0);
         for service in SERVICES {

@@ -132,9 +132,11 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
             .map(|t| format!("{}.{t}", system.namespace))
             .collect();
         let bootstrap = kafka.bootstrap_direct.clone();
-        let found = tokio::task::spawn_blocking(move || partition_counts(&bootstrap, &topics))
-            .await?
-            .map_err(|e| anyhow::anyhow!("endpoints file {name}: {e}"))?;
+        let security = kafka.security.clone();
+        let found =
+            tokio::task::spawn_blocking(move || partition_counts(&bootstrap, &security, &topics))
+                .await?
+                .map_err(|e| anyhow::anyhow!("endpoints file {name}: {e}"))?;
         for (topic, count) in found {
             match count {
                 // The tap reads partitions 0..partitions: with more, it would miss
@@ -184,11 +186,12 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
 /// The partition count of each topic at `bootstrap` (`None`: no such topic).
 fn partition_counts(
     bootstrap: &str,
+    security: &connect::KafkaSecurity,
     topics: &[String],
 ) -> Result<Vec<(String, Option<u32>)>, String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer = connect::kafka_config(bootstrap, security)
+        .map_err(|e| e.to_string())?
         .set("log_level", "3")
         .create()
         .map_err(|e| format!("kafka client for {bootstrap}: {e}"))?;
