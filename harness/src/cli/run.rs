@@ -72,6 +72,20 @@ pub struct RunArgs {
     /// starts at once, with a warning.
     #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
     pub start_at: Option<time::OffsetDateTime>,
+    /// Part of every order id (`o<seed>-<ID>-<n>`): the same in every shard of one
+    /// sharded run against a system the harness did not start (`platform =
+    /// "external"`), so their slices are of one schedule; without it each such run
+    /// draws its own, so no two runs share an order id on the system's topics. Letters
+    /// and digits, at most 16.
+    #[arg(long, value_name = "ID", value_parser = parse_run_id)]
+    pub run_id: Option<String>,
+}
+
+fn parse_run_id(text: &str) -> Result<String, String> {
+    let ok =
+        !text.is_empty() && text.len() <= 16 && text.chars().all(|c| c.is_ascii_alphanumeric());
+    ok.then(|| text.to_owned())
+        .ok_or_else(|| format!("`{text}`: letters and digits only, 1 to 16 of them"))
 }
 
 fn parse_start_at(text: &str) -> Result<time::OffsetDateTime, String> {
@@ -180,6 +194,16 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     };
     for e in &mut experiments {
         e.shard = args.shard;
+        // One id for every combination of a matrix would give them the same orders.
+        let matrix = !e.combination.is_empty();
+        e.run_id = args.run_id.as_ref().map(|id| match matrix {
+            true => format!("{id}{:04x}", check::merge::shard_of(&e.name, 1 << 16)),
+            false => id.clone(),
+        });
+    }
+    if let Some(problem) = run_id_problem(&experiments, &args) {
+        eprintln!("harness: {problem}");
+        return Ok(exit::ERROR);
     }
     let lab = match against_lab(&experiments, args.endpoints.as_deref())? {
         Ok(lab) => lab,
@@ -305,6 +329,27 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         worst
     })
+}
+
+/// Why `--run-id` (or its absence) cannot work for these runs, if it cannot.
+fn run_id_problem(experiments: &[Experiment], args: &RunArgs) -> Option<String> {
+    let external = experiments
+        .iter()
+        .any(|e| e.system.platform.external().is_some());
+    if args.shard.is_some() && external && args.run_id.is_none() {
+        return Some(
+            "--shard against a system the harness did not start (platform = \"external\") needs              --run-id ID, the same in every shard: it makes the shards' order ids one schedule's,              and this run's alone on the system's topics"
+                .into(),
+        );
+    }
+    if args.run_id.is_some() && args.repeat.get() > 1 {
+        return Some(
+            "--run-id with --repeat would give every trial the same order ids; run the trials \
+             without --run-id (each draws its own) or one at a time with distinct ids"
+                .into(),
+        );
+    }
+    None
 }
 
 /// A stop that comes on Ctrl-C or SIGTERM (the task announces it on stderr); abort

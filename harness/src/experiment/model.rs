@@ -64,6 +64,13 @@ pub struct Experiment {
     /// the file: every shard runs the same file). Absent for a whole run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<super::Shard>,
+    /// Part of every order id of the run (`o<seed>-<run id>-<n>`), so that a system the
+    /// harness did not start, whose topics outlive runs, never sees one order id in two
+    /// runs: `--run-id` (the same in every shard of a sharded run), else drawn for each
+    /// run of an external platform. Absent for the reference platform, whose streams
+    /// and topics are the run's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     /// The combinations of this file's matrix that are not run (a varied fault that
     /// cannot act on its target in that system); one list, shared by each of them.
     #[serde(skip)]

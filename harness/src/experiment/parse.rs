@@ -154,6 +154,7 @@ pub(crate) fn experiment(
         combination,
         skipped: Arc::from(Vec::new()),
         shard: None,
+        run_id: None,
         spans: ExperimentSpans {
             duration: duration_node?.at.clone(),
             schedule: schedule_at,

@@ -94,7 +94,10 @@ fn whole_plan(experiment: &Experiment) -> Vec<PlannedOrder> {
     times
         .enumerate()
         .map(|(i, intended)| PlannedOrder {
-            order_id: format!("o{}-{i}", experiment.seed),
+            order_id: match &experiment.run_id {
+                Some(run) => format!("o{}-{run}-{i}", experiment.seed),
+                None => format!("o{}-{i}", experiment.seed),
+            },
             intended,
             customer_id: format!("c-{}", customers.pick(&mut rng)),
             sku: format!("sku-{}", rng.random_range(0..skus)),

@@ -112,8 +112,8 @@ pub async fn ends(
             }
         }
         events::Backend::Redis => {
-            let client =
-                redis::Client::open(config.redis_url.as_str()).map_err(|e| e.to_string())?;
+            let client = connect::redis_client(&config.redis_url, &config.redis_security)
+                .map_err(|e| e.to_string())?;
             let mut conn = client
                 .get_multiplexed_async_connection()
                 .await
@@ -155,12 +155,13 @@ pub async fn ends(
 /// Each existing partition's high watermark, by (logical topic, partition).
 fn kafka_ends(config: &BusConfig, topics: &[String]) -> Result<StartPositions, String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_bootstrap)
-        .set("isolation.level", "read_committed")
-        .set("log_level", "3")
-        .create()
-        .map_err(|e| format!("kafka client for {}: {e}", config.kafka_bootstrap))?;
+    let consumer: BaseConsumer =
+        connect::kafka_config(&config.kafka_bootstrap, &config.kafka_security)
+            .map_err(|e| e.to_string())?
+            .set("isolation.level", "read_committed")
+            .set("log_level", "3")
+            .create()
+            .map_err(|e| format!("kafka client for {}: {e}", config.kafka_bootstrap))?;
     let timeout = Duration::from_secs(10);
     let metadata = consumer
         .fetch_metadata(None, timeout)

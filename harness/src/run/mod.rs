@@ -72,6 +72,17 @@ pub async fn run(
     options: &RunOptions,
     stop: Stop,
 ) -> anyhow::Result<RunOutcome> {
+    // A system the harness did not start gets order ids no earlier run used.
+    let tagged;
+    let experiment =
+        if experiment.run_id.is_none() && experiment.system.platform.external().is_some() {
+            let mut e = experiment.clone();
+            e.run_id = Some(uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
+            tagged = e;
+            &tagged
+        } else {
+            experiment
+        };
     let started = time::OffsetDateTime::now_utc();
     let dir = output::create_dir(&options.runs_dir, experiment, started)?;
     // The harness's own log (tap, samplers, faults) for this run; none if it cannot open.
