@@ -47,6 +47,7 @@ fn the_indexed_job_passes_its_index_as_the_shard() {
     assert_eq!(after("--shard"), format!("$(JOB_COMPLETION_INDEX)/{n}"));
     assert_eq!(after("--start-at"), "$(START_AT)");
     assert_eq!(after("--runs"), "/runs/$(RUN_ID)");
+    assert_eq!(after("--run-id"), "$(RUN_ID)");
     let env: Vec<String> = container["env"]
         .as_sequence()
         .expect("env")
@@ -56,6 +57,15 @@ fn the_indexed_job_passes_its_index_as_the_shard() {
     for name in ["START_AT", "RUN_ID"] {
         assert!(env.contains(&name.to_owned()), "{name} in {env:?}");
     }
+    let run_id = container["env"]
+        .as_sequence()
+        .and_then(|env| env.iter().find(|e| e["name"].as_str() == Some("RUN_ID")))
+        .and_then(|e| e["value"].as_str())
+        .expect("RUN_ID's value");
+    assert!(
+        run_id.chars().all(|c| c.is_ascii_alphanumeric()),
+        "--run-id takes letters and digits: {run_id}"
+    );
 
     // The same arguments, with the variables filled in, are a valid command line as
     // far as parsing goes: `harness run --help` names every flag used.

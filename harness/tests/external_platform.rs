@@ -154,8 +154,12 @@ async fn start_by_hand(lab: &UpLab, namespace: &str, logs: &Path) -> (Processes,
     (processes, order_url)
 }
 
+/// A run with order ids `o<seed>-same-<n>` (`--run-id same`): the reference and the
+/// external run send the same orders, so the gateway declines the same ones (it decides
+/// by order id) and their counts per event type can be compared one for one.
 fn run(file: &Path, lab: &UpLab, runs: &Path) -> serde_json::Value {
     let output = run_command(file, &lab.file, runs)
+        .args(["--run-id", "same"])
         .output()
         .expect("run harness");
     assert_eq!(output.status.code(), Some(0), "{}", said(&output));
@@ -226,10 +230,10 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
         lab.bootstrap()
     );
     assert!(said(&fewer).contains(&expected), "{}", said(&fewer));
-    // Measured again (other order ids), the system's topics now hold the first run's
-    // events: the tap starts where they end, so none of them is taken for this run's.
+    // Measured again (the same experiment and seed), the system's topics now hold the
+    // first run's events: the tap starts where they end, and the run draws its own run
+    // id, so none of them is taken for this run's.
     let again = run_command(&foreign, &lab.file, &work.path().join("again"))
-        .args(["--set", "seed=12"])
         .output()
         .expect("run harness");
     assert_eq!(again.status.code(), Some(0), "{}", said(&again));
@@ -243,6 +247,15 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
         second["counts"]["observed"],
         second["counts"]["acknowledged"]
     );
+    let run_id = second["config"]["run_id"].as_str().expect("a drawn run id");
+    assert_ne!(run_id, "same");
+    for anomaly in [
+        "duplicate_delivery",
+        "duplicate_effect",
+        "ordering_violation",
+    ] {
+        assert_eq!(second["anomalies"][anomaly]["count"], 0, "{anomaly}");
+    }
     drop(platform);
 
     assert_eq!(usual["verdict"], "pass", "{}", usual["reasons"]);
