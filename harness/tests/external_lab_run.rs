@@ -173,11 +173,23 @@ async fn a_run_against_an_external_lab_passes_and_leaves_nothing_of_itself() {
         "{proxies:?}"
     );
 
-    // On Redis too: the run's streams and keys are gone afterwards.
-    let redis = write(work.path(), "redis.toml", REDIS_FAULT);
-    let output = run(&redis, &lab.file, &runs);
+    // On Redis too, with the endpoints named in the file (`[lab] endpoints`, relative
+    // to it): the run's streams and keys are gone afterwards.
+    std::fs::copy(&lab.file, work.path().join("cluster.json")).expect("copy endpoints");
+    let text = format!("{REDIS_FAULT}\n[lab]\nendpoints = \"cluster.json\"\n");
+    let redis = write(work.path(), "redis.toml", &text);
+    let output = harness()
+        .arg("run")
+        .arg(&redis)
+        .args(["--quiet", "--runs"])
+        .arg(&runs)
+        .output()
+        .expect("run harness");
     assert_eq!(output.status.code(), Some(0), "{}", said(&output));
-    assert_eq!(results(&runs, "external-redis")["verdict"], "pass");
+    let doc = results(&runs, "external-redis");
+    assert_eq!(doc["verdict"], "pass", "{}", doc["reasons"]);
+    let recorded = doc["environment"]["external_lab"]["endpoints_file"].to_string();
+    assert!(recorded.ends_with("cluster.json\""), "{recorded}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()

@@ -256,6 +256,19 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
     ] {
         assert_eq!(second["anomalies"][anomaly]["count"], 0, "{anomaly}");
     }
+    // The direct driver produces OrderPlaced to the system's input topic itself.
+    let direct_runs = work.path().join("direct");
+    let direct = run_command(&foreign, &lab.file, &direct_runs)
+        .args(["--set", "workload.driver=direct"])
+        .output()
+        .expect("run harness");
+    assert_eq!(direct.status.code(), Some(0), "{}", said(&direct));
+    let third = results(&direct_runs, "byo-external");
+    assert!(third["counts"]["acknowledged"].as_u64().expect("acked") >= 100);
+    assert_eq!(
+        third["counts"]["completed"],
+        third["counts"]["acknowledged"]
+    );
     drop(platform);
 
     assert_eq!(usual["verdict"], "pass", "{}", usual["reasons"]);
@@ -317,17 +330,43 @@ fn too_few_brokers_are_refused_and_an_interrupted_run_cleans_up() {
     assert!(said(&output).contains(&expected), "{}", said(&output));
     assert!(histories(&runs).is_empty(), "no load was sent");
 
+    // --keep: what the run created stays, and it says so.
+    let keep = experiment("byo-keep", "").replace("duration = \"5s\"", "duration = \"2s\"");
+    let file = write(work.path(), "byo-keep", &keep);
+    let kept = run_command(&file, &lab.file, &runs)
+        .arg("--keep")
+        .output()
+        .expect("run harness");
+    assert_eq!(kept.status.code(), Some(0), "{}", said(&kept));
+    let stdout = String::from_utf8_lossy(&kept.stdout);
+    let namespace = stdout
+        .split("harness: --keep: the run's streams, topics and groups (namespace ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no --keep line: {stdout}"))
+        .to_string();
+    let topics = kafka_names(lab.bootstrap()).0;
+    assert!(
+        topics.contains(&format!("{namespace}.orders")),
+        "{namespace}: {topics:?}"
+    );
+    assert_eq!(
+        results(&runs, "byo-keep")["environment"]["external_lab"]["kept"],
+        true
+    );
+
     let before = kafka_names(lab.bootstrap());
     let long = experiment("byo-long", "").replace("duration = \"5s\"", "duration = \"60s\"");
     let file = write(work.path(), "byo-long", &long);
-    let mut child = run_command(&file, &lab.file, &runs)
+    let interrupted = work.path().join("interrupted");
+    let mut child = run_command(&file, &lab.file, &interrupted)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn harness run");
     // Interrupt once orders are being sent (send lines in the history).
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !histories(&runs)
+    while !histories(&interrupted)
         .iter()
         .any(|h| std::fs::read_to_string(h).is_ok_and(|t| t.contains("\"kind\":\"send\"")))
     {

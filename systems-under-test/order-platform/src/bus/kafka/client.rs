@@ -44,6 +44,11 @@ pub(in crate::bus) async fn ensure_topics(
         .map(|t| config.physical(t))
         .chain(extra.iter().cloned())
         .collect();
+    // Nothing to create (a client of topics someone else owns): an empty request is
+    // an error to the admin API.
+    if names.is_empty() {
+        return Ok(());
+    }
     let new: Vec<NewTopic<'_>> = names
         .iter()
         .map(|n| {
