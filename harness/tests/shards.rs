@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use check::Results;
+use common::external::UpLab;
 use common::{harness, text};
 
 const EXPERIMENT: &str = r#"name = "shards"
@@ -48,46 +49,6 @@ latency = "20ms"
 lost = "== 0"
 "#;
 
-/// `harness lab up --json --dir DIR` (Redis and Toxiproxy), taken down by `harness lab
-/// down` when dropped, passed or not.
-struct UpLab {
-    dir: PathBuf,
-    endpoints: PathBuf,
-}
-
-impl UpLab {
-    fn up(parent: &Path) -> UpLab {
-        let dir = parent.join("lab");
-        let out = harness()
-            .args(["lab", "up", "--brokers", "0", "--json", "--dir"])
-            .arg(&dir)
-            .output()
-            .expect("run harness lab up");
-        assert!(
-            out.status.success(),
-            "harness lab up (is the lab installed? `bash lab/install`): {}",
-            text(&out)
-        );
-        let endpoints = parent.join("endpoints.json");
-        std::fs::write(&endpoints, &out.stdout).expect("write the endpoints file");
-        UpLab { dir, endpoints }
-    }
-
-    fn lab(&self, command: &str) -> Output {
-        harness()
-            .args(["lab", command, "--dir"])
-            .arg(&self.dir)
-            .output()
-            .expect("run harness lab")
-    }
-}
-
-impl Drop for UpLab {
-    fn drop(&mut self) {
-        let _ = self.lab("down");
-    }
-}
-
 /// Starts shard `shard` of the experiment against `lab`, into its own runs directory.
 fn start_shard(
     file: &Path,
@@ -102,7 +63,7 @@ fn start_shard(
         .args(["--quiet", "--runs"])
         .arg(runs)
         .arg("--endpoints")
-        .arg(&lab.endpoints)
+        .arg(&lab.file)
         .args(["--shard", shard, "--start-at", at])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -194,7 +155,7 @@ fn two_shards_merge_into_the_whole_run() {
         assert!(text(&out).contains(says), "{says}: {}", text(&out));
     }
     // Both shards at once against one lab, their clocks started together.
-    let lab = UpLab::up(tmp.path());
+    let lab = UpLab::up(0);
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(20);
     let at = at
         .format(&time::format_description::well_known::Rfc3339)
@@ -205,7 +166,7 @@ fn two_shards_merge_into_the_whole_run() {
     let a = finish_shard(child_a, &runs_a, "0/2");
     let b = finish_shard(child_b, &runs_b, "1/2");
     // The lab outlives the runs.
-    let status = lab.lab("status");
+    let status = lab.lab(&["status"]);
     assert_eq!(
         status.status.code(),
         Some(0),
@@ -306,7 +267,7 @@ fn two_shards_merge_into_the_whole_run() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("differ in seed"), "{}", text(&out));
 
-    let down = lab.lab("down");
+    let down = lab.lab(&["down"]);
     assert!(down.status.success(), "lab down: {}", text(&down));
     assert!(!lab.dir.exists(), "lab down leaves nothing");
 }

@@ -11,9 +11,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-pub fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-}
+pub use super::harness;
 
 /// A lab brought up by `harness lab up --json --dir DIR` in its own process.
 pub struct UpLab {
