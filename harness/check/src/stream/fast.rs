@@ -99,13 +99,19 @@ pub(crate) fn key_of_bytes(line: &[u8]) -> Option<&str> {
 /// A JSON integer at `*at` that fits a `u64`, written the one way (no leading zero, no
 /// fraction or exponent after it: those are the strict reader's); `*at` moves past it.
 pub(super) fn integer(b: &[u8], at: &mut usize) -> Option<u64> {
-    let start = *at;
-    let mut n: u64 = 0;
-    while let Some(&d @ b'0'..=b'9') = b.get(*at) {
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-        *at += 1;
-    }
-    let digits = *at - start;
+    let start = (*at).min(b.len());
+    let digits = b[start..].iter().take_while(|d| d.is_ascii_digit()).count();
+    // Up to 19 digits fit a u64 whatever they are: no check per digit.
+    let n = if digits <= 19 {
+        b[start..start + digits]
+            .iter()
+            .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
+    } else {
+        b[start..start + digits].iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?
+    };
+    *at = start + digits;
     let leading_zero = digits > 1 && b[start] == b'0';
     (digits > 0 && !leading_zero && !matches!(b.get(*at), Some(b'.' | b'e' | b'E'))).then_some(n)
 }

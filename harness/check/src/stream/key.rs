@@ -152,9 +152,10 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
     c.tally.events += events.len() as u64;
     let mut placed = None;
     let mut terminal = None;
-    // Few step types and partitions per key: searched, not hashed.
-    let mut steps: Vec<(u16, u32)> = Vec::new();
-    let mut highest: Vec<((u16, u32), u64)> = Vec::new();
+    // Few step types and partitions per key: searched, not hashed, and kept on the
+    // stack (two small vectors per key were a malloc and a free each, per order).
+    let mut steps: Few<u16, u32> = Few::default();
+    let mut highest: Few<(u16, u32), u64> = Few::default();
     let (mut confirmed, mut cancelled, mut outcome_at) = (false, false, 0);
     for e in &events {
         let info = c.types.get(e.ty);
@@ -185,13 +186,7 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
             ));
         }
         if step {
-            let seen = match steps.iter().position(|(t, _)| *t == e.ty) {
-                Some(i) => &mut steps[i].1,
-                None => {
-                    steps.push((e.ty, 0));
-                    &mut steps.last_mut().expect("just pushed").1
-                }
-            };
+            let seen = steps.entry(e.ty);
             *seen += 1;
             if *seen > 1 {
                 c.occs.push(occ(
@@ -205,13 +200,7 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
             }
             let first = e.first_entry();
             let at = (first.topic, first.partition);
-            let top = match highest.iter().position(|(p, _)| *p == at) {
-                Some(i) => &mut highest[i].1,
-                None => {
-                    highest.push((at, 0));
-                    &mut highest.last_mut().expect("just pushed").1
-                }
-            };
+            let top = highest.entry(at);
             if e.seq < *top {
                 c.occs.push(occ(
                     Anomaly::OrderingViolation,
@@ -294,6 +283,50 @@ pub(crate) fn settle(c: &mut Checker, key: u32, state: KeyState) {
     }
 }
 
+/// A few (key, value) pairs found by comparison: the first [`Few::INLINE`] in an
+/// array, any more in a vector (a key has a handful of step types and partitions).
+struct Few<K, V> {
+    inline: [(K, V); Few::<(), ()>::INLINE],
+    len: usize,
+    more: Vec<(K, V)>,
+}
+
+impl Few<(), ()> {
+    const INLINE: usize = 12;
+}
+
+impl<K: Copy + Default + PartialEq, V: Copy + Default> Default for Few<K, V> {
+    fn default() -> Self {
+        Few {
+            inline: [(K::default(), V::default()); Few::<(), ()>::INLINE],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+}
+
+impl<K: Copy + Default + PartialEq, V: Copy + Default> Few<K, V> {
+    /// The value of `key`, added as `V::default()` if new.
+    fn entry(&mut self, key: K) -> &mut V {
+        if let Some(i) = self.inline[..self.len].iter().position(|(k, _)| *k == key) {
+            return &mut self.inline[i].1;
+        }
+        if self.len < self.inline.len() {
+            self.inline[self.len] = (key, V::default());
+            self.len += 1;
+            return &mut self.inline[self.len - 1].1;
+        }
+        let i = match self.more.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.more.push((key, V::default()));
+                self.more.len() - 1
+            }
+        };
+        &mut self.more[i].1
+    }
+}
+
 /// The cause rule and the hop latency of one effect whose cause was observed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn effect_of(
@@ -349,5 +382,23 @@ pub(crate) fn occ(
         id,
         order,
         weight,
+    }
+}
+
+#[cfg(test)]
+mod few_tests {
+    use super::Few;
+
+    #[test]
+    fn entries_are_found_again_past_the_inline_ones() {
+        let mut few: Few<u16, u32> = Few::default();
+        for round in 1..=3u32 {
+            for k in 0..40u16 {
+                *few.entry(k) += 1;
+                assert_eq!(*few.entry(k), round, "{k}");
+            }
+        }
+        assert_eq!(few.len, Few::<(), ()>::INLINE);
+        assert_eq!(few.more.len(), 40 - Few::<(), ()>::INLINE);
     }
 }
