@@ -154,6 +154,42 @@ fn two_shards_merge_into_the_whole_run() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(text(&out).contains(says), "{says}: {}", text(&out));
     }
+    // Run ids: letters and digits; not one for several trials; and shards of a system
+    // the harness did not start need one (refused before its endpoints are even read).
+    let external = tmp.path().join("external.toml");
+    std::fs::write(
+        &external,
+        "name = \"ext\"\nduration = \"5s\"\n[lab]\nendpoints = \"nowhere.json\"\n\
+         [system]\nbackend = \"redis\"\nplatform = \"external\"\n\
+         [system.external]\nnamespace = \"shop\"\norder_url = \"http://127.0.0.1:9\"\n\
+         [workload]\nrate = 10\n",
+    )
+    .expect("write experiment");
+    for (file, args, says) in [
+        (&file, &["--run-id", "a-b"][..], "letters and digits only"),
+        (
+            &file,
+            &["--run-id", "ab", "--repeat", "2"][..],
+            "--run-id with --repeat",
+        ),
+        (
+            &external,
+            &["--shard", "0/2"][..],
+            "needs --run-id ID, the same in every shard",
+        ),
+    ] {
+        let out = harness()
+            .arg("run")
+            .arg(file)
+            .args(args)
+            .args(["--quiet", "--runs"])
+            .arg(&runs)
+            .output()
+            .expect("run harness");
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(says), "{says}: {}", text(&out));
+    }
+    assert!(!runs.exists(), "nothing ran");
     // Both shards at once against one lab, their clocks started together.
     let lab = UpLab::up(0);
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(20);

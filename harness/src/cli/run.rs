@@ -338,7 +338,9 @@ fn run_id_problem(experiments: &[Experiment], args: &RunArgs) -> Option<String> 
         .any(|e| e.system.platform.external().is_some());
     if args.shard.is_some() && external && args.run_id.is_none() {
         return Some(
-            "--shard against a system the harness did not start (platform = \"external\") needs              --run-id ID, the same in every shard: it makes the shards' order ids one schedule's,              and this run's alone on the system's topics"
+            "--shard against a system the harness did not start (platform = \"external\") needs \
+             --run-id ID, the same in every shard: it makes the shards' order ids one \
+             schedule's, and this run's alone on the system's topics"
                 .into(),
         );
     }
