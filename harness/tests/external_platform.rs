@@ -110,13 +110,32 @@ async fn wait_healthy(name: &str, port: u16, child: &mut Child, log: &Path) {
 /// Starts the order platform's services by hand under `namespace`, connected through
 /// the lab's proxies; returns them and the order API's base URL.
 async fn start_by_hand(lab: &UpLab, namespace: &str, logs: &Path) -> (Processes, String) {
+    start_by_hand_on(lab, "kafka", namespace, logs).await
+}
+
+/// [`start_by_hand`] on `backend` (`kafka` or `redis`).
+async fn start_by_hand_on(
+    lab: &UpLab,
+    backend: &str,
+    namespace: &str,
+    logs: &Path,
+) -> (Processes, String) {
     let program = lab::platform::sut_binary().expect("target/debug/order-platform is built");
-    let kafka = &lab
-        .endpoints
-        .kafka
-        .as_ref()
-        .expect("kafka")
-        .bootstrap_proxied;
+    let bus: [String; 2] = match backend {
+        "kafka" => [
+            "--kafka-bootstrap".into(),
+            lab.endpoints
+                .kafka
+                .as_ref()
+                .expect("kafka")
+                .bootstrap_proxied
+                .clone(),
+        ],
+        _ => [
+            "--redis-url".into(),
+            lab.endpoints.redis.as_ref().expect("redis").proxied_url(),
+        ],
+    };
     let mut processes = Processes(Vec::new());
     let mut order_url = String::new();
     let mut gateway_url = String::new();
@@ -126,9 +145,9 @@ async fn start_by_hand(lab: &UpLab, namespace: &str, logs: &Path) -> (Processes,
         let mut command = Command::new(&program);
         command
             .arg(service)
-            .args(["--backend", "kafka", "--guarantee", "at-least-once"])
+            .args(["--backend", backend, "--guarantee", "at-least-once"])
             .args(["--instance", "0", "--namespace", namespace])
-            .args(["--kafka-bootstrap", kafka])
+            .args(&bus)
             .args(["--partitions", &PARTITIONS.to_string()])
             .args(["--decline-ratio", &DECLINE.to_string()])
             .args(["--seed", &SEED.to_string()])
@@ -312,6 +331,68 @@ async fn a_platform_started_by_hand_measures_like_the_one_the_harness_starts() {
 /// On the same kind of lab: a cluster with fewer brokers than the experiment needs is
 /// exit 2 before any load, naming the bootstrap and both numbers; a run interrupted
 /// during its load still deletes what it created.
+/// The same on Redis: the platform started by hand on a Redis-only lab, measured as
+/// external through its order API, then again (its streams now hold the first run's
+/// entries: the tap starts after their last ids, and the skipped entries are no
+/// backlog, so the drain ends), then with the direct driver producing `OrderPlaced` to
+/// its input stream itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_platform_started_by_hand_is_measured_run_after_run() {
+    let lab = UpLab::up(0);
+    let work = tempfile::tempdir().expect("tempdir");
+    let namespace = common::unique("byor").replace('-', "");
+    let (platform, order_url) = start_by_hand_on(&lab, "redis", &namespace, work.path()).await;
+    let external = format!(
+        "platform = \"external\"\n\n[system.external]\nnamespace = \"{namespace}\"\n\
+         order_url = \"{order_url}\""
+    );
+    let text =
+        experiment("byo-redis", &external).replace("backend = \"kafka\"", "backend = \"redis\"");
+    let file = write(work.path(), "byo-redis", &text);
+    for (round, extra) in [(1, None), (2, None), (3, Some("workload.driver=direct"))] {
+        let runs = work.path().join(format!("round-{round}"));
+        let mut command = run_command(&file, &lab.file, &runs);
+        if let Some(set) = extra {
+            command.args(["--set", set]);
+        }
+        let output = command.output().expect("run harness");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "round {round}: {}",
+            said(&output)
+        );
+        let r = results(&runs, "byo-redis");
+        assert_eq!(r["verdict"], "pass", "round {round}: {}", r["reasons"]);
+        assert!(
+            r["counts"]["acknowledged"].as_u64().expect("acked") >= 100,
+            "round {round}"
+        );
+        assert_eq!(
+            r["counts"]["completed"], r["counts"]["acknowledged"],
+            "round {round}"
+        );
+        for anomaly in [
+            "phantom",
+            "duplicate_delivery",
+            "duplicate_effect",
+            "ordering_violation",
+        ] {
+            assert_eq!(
+                r["anomalies"][anomaly]["count"], 0,
+                "round {round}: {anomaly}"
+            );
+        }
+        // The drain ended because the system caught up, not because time ran out.
+        let drain = r["drain"]["ended"].as_str().unwrap_or("");
+        assert!(
+            matches!(drain, "finished" | "idle"),
+            "round {round}: drain {drain}"
+        );
+    }
+    drop(platform);
+}
+
 #[test]
 fn too_few_brokers_are_refused_and_an_interrupted_run_cleans_up() {
     let lab = UpLab::up(1);
