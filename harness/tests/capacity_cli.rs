@@ -121,4 +121,20 @@ fn a_capacity_table_that_cannot_be_searched_is_refused_with_its_place() {
         "{stderr}"
     );
     assert!(stderr.contains("bad.toml:"), "{stderr}");
+    // Against services that are not described where it says: refused before any trial.
+    std::fs::write(&file, EXPERIMENT).expect("write");
+    let missing = tmp.path().join("missing-endpoints.json");
+    let out = harness()
+        .arg("capacity")
+        .arg(&file)
+        .arg("--endpoints")
+        .arg(&missing)
+        .args(["--runs"])
+        .arg(tmp.path().join("runs"))
+        .output()
+        .expect("run the harness");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("missing-endpoints.json"), "{stderr}");
+    assert!(!tmp.path().join("runs").exists(), "no trial ran");
 }

@@ -29,6 +29,11 @@ pub struct CapacityArgs {
     /// Only the final table and paths on stdout; no per-trial lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Run the trials against these services instead of a lab of their own, as
+    /// `harness run --endpoints` (the shape `harness lab up --json` prints); wins over
+    /// the file's `[lab] endpoints`.
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
 }
 
 /// A trial's drain is capped at this: a capacity trial needs its load phase, not a
@@ -198,13 +203,23 @@ async fn search(
 }
 
 pub async fn capacity_command(args: CapacityArgs) -> anyhow::Result<u8> {
-    let experiments = match load(&args.experiment)? {
+    let mut experiments = match load(&args.experiment)? {
         Ok(experiments) => experiments,
         Err(e) => {
             eprintln!("{e}");
             return Ok(exit::ERROR);
         }
     };
+    if let Some(path) = &args.endpoints {
+        for e in &mut experiments {
+            e.lab.endpoints = Some(path.clone());
+        }
+    }
+    // The same refusals as `harness run` (process faults, proxies the file lacks, an
+    // external platform without endpoints), before any trial.
+    if let Err(code) = super::run::against_lab(&experiments, args.endpoints.as_deref())? {
+        return Ok(code);
+    }
     let Some(first) = experiments.first() else {
         return Ok(exit::ERROR);
     };

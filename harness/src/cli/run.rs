@@ -122,7 +122,7 @@ pub(super) fn load(
 
 /// The experiments checked against the lab they run against (`--endpoints` or the
 /// file's `[lab] endpoints`): `Err(exit code)` after printing the problems.
-fn against_lab(
+pub(super) fn against_lab(
     experiments: &[Experiment],
     flag: Option<&std::path::Path>,
 ) -> anyhow::Result<Result<Option<crate::run::ExternalLab>, u8>> {
