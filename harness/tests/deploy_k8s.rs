@@ -35,19 +35,29 @@ fn the_indexed_job_passes_its_index_as_the_shard() {
     assert_eq!(spec["parallelism"].as_u64(), Some(n), "every shard at once");
     assert_eq!(spec["backoffLimitPerIndex"].as_u64(), Some(0));
     let container = &spec["template"]["spec"]["containers"][0];
-    let args = strings(&container["args"]);
+    assert_eq!(strings(&container["command"]), ["sh", "-c"]);
+    let script = strings(&container["args"]).join(" ");
+    let words: Vec<&str> = script.split_whitespace().collect();
     let after = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .unwrap_or_else(|| panic!("{flag} in {args:?}"))
-            .clone()
+        words
+            .iter()
+            .position(|a| *a == flag)
+            .and_then(|i| words.get(i + 1))
+            .unwrap_or_else(|| panic!("{flag} in {script}"))
+            .trim_end_matches(';')
+            .to_owned()
     };
-    assert_eq!(args[0], "run");
+    assert_eq!(&words[..2], ["harness", "run"], "{script}");
     assert_eq!(after("--shard"), format!("$(JOB_COMPLETION_INDEX)/{n}"));
     assert_eq!(after("--start-at"), "$(START_AT)");
     assert_eq!(after("--runs"), "/runs/$(RUN_ID)");
     assert_eq!(after("--run-id"), "$(RUN_ID)");
+    // A shard's own verdict (1 fail, 3 inconclusive) does not fail its pod: the merge
+    // judges; a harness error (2) does.
+    assert!(
+        script.contains("if [ $rc -eq 1 ] || [ $rc -eq 3 ]; then exit 0; fi; exit $rc"),
+        "{script}"
+    );
     let env: Vec<String> = container["env"]
         .as_sequence()
         .expect("env")
@@ -67,15 +77,20 @@ fn the_indexed_job_passes_its_index_as_the_shard() {
         "--run-id takes letters and digits: {run_id}"
     );
 
-    // The same arguments, with the variables filled in, are a valid command line as
-    // far as parsing goes: `harness run --help` names every flag used.
+    // The flags it passes are ones `harness run` has.
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["run", "--help"])
         .output()
         .expect("harness run --help");
     let help = String::from_utf8_lossy(&help.stdout);
-    for flag in args.iter().filter(|a| a.starts_with("--")) {
-        assert!(help.contains(flag.as_str()), "harness run has no {flag}");
+    // Only the `harness run` command's words (up to the `;` that ends it).
+    let command_end = words
+        .iter()
+        .position(|w| w.ends_with(';'))
+        .map_or(words.len(), |i| i + 1);
+    for flag in words[..command_end].iter().filter(|a| a.starts_with("--")) {
+        let flag = flag.trim_end_matches(';');
+        assert!(help.contains(flag), "harness run has no {flag}");
     }
 
     let merge = &docs[1];

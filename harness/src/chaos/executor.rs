@@ -30,6 +30,9 @@ pub struct Targets<'a> {
     /// Faults on the shard's own platform (its instances, its gateway proxy) act in
     /// every shard. Always `true` for a run that is not sharded.
     pub shared: bool,
+    /// Put before a fault's id (`f1`) to name its toxic: the run's namespace on a lab
+    /// the harness did not start, whose Toxiproxy other runs may share.
+    pub toxic_prefix: &'a str,
 }
 
 /// Whether `target` is one of the services every shard shares.
@@ -142,7 +145,15 @@ async fn apply(
             let proxy = proxy.ok_or("not a proxied target")?;
             toxiproxy
                 .ok_or(NO_TOXIPROXY)?
-                .add_toxic(&proxy, &proxy_toxic(id, toxic, stream, toxicity.get()))
+                .add_toxic(
+                    &proxy,
+                    &proxy_toxic(
+                        &format!("{}{id}", targets.toxic_prefix),
+                        toxic,
+                        stream,
+                        toxicity.get(),
+                    ),
+                )
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string())
@@ -191,7 +202,7 @@ async fn heal(
         FaultKind::Toxic { .. } => match proxy {
             Some(p) => toxiproxy
                 .ok_or(NO_TOXIPROXY)?
-                .remove_toxic(&p, id)
+                .remove_toxic(&p, &format!("{}{id}", targets.toxic_prefix))
                 .await
                 .map_err(|e| e.to_string()),
             None => Ok(()),

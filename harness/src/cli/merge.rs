@@ -101,6 +101,15 @@ fn config_without_shard(config: &Value) -> Value {
 fn check_one_run(shards: &[ShardRun]) -> anyhow::Result<()> {
     let first = &shards[0];
     let count = first.count;
+    // More shards than directories given is a missing shard; far more is a damaged file
+    // (and no reason to allocate for it).
+    if count == 0 || count as usize > shards.len().max(1) * 64 {
+        bail!(
+            "{}: shard count {count} does not fit the {} run(s) given",
+            first.dir.display(),
+            shards.len()
+        );
+    }
     let mut seen = vec![None::<&Path>; count as usize];
     for s in shards {
         if s.count != count {

@@ -192,12 +192,13 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
-    for e in &mut experiments {
+    for (k, e) in experiments.iter_mut().enumerate() {
         e.shard = args.shard;
-        // One id for every combination of a matrix would give them the same orders.
+        // One id for every combination of a matrix would give them the same orders:
+        // each gets its own, numbered in the matrix's order (the same in every shard).
         let matrix = !e.combination.is_empty();
         e.run_id = args.run_id.as_ref().map(|id| match matrix {
-            true => format!("{id}{:04x}", check::merge::shard_of(&e.name, 1 << 16)),
+            true => format!("{id}c{k}"),
             false => id.clone(),
         });
     }
@@ -209,6 +210,15 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         Ok(lab) => lab,
         Err(code) => return Ok(code),
     };
+    if args.shard.is_some() && lab.is_none() {
+        // Each shard would start a lab of its own: their faults (applied by shard 0
+        // alone) and their system would not be shared, and the merge would be wrong.
+        eprintln!(
+            "harness: --shard needs the services every shard shares: --endpoints FILE (or \
+             [lab] endpoints in the experiment)"
+        );
+        return Ok(exit::ERROR);
+    }
     if let Some(first) = experiments.first().filter(|e| !e.skipped.is_empty()) {
         crate::say!(
             "harness: {} combinations to run; {} skipped (the fault cannot act on its target there):",

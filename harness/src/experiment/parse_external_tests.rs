@@ -91,6 +91,23 @@ fn an_external_platform_needs_its_table_and_the_http_driver_its_url() {
         text.contains("dir/exp.toml:8:12: system.external.order_url: the http driver needs"),
         "{text}"
     );
+
+    // The direct driver's input must be one of the topics the tap reads.
+    let text = errors(
+        "name = \"x\"\nduration = \"10s\"\n[workload]\nrate = 10\ndriver = \"direct\"\n\
+         [system]\nbackend = \"kafka\"\nplatform = \"external\"\n[system.external]\n\
+         namespace = \"shop\"\ninput = \"incoming\"\ntopics = [\"orders\"]\n",
+    );
+    assert!(
+        text.contains(
+            "system.external.topics: the direct driver produces OrderPlaced to `incoming`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("add \"incoming\" to [system.external] topics"),
+        "{text}"
+    );
 }
 
 #[test]

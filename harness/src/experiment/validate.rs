@@ -205,6 +205,21 @@ fn external_platform(experiment: &Experiment, diagnostics: &mut Diagnostics) {
             hint.to_owned(),
         );
     }
+    // The direct driver's OrderPlaced events go to `input`: a tap that does not read it
+    // would find every order unobserved.
+    if experiment.workload.driver == Driver::Direct && !external.topics.contains(&external.input) {
+        let message = format!(
+            "the direct driver produces OrderPlaced to `{}`, which `topics` does not list: every order would look unobserved",
+            external.input
+        );
+        let hint = format!("add \"{}\" to [system.external] topics", external.input);
+        diagnostics.error(
+            &experiment.spans.platform,
+            "system.external.topics",
+            message,
+            hint,
+        );
+    }
 }
 
 fn schedule_fits(experiment: &Experiment, diagnostics: &mut Diagnostics) {

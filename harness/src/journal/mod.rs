@@ -43,6 +43,9 @@ pub struct Recorder {
     live: Mutex<Live>,
     /// The run judged as it goes, from the same lines as the file.
     judge: Mutex<check::stream::Live>,
+    /// The analysis options the run is judged by: which event types end an order
+    /// (an external platform names its own), for the drain and the live latency.
+    options: check::AnalysisOptions,
 }
 
 impl Recorder {
@@ -59,7 +62,8 @@ impl Recorder {
             wall_t0: OffsetDateTime::now_utc(),
             writer: Writer::create(path, format)?,
             live: Mutex::new(Live::default()),
-            judge: Mutex::new(check::stream::Live::new(options, quiet_us)),
+            judge: Mutex::new(check::stream::Live::new(options.clone(), quiet_us)),
+            options,
         })
     }
 
@@ -131,7 +135,7 @@ impl Recorder {
             let mut live = self.live();
             live.observations += observations.len() as u64;
             for o in &observations {
-                if check::TERMINAL_TYPES.contains(&o.event_type.as_str()) {
+                if self.options.is_terminal(&o.event_type) {
                     let latency = live.orders.finished(&o.key, o.observed_us);
                     live.finished_in(latency);
                 }

@@ -86,7 +86,8 @@ async fn sample(
                 .get_or_insert_with(|| kafka_groups(config))
                 .clone();
             let tap = tap.clone();
-            tokio::task::spawn_blocking(move || kafka_lag(&groups, &tap))
+            let tapped = tapped_partitions(config, &tap);
+            tokio::task::spawn_blocking(move || kafka_lag(&groups, &tap, &tapped))
                 .await
                 .unwrap_or_default()
         }
@@ -191,7 +192,12 @@ async fn redis_lag(
         ..Sample::default()
     };
     let mut complete = true;
-    for topic in super::tap::TOPICS {
+    let tapped: Vec<String> = match tap.lock().map(|s| s.topics.clone()) {
+        Ok(topics) if !topics.is_empty() => topics,
+        _ => super::tap::TOPICS.iter().map(|t| t.to_string()).collect(),
+    };
+    for topic in &tapped {
+        let topic = topic.as_str();
         let info: redis::RedisResult<BTreeMap<String, redis::Value>> = redis::cmd("XINFO")
             .arg("STREAM")
             .arg(config.physical(topic))
@@ -271,7 +277,26 @@ fn kafka_groups(config: &BusConfig) -> KafkaGroups {
     Arc::new(groups)
 }
 
-fn kafka_lag(groups: &KafkaGroups, tap: &Mutex<TapState>) -> Vec<(String, Sample)> {
+/// The partitions the tap reads, as ((logical topic, partition), physical topic): its
+/// own lag is sampled over these, whichever group reads them.
+fn tapped_partitions(config: &BusConfig, tap: &Mutex<TapState>) -> Vec<((String, i32), String)> {
+    let topics = tap.lock().map(|s| s.topics.clone()).unwrap_or_default();
+    let topics: Vec<String> = if topics.is_empty() {
+        super::tap::TOPICS.iter().map(|t| t.to_string()).collect()
+    } else {
+        topics
+    };
+    topics
+        .iter()
+        .flat_map(|t| (0..config.partitions).map(move |p| ((t.clone(), p), config.physical(t))))
+        .collect()
+}
+
+fn kafka_lag(
+    groups: &KafkaGroups,
+    tap: &Mutex<TapState>,
+    tapped: &[((String, i32), String)],
+) -> Vec<(String, Sample)> {
     let timeout = Duration::from_secs(2);
     let mut out = Vec::new();
     // (logical topic, partition) → (low, end): asked once per partition per second.
@@ -323,8 +348,32 @@ fn kafka_lag(groups: &KafkaGroups, tap: &Mutex<TapState>) -> Vec<(String, Sample
             out.push((service.clone(), sample));
         }
     }
-    // The tap, over every partition some group reads (every topic has a consumer).
+    // The tap, over every partition it reads: those no group reads are asked here (a
+    // system's topic without a known group would otherwise look caught up). Without
+    // every partition's end there is no tap sample this second.
+    let Some((_, consumer, _, _)) = groups.first() else {
+        return out;
+    };
+    for (key, physical) in tapped {
+        if ends.contains_key(key) {
+            continue;
+        }
+        match consumer.fetch_watermarks(physical, key.1, timeout) {
+            Ok(known) => {
+                ends.insert(key.clone(), known);
+            }
+            // A topic not created yet holds nothing to read.
+            Err(rdkafka::error::KafkaError::MetadataFetch(_)) => {}
+            Err(e)
+                if e.to_string().contains("Unknown topic")
+                    || e.to_string().contains("UnknownTopic") => {}
+            Err(_) => return out,
+        }
+    }
+    let tapped_keys: std::collections::BTreeSet<&(String, i32)> =
+        tapped.iter().map(|(k, _)| k).collect();
     let Ok(state) = tap.lock() else { return out };
+    ends.retain(|key, _| tapped_keys.contains(key));
     if !ends.is_empty() {
         let mut sample = Sample::default();
         for (key, (low, end)) in &ends {

@@ -69,6 +69,9 @@ pub struct TapState {
     /// Redis: entries of each topic written before the tap's start (an external
     /// platform's earlier history), which it does not read and which are no backlog.
     pub skipped: BTreeMap<String, u64>,
+    /// The topics the tap reads (logical names), over which its own lag is sampled;
+    /// empty: the catalog's ([`TOPICS`]).
+    pub topics: Vec<String>,
 }
 
 impl TapState {
@@ -100,6 +103,10 @@ pub async fn ends(
     state: &Mutex<TapState>,
 ) -> Result<StartPositions, String> {
     let mut start = StartPositions::new();
+    // The dead-letter streams/topics too: earlier runs' dead letters are not this run's.
+    let mut topics = topics.to_vec();
+    topics.extend(dead_letter_topics());
+    let topics = &topics[..];
     match config.backend {
         events::Backend::Kafka => {
             let (config, topics) = (config.clone(), topics.to_vec());
@@ -124,7 +131,14 @@ pub async fn ends(
                     .arg(config.physical(topic))
                     .query_async(&mut conn)
                     .await;
-                let Ok(info) = info else { continue };
+                let info = match info {
+                    Ok(info) => info,
+                    // No such stream yet: read from its beginning when it comes.
+                    Err(e) if e.to_string().contains("no such key") => continue,
+                    // Anything else (no permission, a timeout) would read the system's
+                    // whole history as this run's: refused.
+                    Err(e) => return Err(format!("XINFO STREAM {}: {e}", config.physical(topic))),
+                };
                 let text = |name: &str| match info.get(name) {
                     Some(redis::Value::BulkString(b)) => {
                         Some(String::from_utf8_lossy(b).into_owned())
@@ -283,8 +297,14 @@ pub async fn run(
                     .or_default()
                     .record(&position);
             }
+            // A Kafka reader knows its position only once it has handed out an entry
+            // of the partition: until then the start placed by `ends` stands (replaced
+            // by "unknown", the tap's lag would count the topic's whole history).
             for (topic, partition, position) in next {
-                s.next.insert((topic, partition), position);
+                let slot = s.next.entry((topic, partition)).or_default();
+                if position.is_some() {
+                    *slot = position;
+                }
             }
         }
         recorder.observed(observations, letters);

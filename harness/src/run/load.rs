@@ -26,6 +26,7 @@ fn targets<'a>(experiment: &Experiment, setup: &'a Setup) -> Targets<'a> {
         lab: &setup.lab,
         platform: setup.platform.as_ref(),
         shared: experiment.shard.is_none_or(|s| s.injects_shared_faults()),
+        toxic_prefix: &setup.toxic_prefix,
     }
 }
 

@@ -24,6 +24,8 @@ use lab::{Lab, LabSpec, RedisPersistence};
 /// Everything the later phases work with.
 #[derive(Debug)]
 pub(super) struct Setup {
+    /// Put before each fault's id to name its toxic (`h1a2b…-f1` on an external lab).
+    pub toxic_prefix: String,
     pub lab: Lab,
     /// The reference platform the harness deployed; `None` when it is external.
     pub platform: Option<Platform>,
@@ -208,7 +210,10 @@ pub(super) async fn setup(
         .with_context(|| format!("creating {}", history.display()))?,
     );
     let stopper = Stopper::new();
-    let tap = Arc::new(Mutex::new(TapState::default()));
+    let tap = Arc::new(Mutex::new(TapState {
+        topics: topics.clone(),
+        ..TapState::default()
+    }));
     // An external platform's topics hold what it did before the run: the tap starts
     // where they end now, before any load is sent.
     let start = match external {
@@ -240,6 +245,13 @@ pub(super) async fn setup(
         )),
     ];
     Ok(Setup {
+        // Toxics on a lab the harness did not start carry the run's namespace, so runs
+        // sharing its Toxiproxy never add, or heal, each other's.
+        toxic_prefix: if lab.is_local() {
+            String::new()
+        } else {
+            format!("{namespace}-")
+        },
         lab,
         platform,
         toxiproxy,
