@@ -67,9 +67,11 @@ pub struct UpArgs {
     /// Stay in the foreground and stop everything on Ctrl-C or SIGTERM (no state file).
     #[arg(long)]
     pub foreground: bool,
-    /// Secured like a real cluster: Kafka SASL_SSL (PLAIN and SCRAM-SHA-512) with ACLs,
-    /// Redis TLS with an ACL user; a throwaway CA and passwords in files (mode 0600) in
-    /// the lab's directory, which the printed endpoints name (never the passwords).
+    /// Clients connect as to a secured cluster: Kafka SASL_SSL (PLAIN and SCRAM-SHA-512)
+    /// with ACLs, Redis TLS with an ACL user; a throwaway CA and passwords in files (mode
+    /// 0600) in the lab's directory, which the printed endpoints name (never the
+    /// passwords). A test lab, not a security boundary: the brokers' own listeners
+    /// between themselves stay plaintext on loopback (docs/security.md).
     #[arg(long)]
     pub secure: bool,
     #[command(flatten)]
