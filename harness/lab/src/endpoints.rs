@@ -5,6 +5,10 @@
 //! [`connect::RedisSecurity`]): where its password is, never the password, since this
 //! value is written to the state file, printed, and copied into a run's results.
 //! Absent means plaintext, as in files written before it existed.
+//!
+//! Every level refuses fields it does not know: a misspelled `securty`, or a `password`
+//! beside `bootstrap_proxied`, would otherwise be dropped and the lab reached without
+//! security, failing later as an authentication error far from the typo.
 
 use std::net::SocketAddr;
 
@@ -13,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every address a client, the tap or a script needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Endpoints {
     /// Toxiproxy's HTTP API; `None` for an external lab without one (no network faults).
     pub toxiproxy: Option<SocketAddr>,
@@ -24,6 +29,7 @@ pub struct Endpoints {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedisEndpoints {
     /// Through the `redis` proxy: what the system under test uses.
     pub proxied: SocketAddr,
@@ -48,6 +54,7 @@ impl RedisEndpoints {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KafkaEndpoints {
     /// Bootstrap list through the proxies (each broker advertises its proxy's port here).
     pub bootstrap_proxied: String,
@@ -61,6 +68,7 @@ pub struct KafkaEndpoints {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BrokerEndpoints {
     pub node_id: u32,
     /// `kafka-N`: the name used for fault targets and the proxy.
@@ -76,6 +84,7 @@ pub struct BrokerEndpoints {
 
 /// One Toxiproxy proxy: name, listen address and upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProxyEndpoint {
     pub name: String,
     pub listen: SocketAddr,
@@ -136,5 +145,56 @@ impl Endpoints {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMPOSE: &str = include_str!("../../../lab/compose-endpoints.json");
+
+    /// `compose-endpoints.json` with `field: value` added to the object named `at`.
+    fn with_field(at: &str, field: &str, value: serde_json::Value) -> String {
+        let mut json: serde_json::Value = serde_json::from_str(COMPOSE).expect("compose JSON");
+        json[at][field] = value;
+        json.to_string()
+    }
+
+    #[test]
+    fn the_compose_file_and_what_is_printed_parse() {
+        let endpoints = Endpoints::from_json(COMPOSE).expect("compose-endpoints.json");
+        let printed = serde_json::to_string(&endpoints).expect("json");
+        assert_eq!(
+            Endpoints::from_json(&printed).expect("round trip"),
+            endpoints
+        );
+    }
+
+    #[test]
+    fn a_password_beside_the_kafka_addresses_is_refused() {
+        let text = with_field("kafka", "password", "hunter2".into());
+        let err = Endpoints::from_json(&text).expect_err("password at the kafka level");
+        assert!(
+            err.to_string().contains("unknown field `password`"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelled_security_section_is_refused() {
+        let security = serde_json::json!({"tls": true, "password_env": "HARNESS_REDIS_PASSWORD"});
+        let err = Endpoints::from_json(&with_field("redis", "securty", security))
+            .expect_err("misspelled security");
+        assert!(err.to_string().contains("unknown field `securty`"), "{err}");
+        let misplaced = serde_json::json!({"security_protocol": "SASL_SSL"});
+        let mut json: serde_json::Value = serde_json::from_str(COMPOSE).expect("compose JSON");
+        json["security"] = misplaced;
+        let err = Endpoints::from_json(&json.to_string()).expect_err("security at the top");
+        assert!(
+            err.to_string().contains("unknown field `security`"),
+            "{err}"
+        );
     }
 }

@@ -91,11 +91,19 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
         }
         _ => {}
     }
-    let failed: Vec<String> = lab::probe(endpoints)
-        .await
-        .into_iter()
-        .filter_map(|p| p.error.map(|e| format!("{}: {e}", p.what)))
-        .collect();
+    let creates_topics = creates_kafka_topics(experiment);
+    let mut failed = Vec::new();
+    for probe in lab::probe(endpoints).await {
+        let Some(error) = probe.error else { continue };
+        if refuses_run(&probe.what, creates_topics) {
+            failed.push(format!("{}: {error}", probe.what));
+        } else {
+            eprintln!(
+                "harness: note: {}: {error} (this run creates no Kafka topic)",
+                probe.what
+            );
+        }
+    }
     if !failed.is_empty() {
         bail!(
             "endpoints file {name}: not reachable, nothing was run:\n  {}",
@@ -183,6 +191,24 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
     Ok(())
 }
 
+/// The probe of [`lab::probe`] that asks whether the user may create topics (its
+/// `what`, as `lab check` prints it).
+const CREATE_TOPICS_PROBE: &str = "kafka permission to create topics (direct)";
+
+/// Whether the run creates Kafka topics: only the reference platform on Kafka does (an
+/// external platform brings its own; a Redis run has none).
+fn creates_kafka_topics(experiment: &Experiment) -> bool {
+    matches!(experiment.system.backend, Backend::Kafka)
+        && experiment.system.platform.external().is_none()
+}
+
+/// Whether a failed probe refuses the run: every one does, except the permission to
+/// create topics for a run that creates none (a platform whose topics already exist may
+/// be tested by a user without CREATE). `lab check` still reports it.
+fn refuses_run(probe: &str, creates_topics: bool) -> bool {
+    creates_topics || probe != CREATE_TOPICS_PROBE
+}
+
 /// The partition count of each topic at `bootstrap` (`None`: no such topic).
 fn partition_counts(
     bootstrap: &str,
@@ -209,4 +235,19 @@ fn partition_counts(
             (topic.clone(), count)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_create_topics_probe_refuses_only_runs_that_create_topics() {
+        assert!(refuses_run(CREATE_TOPICS_PROBE, true));
+        assert!(!refuses_run(CREATE_TOPICS_PROBE, false));
+        for other in ["kafka metadata (direct)", "redis PING (proxied)"] {
+            assert!(refuses_run(other, false), "{other}");
+            assert!(refuses_run(other, true), "{other}");
+        }
+    }
 }

@@ -175,10 +175,17 @@ pub(super) async fn cross_check(
         else {
             continue;
         };
-        let text = String::from_utf8_lossy(&output.stdout);
-        let independent = match bus.backend {
-            Backend::Redis => text.trim().parse::<u64>().unwrap_or(0),
-            Backend::Kafka => text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+        let independent = match independent_count(bus.backend, &output) {
+            Ok(n) => n,
+            Err(reason) => {
+                // Left out rather than counted as 0: a refused AUTH is no empty topic.
+                tracing::warn!(
+                    topic = %physical,
+                    reason = %reason,
+                    "cross-check: the independent reader failed; topic left out"
+                );
+                continue;
+            }
         };
         let read = tap.lock().map(|s| s.entries(topic)).unwrap_or(0);
         out.insert(
@@ -190,6 +197,35 @@ pub(super) async fn cross_check(
         );
     }
     Some(out)
+}
+
+/// The independent reader's count from its output: `XLEN`'s number (redis-cli), or one
+/// line per entry (kcat). A failed reader (an exit status other than 0, or redis-cli
+/// printing no number) is an error with its message's first line: stderr, or stdout
+/// where redis-cli writes an error reply. Neither holds a password, which goes by
+/// `REDISCLI_AUTH` or a properties file.
+fn independent_count(backend: Backend, output: &std::process::Output) -> Result<u64, String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let failure = || {
+        let first_line = |bytes: &[u8]| {
+            String::from_utf8_lossy(bytes)
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_string)
+        };
+        let message = first_line(&output.stderr)
+            .or_else(|| first_line(&output.stdout))
+            .unwrap_or_else(|| "no output".into());
+        format!("{}: {message}", output.status)
+    };
+    if !output.status.success() {
+        return Err(failure());
+    }
+    match backend {
+        Backend::Redis => stdout.trim().parse::<u64>().map_err(|_| failure()),
+        Backend::Kafka => Ok(stdout.lines().filter(|l| !l.trim().is_empty()).count() as u64),
+    }
 }
 
 /// A temporary kcat properties file (mode 0600, outside the run directory).
@@ -225,4 +261,68 @@ fn environment(lab: &Lab, options: &super::RunOptions) -> serde_json::Value {
         );
     }
     environment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn output(code: i32, stdout: &str, stderr: &str) -> std::process::Output {
+        std::process::Output {
+            // A wait status: the exit code sits in the second byte.
+            status: std::process::ExitStatus::from_raw(code << 8),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_reader_that_succeeded_is_counted() {
+        assert_eq!(
+            independent_count(Backend::Redis, &output(0, "42\n", "")),
+            Ok(42)
+        );
+        assert_eq!(
+            independent_count(Backend::Kafka, &output(0, "0\n1\n\n2\n", "")),
+            Ok(3)
+        );
+        assert_eq!(independent_count(Backend::Kafka, &output(0, "", "")), Ok(0));
+    }
+
+    #[test]
+    fn a_failed_reader_is_no_count_of_zero() {
+        let auth = output(
+            1,
+            "NOAUTH Authentication required.\n",
+            "AUTH failed: WRONGPASS invalid username-password pair or user is disabled.\nmore\n",
+        );
+        let err = independent_count(Backend::Redis, &auth).expect_err("auth failed");
+        assert!(
+            err.ends_with(
+                ": AUTH failed: WRONGPASS invalid username-password pair or user is disabled."
+            ),
+            "{err}"
+        );
+        assert!(err.contains("exit status: 1"), "{err}");
+        // redis-cli writes an error reply on stdout; without stderr, that is the reason.
+        let reply = output(1, "ERR unknown\n", "");
+        assert!(
+            independent_count(Backend::Redis, &reply)
+                .expect_err("error reply")
+                .ends_with(": ERR unknown")
+        );
+        let kcat = output(
+            1,
+            "",
+            "% ERROR: Topic x error: Broker: Topic authorization failed\n",
+        );
+        assert!(
+            independent_count(Backend::Kafka, &kcat)
+                .expect_err("kcat failed")
+                .ends_with("Topic authorization failed")
+        );
+        // Exit 0 without a number (an error reply in an older redis-cli): no count.
+        assert!(independent_count(Backend::Redis, &output(0, "NOAUTH x\n", "")).is_err());
+    }
 }

@@ -108,6 +108,10 @@ impl PasswordSource {
             (Some(_), Some(_)) => Err(SecurityError::Invalid(
                 "password_env and password_file both given: name one".into(),
             )),
+            // Not echoed: a value that is no name may be the password pasted in.
+            (Some(var), None) if !is_variable_name(var) => Err(SecurityError::Invalid(
+                "password_env is not a variable name (is it the password itself?)".into(),
+            )),
             (Some(var), None) => Ok(Some(Self::Env(var.clone()))),
             (None, Some(path)) => Ok(Some(Self::File(path.clone()))),
             (None, None) => Ok(None),
@@ -118,9 +122,7 @@ impl PasswordSource {
     /// error naming the variable or file (never the value).
     pub fn resolve(&self) -> Result<Secret, SecurityError> {
         let value = match self {
-            PasswordSource::Env(var) => {
-                std::env::var(var).map_err(|_| SecurityError::MissingEnv { var: var.clone() })?
-            }
+            PasswordSource::Env(var) => env_password(var, std::env::var(var))?,
             PasswordSource::File(path) => std::fs::read_to_string(path)
                 .map_err(|e| SecurityError::ReadFile {
                     path: path.clone(),
@@ -138,6 +140,32 @@ impl PasswordSource {
         }
         Ok(Secret(value))
     }
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: what a shell, a Kubernetes Secret reference and
+/// `std::env::var` accept as a variable name without surprise.
+fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The value of `var` as `std::env::var` returned it; an unset and a non-UTF-8
+/// variable are different mistakes, so they get different messages (neither the value).
+fn env_password(
+    var: &str,
+    value: Result<String, std::env::VarError>,
+) -> Result<String, SecurityError> {
+    value.map_err(|e| match e {
+        std::env::VarError::NotPresent => SecurityError::MissingEnv {
+            var: var.to_string(),
+        },
+        std::env::VarError::NotUnicode(_) => SecurityError::NotUnicodeEnv {
+            var: var.to_string(),
+        },
+    })
 }
 
 /// A resolved password. Not `Serialize`, and `Debug` prints no value, so it cannot end
@@ -298,6 +326,8 @@ pub enum SecurityError {
     Invalid(String),
     #[error("password_env {var}: the environment variable is not set")]
     MissingEnv { var: String },
+    #[error("password_env {var}: the environment variable's value is not UTF-8")]
+    NotUnicodeEnv { var: String },
     #[error("password_file {}: {reason}", path.display())]
     ReadFile { path: PathBuf, reason: String },
     #[error("{source_}: the password is empty")]
@@ -395,6 +425,63 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("password_file /nonexistent/pw: ")
+        );
+    }
+
+    #[test]
+    fn password_env_must_be_a_variable_name_and_is_not_echoed() {
+        for name in ["HARNESS_KAFKA_PASSWORD", "_X", "a1"] {
+            assert!(is_variable_name(name), "{name}");
+        }
+        for value in [
+            "hunter2!",
+            "1PASSWORD",
+            "",
+            "pass word",
+            "s3cr\u{e9}t",
+            "A-B",
+        ] {
+            assert!(!is_variable_name(value), "{value:?}");
+            let kafka = KafkaSecurity {
+                security_protocol: SecurityProtocol::SaslSsl,
+                sasl_mechanism: Some(SaslMechanism::ScramSha512),
+                username: Some("harness".into()),
+                password_env: Some(value.into()),
+                ..Default::default()
+            };
+            let redis = RedisSecurity {
+                password_env: Some(value.into()),
+                ..Default::default()
+            };
+            for err in [kafka.validate(), redis.validate()] {
+                let err = err.expect_err("not a name").to_string();
+                assert_eq!(
+                    err,
+                    "password_env is not a variable name (is it the password itself?)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unset_and_a_non_utf8_variable_are_told_apart() {
+        use std::os::unix::ffi::OsStringExt;
+        let not_unicode = std::env::VarError::NotUnicode(std::ffi::OsString::from_vec(vec![0xff]));
+        assert_eq!(
+            env_password("PW", Err(not_unicode))
+                .unwrap_err()
+                .to_string(),
+            "password_env PW: the environment variable's value is not UTF-8"
+        );
+        assert_eq!(
+            env_password("PW", Err(std::env::VarError::NotPresent))
+                .unwrap_err()
+                .to_string(),
+            "password_env PW: the environment variable is not set"
+        );
+        assert_eq!(
+            env_password("PW", Ok("s3cret".into())).expect("set"),
+            "s3cret"
         );
     }
 

@@ -200,10 +200,11 @@ impl Args {
     }
 
     /// The Redis settings of the flags: TLS from a `rediss://` URL; a password from
-    /// [`connect::REDIS_PASSWORD_ENV`] when a user is named or the variable is set.
+    /// [`connect::REDIS_PASSWORD_ENV`] when a user is named or the variable is set and
+    /// not empty (the harness sets it empty for a lab without AUTH).
     pub fn redis_security(&self) -> RedisSecurity {
         let password = self.redis_username.is_some()
-            || std::env::var_os(connect::REDIS_PASSWORD_ENV).is_some();
+            || is_set(std::env::var_os(connect::REDIS_PASSWORD_ENV).as_deref());
         RedisSecurity {
             tls: self.redis_url.starts_with("rediss://"),
             ca_file: self.redis_ca_file.clone(),
@@ -215,6 +216,7 @@ impl Args {
 
     /// Rejects values that parse but make no sense, with the flag's name.
     pub fn validate(&self) -> Result<(), String> {
+        check_redis_url(&self.redis_url)?;
         self.kafka_security()
             .validate()
             .map_err(|e| format!("--kafka-*: {e}"))?;
@@ -266,5 +268,77 @@ impl Args {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether a password variable counts as given: set and not empty. An empty value is
+/// unset, so a lab without AUTH can clear a password inherited from the environment.
+fn is_set(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| !v.is_empty())
+}
+
+/// Refuses a `--redis-url` with user info (`redis://user:pass@host`): the password would
+/// be on the command line, readable by every user of the machine, and would bypass
+/// `--redis-username`. The message shows the URL without its user info.
+fn check_redis_url(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return Ok(());
+    };
+    Err(format!(
+        "--redis-url {scheme}://<user info>@{}: no user or password in the URL; give the \
+         password in the environment variable {} and the user with --redis-username",
+        &rest[at + 1..],
+        connect::REDIS_PASSWORD_ENV
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        Args::try_parse_from(["order-platform", "order"].iter().chain(extra)).expect("args")
+    }
+
+    #[test]
+    fn an_empty_password_variable_is_unset() {
+        assert!(!is_set(None));
+        assert!(!is_set(Some("".as_ref())));
+        assert!(is_set(Some("s3cret".as_ref())));
+    }
+
+    #[test]
+    fn a_redis_url_with_user_info_is_refused_without_its_password() {
+        for url in [
+            "redis://user:hunter2@127.0.0.1:6379/",
+            "rediss://:hunter2@redis.example:6380",
+            "redis://hunter2@127.0.0.1:6379/0?protocol=resp3",
+        ] {
+            let err = args(&["--redis-url", url])
+                .validate()
+                .expect_err("user info");
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains(connect::REDIS_PASSWORD_ENV), "{err}");
+            assert!(err.contains("--redis-username"), "{err}");
+            assert!(err.starts_with("--redis-url redis"), "{err}");
+        }
+        let err = args(&["--redis-url", "rediss://:pw@redis.example:6380/"])
+            .validate()
+            .expect_err("user info");
+        assert!(
+            err.starts_with("--redis-url rediss://<user info>@redis.example:6380/: "),
+            "{err}"
+        );
+        for url in [
+            "redis://127.0.0.1:6379/",
+            "rediss://redis.example:6380/0",
+            "redis://127.0.0.1:6379/0?note=a@b",
+        ] {
+            assert_eq!(check_redis_url(url), Ok(()), "{url}");
+        }
     }
 }

@@ -8,11 +8,16 @@ type Environment = Vec<(String, String)>;
 /// The platform's flags for the endpoints' security settings, and its environment: the
 /// passwords, read here, go to the child by environment variable, never on its command
 /// line (`/proc/PID/cmdline` is readable by every user; `environ` only by the owner).
+///
+/// Both password variables are always set: to the password, or to the empty string
+/// (which the platform reads as unset) when the endpoints carry none, so a variable left
+/// in the harness's own environment is not inherited and does not turn AUTH on against
+/// a plaintext lab.
 pub(super) fn security(
     endpoints: &crate::Endpoints,
 ) -> Result<(Vec<String>, Environment), LabError> {
     let mut args = Vec::new();
-    let mut env = Vec::new();
+    let (mut kafka_password, mut redis_password) = (String::new(), String::new());
     let secret = |service: &str, source: Result<Option<connect::PasswordSource>, _>| {
         let wrap = |e: connect::SecurityError| LabError::Spec(format!("{service}.security: {e}"));
         source
@@ -36,10 +41,7 @@ pub(super) fn security(
             args.extend(["--kafka-ca-file".to_string(), ca.display().to_string()]);
         }
         if let Some(password) = secret("kafka", s.password_source())? {
-            env.push((
-                connect::KAFKA_PASSWORD_ENV.to_string(),
-                password.expose().to_string(),
-            ));
+            kafka_password = password.expose().to_string();
         }
     }
     if let Some(redis) = &endpoints.redis {
@@ -51,12 +53,13 @@ pub(super) fn security(
             args.extend(["--redis-ca-file".to_string(), ca.display().to_string()]);
         }
         if let Some(password) = secret("redis", s.password_source())? {
-            env.push((
-                connect::REDIS_PASSWORD_ENV.to_string(),
-                password.expose().to_string(),
-            ));
+            redis_password = password.expose().to_string();
         }
     }
+    let env = vec![
+        (connect::KAFKA_PASSWORD_ENV.to_string(), kafka_password),
+        (connect::REDIS_PASSWORD_ENV.to_string(), redis_password),
+    ];
     Ok((args, env))
 }
 
@@ -118,16 +121,24 @@ mod tests {
                 ),
             ]
         );
-        // Plaintext: the protocol flag alone, no environment.
+        // Plaintext: the protocol flag alone, and both passwords empty, so stale ones
+        // in the harness's environment do not reach the child.
         let mut plain = endpoints;
-        plain.redis = None;
+        plain.redis.as_mut().expect("redis").security = Default::default();
         plain.kafka.as_mut().expect("kafka").security = Default::default();
+        let empty = vec![
+            (connect::KAFKA_PASSWORD_ENV.to_string(), String::new()),
+            (connect::REDIS_PASSWORD_ENV.to_string(), String::new()),
+        ];
         assert_eq!(
             security(&plain).expect("flags"),
             (
                 vec!["--kafka-security-protocol".into(), "PLAINTEXT".into()],
-                Vec::new()
+                empty.clone()
             )
         );
+        plain.redis = None;
+        plain.kafka = None;
+        assert_eq!(security(&plain).expect("flags"), (Vec::new(), empty));
     }
 }
