@@ -55,7 +55,8 @@ pub use error::LabError;
 pub use install::{HOME_ENV, Installation};
 pub use process::{ManagedProcess, ProcessSpec, log_tail};
 pub use ready::{
-    MetadataBroker, Probe, kafka_brokers, kafka_brokers_with, probe, redis_ping, redis_ping_with,
+    CREATE_TOPICS_PROBE, MetadataBroker, Probe, kafka_brokers, kafka_brokers_with, probe,
+    redis_ping, redis_ping_with,
 };
 pub use services::java;
 

@@ -285,6 +285,10 @@ pub struct Probe {
     pub error: Option<String>,
 }
 
+/// The name of the probe that asks whether the user may create topics: a run that
+/// creates none (an external platform, Redis) does not need it to pass.
+pub const CREATE_TOPICS_PROBE: &str = "kafka permission to create topics (direct)";
+
 /// Checks every endpoint once (no retries): Toxiproxy and its proxies, Redis direct and
 /// proxied, Kafka metadata on both bootstraps listing every broker at the advertised
 /// ports. For an external lab, before a run relies on it.
@@ -359,7 +363,7 @@ pub async fn probe(endpoints: &Endpoints) -> Vec<Probe> {
             push(what, result);
         }
         let result = may_create_topics(&kafka.bootstrap_direct, &kafka.security).await;
-        push("kafka permission to create topics (direct)", result);
+        push(CREATE_TOPICS_PROBE, result);
     }
     probes
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::experiment::{Backend, Experiment, Target};
+use lab::CREATE_TOPICS_PROBE;
 use lab::Endpoints;
 
 /// The services of an endpoints file.
@@ -190,10 +191,6 @@ pub(super) async fn preflight(lab: &ExternalLab, experiment: &Experiment) -> any
     }
     Ok(())
 }
-
-/// The probe of [`lab::probe`] that asks whether the user may create topics (its
-/// `what`, as `lab check` prints it).
-const CREATE_TOPICS_PROBE: &str = "kafka permission to create topics (direct)";
 
 /// Whether the run creates Kafka topics: only the reference platform on Kafka does (an
 /// external platform brings its own; a Redis run has none).
