@@ -5,16 +5,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-}
+use common::{DownOnDrop, harness, with_dir};
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
@@ -140,43 +137,23 @@ fn a_missing_installation_names_lab_install() {
     }
 }
 
-fn run(args: &[&str], dir: &Path) -> Output {
-    harness()
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run harness")
-}
-
-/// Runs `harness lab down` on a lab directory when the test ends, passed or not.
-struct DownOnDrop<'a>(&'a Path);
-
-impl Drop for DownOnDrop<'_> {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            let _ = run(&["lab", "down", "--grace", "2"], self.0);
-        }
-    }
-}
-
 #[test]
 fn up_status_down_with_three_brokers_leaves_nothing_behind() {
     let parent = tempfile::tempdir().expect("tempdir");
     let dir = parent.path().join("lab");
     let _down = DownOnDrop(&dir);
-    let up = run(&["lab", "up", "--brokers", "3", "--json"], &dir);
+    let up = with_dir(&["lab", "up", "--brokers", "3", "--json"], &dir);
     let stderr = String::from_utf8_lossy(&up.stderr);
     assert!(up.status.success(), "lab up: {stderr}");
     lab::Endpoints::from_json(String::from_utf8_lossy(&up.stdout).trim())
         .expect("endpoints JSON on stdout");
 
     // A second `up` on the same directory refuses, naming the running lab.
-    let again = run(&["lab", "up", "--brokers", "1"], &dir);
+    let again = with_dir(&["lab", "up", "--brokers", "1"], &dir);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
 
-    let status = run(&["lab", "status", "--json"], &dir);
+    let status = with_dir(&["lab", "status", "--json"], &dir);
     assert!(
         status.status.success(),
         "status: {}",
@@ -193,7 +170,7 @@ fn up_status_down_with_three_brokers_leaves_nothing_behind() {
     assert_eq!(pids.len(), 5, "toxiproxy, redis and three brokers: {doc}");
     assert!(pids.iter().all(|&p| common::alive(p)));
 
-    let down = run(&["lab", "down"], &dir);
+    let down = with_dir(&["lab", "down"], &dir);
     assert!(
         down.status.success(),
         "down: {}",
@@ -202,6 +179,6 @@ fn up_status_down_with_three_brokers_leaves_nothing_behind() {
     wait_dead(&pids, Duration::from_secs(5));
     assert!(!dir.exists(), "down removes the data directory");
 
-    let status = run(&["lab", "status"], &dir);
+    let status = with_dir(&["lab", "status"], &dir);
     assert_eq!(status.status.code(), Some(1), "status of a stopped lab");
 }

@@ -7,32 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{DownOnDrop, harness, with_dir};
 use std::time::{Duration, Instant};
-
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-}
-
-fn with_dir(args: &[&str], dir: &Path) -> Output {
-    harness()
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run harness")
-}
-
-/// Runs `harness lab down` when the test ends, passed or not.
-struct DownOnDrop<'a>(&'a Path);
-
-impl Drop for DownOnDrop<'_> {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            let _ = with_dir(&["lab", "down", "--grace", "2"], self.0);
-        }
-    }
-}
 
 fn check(endpoints: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let out = harness()

@@ -168,14 +168,8 @@ pub async fn ends(
 
 /// Each existing partition's high watermark, by (logical topic, partition).
 fn kafka_ends(config: &BusConfig, topics: &[String]) -> Result<StartPositions, String> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer =
-        connect::kafka_config(&config.kafka_bootstrap, &config.kafka_security)
-            .map_err(|e| e.to_string())?
-            .set("isolation.level", "read_committed")
-            .set("log_level", "3")
-            .create()
-            .map_err(|e| format!("kafka client for {}: {e}", config.kafka_bootstrap))?;
+    use rdkafka::consumer::Consumer;
+    let consumer = connect::metadata_consumer(&config.kafka_bootstrap, &config.kafka_security)?;
     let timeout = Duration::from_secs(10);
     let metadata = consumer
         .fetch_metadata(None, timeout)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use connect::{KafkaSecurity, RedisSecurity};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 
 use crate::experiment::Backend;
 use lab::Endpoints;
@@ -134,11 +134,7 @@ fn kafka_names(
     security: &KafkaSecurity,
     prefix: &str,
 ) -> Result<(Vec<String>, Vec<String>), String> {
-    let consumer: BaseConsumer = connect::kafka_config(bootstrap, security)
-        .map_err(|e| e.to_string())?
-        .set("log_level", "3")
-        .create()
-        .map_err(|e| format!("kafka client for {bootstrap}: {e}"))?;
+    let consumer = connect::metadata_consumer(bootstrap, security)?;
     let metadata = consumer
         .fetch_metadata(None, TIMEOUT)
         .map_err(|e| format!("listing topics at {bootstrap}: {e}"))?;

@@ -212,12 +212,8 @@ fn partition_counts(
     security: &connect::KafkaSecurity,
     topics: &[String],
 ) -> Result<Vec<(String, Option<u32>)>, String> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = connect::kafka_config(bootstrap, security)
-        .map_err(|e| e.to_string())?
-        .set("log_level", "3")
-        .create()
-        .map_err(|e| format!("kafka client for {bootstrap}: {e}"))?;
+    use rdkafka::consumer::Consumer;
+    let consumer = connect::metadata_consumer(bootstrap, security)?;
     let metadata = consumer
         .fetch_metadata(None, Duration::from_secs(10))
         .map_err(|e| format!("metadata from {bootstrap}: {e}"))?;

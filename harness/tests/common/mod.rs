@@ -34,6 +34,27 @@ pub fn text(out: &std::process::Output) -> String {
     )
 }
 
+/// `harness ARGS --dir DIR` (the `lab` subcommands), run to its end.
+pub fn with_dir(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    harness()
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("run harness")
+}
+
+/// Runs `harness lab down` on a lab directory when the test ends, passed or not.
+pub struct DownOnDrop<'a>(pub &'a std::path::Path);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = with_dir(&["lab", "down", "--grace", "2"], self.0);
+        }
+    }
+}
+
 /// A name no other test (or earlier run) uses: `prefix-<uuid>`.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())

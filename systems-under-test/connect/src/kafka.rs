@@ -50,6 +50,21 @@ pub fn kafka_config(
     Ok(config)
 }
 
+/// A consumer of no group, for metadata, watermarks and group listings (the harness's
+/// preflight, cleanup and tap start): [`kafka_config`] with `read_committed` (a
+/// watermark is then the end a `read_committed` reader sees) and errors-only logging.
+pub fn metadata_consumer(
+    bootstrap: &str,
+    security: &KafkaSecurity,
+) -> Result<rdkafka::consumer::BaseConsumer, String> {
+    kafka_config(bootstrap, security)
+        .map_err(|e| e.to_string())?
+        .set("isolation.level", "read_committed")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| format!("kafka client for {bootstrap}: {e}"))
+}
+
 /// The same settings as a kcat/librdkafka properties file (`kcat -F FILE`), so the
 /// password reaches kcat through a file, never its command line. `None` for plaintext.
 pub fn kcat_properties(security: &KafkaSecurity) -> Result<Option<String>, SecurityError> {

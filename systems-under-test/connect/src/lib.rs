@@ -24,7 +24,7 @@ pub mod kafka;
 pub mod redis;
 mod settings;
 
-pub use kafka::{kafka_config, kcat_properties};
+pub use kafka::{kafka_config, kcat_properties, metadata_consumer};
 pub use redis::{redis_cli_args, redis_cli_env, redis_client, redis_url};
 pub use settings::{
     KafkaSecurity, PasswordSource, RedisSecurity, SaslMechanism, Secret, SecurityError,
